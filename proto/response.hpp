@@ -1,0 +1,40 @@
+#pragma once
+// Response bytes. A prepared_response holds everything but the Date value and the
+// Connection header, so answering a request is a few memcpys into the output buffer.
+#include <string>
+#include <string_view>
+
+#include "proto/byte_buffer.hpp"
+
+namespace pfd::proto {
+
+enum class connection_header : std::uint8_t {
+    none,        // HTTP/1.1 keep-alive: the default, nothing to say
+    keep_alive,  // HTTP/1.0 client that asked for keep-alive
+    close,       // the server closes after this response
+};
+
+inline constexpr std::string_view server_name = "preforkd";
+
+class prepared_response {
+public:
+    // extra_headers: whole lines, each ending in CRLF (e.g. "Allow: GET, HEAD\r\n").
+    prepared_response(int status, std::string_view content_type, std::string body,
+                      std::string_view extra_headers = {});
+
+    void write(byte_buffer& out, std::string_view date, connection_header conn,
+               bool with_body) const;
+
+    [[nodiscard]] int status() const noexcept { return status_; }
+    [[nodiscard]] std::string_view body() const noexcept { return body_; }
+
+private:
+    int status_;
+    std::string before_date_;  // status line, Server, "Date: "
+    std::string after_date_;   // CRLF, Content-Type, Content-Length
+    std::string body_;
+};
+
+std::string_view reason_phrase(int status) noexcept;
+
+}  // namespace pfd::proto

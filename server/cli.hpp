@@ -1,0 +1,21 @@
+#pragma once
+// Command-line parsing: preforkd [-c FILE] [-t] [-h] [-v].
+#include <string>
+
+#include <tl/expected.hpp>
+
+namespace pfd::server {
+
+enum class cli_action : std::uint8_t { serve, test_config, help, version };
+
+struct cli_options {
+    cli_action action = cli_action::serve;
+    std::string config_path = "conf/server.toml";
+};
+
+// An error message (the caller prints it with the usage) for anything unknown.
+tl::expected<cli_options, std::string> parse_cli(int argc, char** argv);
+
+std::string usage_text(const char* program);
+
+}  // namespace pfd::server

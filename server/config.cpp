@@ -1,0 +1,295 @@
+#include "server/config.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "server/cpu_count.hpp"
+
+namespace pfd::server {
+
+namespace {
+
+std::string describe(const toml::node& n) {
+    std::ostringstream os;
+    switch (n.type()) {
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::string: os << '"' << n.as_string()->get() << '"'; break;
+        case toml::node_type::integer: os << n.as_integer()->get(); break;
+        case toml::node_type::floating_point: os << n.as_floating_point()->get(); break;
+        case toml::node_type::boolean: os << (n.as_boolean()->get() ? "true" : "false"); break;
+        case toml::node_type::date:
+        case toml::node_type::time:
+        case toml::node_type::date_time: os << "a date/time"; break;
+        case toml::node_type::none: os << "nothing"; break;
+    }
+    return os.str();
+}
+
+class validator {
+public:
+    explicit validator(std::string file) : file_{std::move(file)} {}
+
+    void error(const toml::source_region& at, const std::string& msg) {
+        errors_.push_back(file_ + ":" + std::to_string(at.begin.line) + ":" +
+                          std::to_string(at.begin.column) + ": " + msg);
+    }
+
+    // Reports keys of a table that are not among the known ones.
+    void known_keys(const toml::table& t, std::string_view where, std::initializer_list<std::string_view> keys) {
+        for (auto&& [k, v] : t) {
+            bool known = false;
+            for (auto name : keys) {
+                known = known || k.str() == name;
+            }
+            if (!known) {
+                std::string msg = "unknown key '" + std::string{k.str()} + "'";
+                if (!where.empty()) {
+                    msg += " in [" + std::string{where} + "]";
+                }
+                msg += "; expected one of:";
+                for (auto name : keys) {
+                    msg += " ";
+                    msg += name;
+                }
+                error(k.source(), msg);
+            }
+        }
+    }
+
+    // An integer in [lo, hi], else an error naming the key and the bounds.
+    template <class T>
+    void integer(const toml::table& t, std::string_view key, std::string_view name, T& out, std::int64_t lo,
+                 std::int64_t hi) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return;
+        }
+        const auto* v = n->as_integer();
+        if (v == nullptr || v->get() < lo || v->get() > hi) {
+            error(n->source(), std::string{name} + " must be an integer from " + std::to_string(lo) +
+                                   " to " + std::to_string(hi) + ", got " + describe(*n));
+            return;
+        }
+        out = static_cast<T>(v->get());
+    }
+
+    const toml::node* string(const toml::table& t, std::string_view key, std::string_view name,
+                             std::string& out) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return nullptr;
+        }
+        if (!n->is_string()) {
+            error(n->source(), std::string{name} + " must be a string, got " + describe(*n));
+            return nullptr;
+        }
+        out = n->as_string()->get();
+        return n;
+    }
+
+    const toml::table* table(const toml::table& root, std::string_view key) {
+        const toml::node* n = root.get(key);
+        if (n == nullptr) {
+            return nullptr;
+        }
+        if (!n->is_table()) {
+            std::string msg{key};
+            msg.append(" must be a table ([").append(key).append("]), got ").append(describe(*n));
+            error(n->source(), msg);
+            return nullptr;
+        }
+        return n->as_table();
+    }
+
+    config_errors take() { return std::move(errors_); }
+    [[nodiscard]] bool ok() const noexcept { return errors_.empty(); }
+
+private:
+    std::string file_;
+    config_errors errors_;
+};
+
+void read_server(validator& v, const toml::table& t, config& cfg) {
+    v.known_keys(t, "server", {"listen", "workers", "balance", "backlog"});
+
+    std::string listen;
+    if (const toml::node* n = v.string(t, "listen", "server.listen", listen)) {
+        auto addr = parse_listen_address(listen);
+        if (addr) {
+            cfg.listen = std::move(*addr);
+        } else {
+            v.error(n->source(), "server.listen: " + addr.error());
+        }
+    }
+
+    if (const toml::node* n = t.get("workers")) {
+        if (n->is_string() && n->as_string()->get() == "auto") {
+            cfg.workers_auto = true;
+        } else if (n->is_integer() && n->as_integer()->get() >= 1 && n->as_integer()->get() <= 1024) {
+            cfg.workers_auto = false;
+            cfg.workers = static_cast<unsigned>(n->as_integer()->get());
+        } else {
+            v.error(n->source(), "server.workers must be \"auto\" or an integer from 1 to 1024, got " +
+                                     describe(*n));
+        }
+    }
+
+    std::string balance;
+    if (const toml::node* n = v.string(t, "balance", "server.balance", balance)) {
+        if (balance == "shared") {
+            cfg.balance = balance_mode::shared;
+        } else if (balance == "reuseport") {
+            cfg.balance = balance_mode::reuseport;
+        } else {
+            v.error(n->source(), "server.balance must be \"shared\" or \"reuseport\", got " + describe(*n));
+        }
+    }
+
+    v.integer(t, "backlog", "server.backlog", cfg.backlog, 1, 65535);
+}
+
+void read_limits(validator& v, const toml::table& t, config& cfg) {
+    v.known_keys(t, "limits", {"max_connections", "max_request_line", "max_header_bytes"});
+    v.integer(t, "max_connections", "limits.max_connections", cfg.worker.max_connections, 1, 1'000'000);
+    v.integer(t, "max_request_line", "limits.max_request_line", cfg.worker.parser_limits.max_request_line,
+              16, 1 << 20);
+    v.integer(t, "max_header_bytes", "limits.max_header_bytes", cfg.worker.parser_limits.max_header_bytes,
+              256, 1 << 20);
+}
+
+void read_routes(validator& v, const toml::node& n, config& cfg) {
+    const toml::array* routes = n.as_array();
+    if (routes == nullptr || !routes->is_array_of_tables()) {
+        v.error(n.source(), "'route' must be an array of tables ([[route]]), got " + describe(n));
+        return;
+    }
+    std::set<std::string> seen;
+    for (const toml::node& item : *routes) {
+        const toml::table& t = *item.as_table();
+        v.known_keys(t, "route", {"path", "body", "content_type"});
+        proto::route_spec r;
+        const toml::node* path = v.string(t, "path", "route.path", r.path);
+        if (path == nullptr) {
+            if (t.get("path") == nullptr) {
+                v.error(item.source(), "route.path is missing: every [[route]] needs a path such as \"/\"");
+            }
+            continue;
+        }
+        if (r.path.empty() || r.path.front() != '/') {
+            v.error(path->source(), "route.path must start with '/', got " + describe(*path));
+        } else if (!seen.insert(r.path).second) {
+            v.error(path->source(), "route.path " + describe(*path) + " is already used by an earlier route");
+        }
+        v.string(t, "body", "route.body", r.body);
+        if (const toml::node* ct = v.string(t, "content_type", "route.content_type", r.content_type)) {
+            if (r.content_type.empty() || r.content_type.find_first_of("\r\n") != std::string::npos) {
+                v.error(ct->source(), "route.content_type must be a non-empty single-line string");
+            }
+        }
+        cfg.worker.routes.push_back(std::move(r));
+    }
+}
+
+}  // namespace
+
+const char* to_string(balance_mode b) noexcept {
+    switch (b) {
+        case balance_mode::shared: return "shared";
+        case balance_mode::reuseport: return "reuseport";
+    }
+    return "?";
+}
+
+tl::expected<listen_address, std::string> parse_listen_address(std::string_view text) {
+    listen_address out;
+    out.text = std::string{text};
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+        return tl::unexpected(std::string{"expected \"host:port\", e.g. \"0.0.0.0:9000\" or \"[::]:9000\""});
+    }
+    std::string host{text.substr(0, colon)};
+    const std::string_view port_text = text.substr(colon + 1);
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port < 1 || port > 65535) {
+        return tl::unexpected("port must be a number from 1 to 65535, got \"" + std::string{port_text} + "\"");
+    }
+    if (host.empty() || host == "*") {
+        host = "0.0.0.0";
+    } else if (host == "localhost") {
+        host = "127.0.0.1";
+    }
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        sockaddr_in6 a6{};
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons(static_cast<std::uint16_t>(port));
+        if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6.sin6_addr) != 1) {
+            return tl::unexpected("\"" + host + "\" is not an IPv6 address");
+        }
+        std::memcpy(&out.addr, &a6, sizeof a6);
+        out.addr_len = sizeof a6;
+        return out;
+    }
+    sockaddr_in a4{};
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (inet_pton(AF_INET, host.c_str(), &a4.sin_addr) != 1) {
+        return tl::unexpected("\"" + host + "\" is not an IPv4 address (write IPv6 as \"[::1]:9000\")");
+    }
+    std::memcpy(&out.addr, &a4, sizeof a4);
+    out.addr_len = sizeof a4;
+    return out;
+}
+
+config_result parse_config(std::string_view text, const std::string& source_name) {
+    validator v{source_name};
+    toml::table root;
+    try {
+        root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+        v.error(e.source(), std::string{e.description()});
+        return tl::unexpected(v.take());
+    }
+
+    config cfg;
+    cfg.path = source_name;
+    cfg.listen = *parse_listen_address("0.0.0.0:9000");
+    v.known_keys(root, "", {"server", "limits", "route"});
+    if (const toml::table* t = v.table(root, "server")) {
+        read_server(v, *t, cfg);
+    }
+    if (const toml::table* t = v.table(root, "limits")) {
+        read_limits(v, *t, cfg);
+    }
+    if (const toml::node* n = root.get("route")) {
+        read_routes(v, *n, cfg);
+    }
+    if (!v.ok()) {
+        return tl::unexpected(v.take());
+    }
+    if (cfg.workers_auto) {
+        cfg.workers = usable_cpus();
+    }
+    return cfg;
+}
+
+config_result load_config(const std::string& path) {
+    std::ifstream in{path, std::ios::binary};
+    if (!in) {
+        return tl::unexpected(config_errors{path + ": cannot open: " + std::strerror(errno)});
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), path);
+}
+
+}  // namespace pfd::server

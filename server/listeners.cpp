@@ -1,0 +1,51 @@
+#include "server/listeners.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace pfd::server {
+
+result<unique_fd> open_listener(const listen_address& where, int backlog, bool reuseport) noexcept {
+    unique_fd fd{::socket(where.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (!fd.valid()) {
+        return fail(errno, "socket");
+    }
+    const int one = 1;
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+        return fail(errno, "setsockopt(SO_REUSEADDR)");
+    }
+    if (reuseport && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        return fail(errno, "setsockopt(SO_REUSEPORT)");
+    }
+    // Accepted sockets inherit TCP_NODELAY: a response goes out at once instead of
+    // waiting on the peer's delayed ACK, and it saves one setsockopt per connection.
+    if (::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+        return fail(errno, "setsockopt(TCP_NODELAY)");
+    }
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&where.addr), where.addr_len) < 0) {
+        return fail(errno, "bind");
+    }
+    if (::listen(fd.get(), backlog) < 0) {
+        return fail(errno, "listen");
+    }
+    return fd;
+}
+
+result<std::vector<unique_fd>> open_listeners(const config& cfg) noexcept {
+    std::vector<unique_fd> fds;
+    const bool reuseport = cfg.balance == balance_mode::reuseport;
+    const unsigned count = reuseport ? cfg.workers : 1;
+    for (unsigned i = 0; i < count; ++i) {
+        auto fd = open_listener(cfg.listen, cfg.backlog, reuseport);
+        if (!fd) {
+            return tl::unexpected(fd.error());
+        }
+        fds.push_back(std::move(*fd));
+    }
+    return fds;
+}
+
+}  // namespace pfd::server

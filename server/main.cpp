@@ -1,0 +1,55 @@
+// preforkd: a master process that binds the listening socket(s) and supervises
+// N io_uring worker processes serving HTTP/1.1.
+#include <cstdio>
+
+#include <mimalloc.h>
+
+#include "server/cli.hpp"
+#include "server/config.hpp"
+#include "server/master.hpp"
+#include "server/proc_title.hpp"
+
+#ifndef PREFORKD_VERSION
+#define PREFORKD_VERSION "0.1.0"
+#endif
+
+int main(int argc, char** argv) {
+    using namespace pfd::server;
+    const std::string cmdline = init_proc_title(argc, argv);
+    const char* program = argc > 0 ? argv[0] : "preforkd";
+
+    auto opts = parse_cli(argc, argv);
+    if (!opts) {
+        std::fprintf(stderr, "preforkd: %s\n%s", opts.error().c_str(), usage_text(program).c_str());
+        return 2;
+    }
+    switch (opts->action) {
+        case cli_action::help:
+            std::fputs(usage_text(program).c_str(), stdout);
+            return 0;
+        case cli_action::version:
+            std::printf("preforkd %s (llhttp %d.%d.%d, mimalloc %d)\n", PREFORKD_VERSION, LLHTTP_VERSION_MAJOR,
+                        LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH, mi_version());
+            return 0;
+        case cli_action::test_config:
+        case cli_action::serve:
+            break;
+    }
+
+    auto cfg = load_config(opts->config_path);
+    if (!cfg) {
+        for (const auto& e : cfg.error()) {
+            std::fprintf(stderr, "%s\n", e.c_str());
+        }
+        std::fprintf(stderr, "preforkd: configuration file %s is invalid (%zu problem%s)\n",
+                     opts->config_path.c_str(), cfg.error().size(), cfg.error().size() == 1 ? "" : "s");
+        return 1;
+    }
+    if (opts->action == cli_action::test_config) {
+        std::printf("preforkd: configuration file %s is valid (%u workers, balance %s, %zu routes)\n",
+                    opts->config_path.c_str(), cfg->workers, to_string(cfg->balance), cfg->worker.routes.size());
+        return 0;
+    }
+    std::fflush(stdout);
+    return run_master(*cfg, cmdline);
+}

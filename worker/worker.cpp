@@ -1,0 +1,499 @@
+#include "worker/worker.hpp"
+
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "worker/buffer_ring.hpp"
+#include "worker/connection.hpp"
+#include "worker/log.hpp"
+#include "worker/ring.hpp"
+#include "worker/unique_fd.hpp"
+
+namespace pfd::worker {
+
+namespace {
+
+// user_data layout: bits 0-7 the operation, 8-39 the connection slot,
+// 40-63 the slot's generation (low 24 bits), so a completion for a slot that was
+// closed and reused is recognised as stale.
+enum class op : std::uint8_t { accept = 1, recv, send, close, cancel, signal, tick };
+
+constexpr std::uint64_t encode(op o, std::uint32_t slot = 0, std::uint32_t gen = 0) noexcept {
+    return static_cast<std::uint64_t>(o) | static_cast<std::uint64_t>(slot) << 8 |
+           static_cast<std::uint64_t>(gen & 0xFFFFFFU) << 40;
+}
+constexpr op op_of(std::uint64_t d) noexcept { return static_cast<op>(d & 0xFF); }
+constexpr std::uint32_t slot_of(std::uint64_t d) noexcept { return static_cast<std::uint32_t>(d >> 8); }
+constexpr std::uint32_t gen_of(std::uint64_t d) noexcept { return static_cast<std::uint32_t>(d >> 40); }
+
+constexpr unsigned sq_entries = 1024;
+constexpr unsigned cq_entries = 8192;
+constexpr std::uint16_t buffer_group = 0;
+constexpr std::uint32_t recv_buffers = 512;       // power of two
+constexpr std::uint32_t recv_buffer_size = 8192;
+// A pooled session keeps its output buffers unless one grew past this for a large response.
+constexpr std::size_t keep_buffer_capacity = 64 * 1024;
+
+std::time_t coarse_now() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+class event_loop {
+public:
+    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig) noexcept
+        : ring_{std::move(r)},
+          signal_fd_{std::move(sig)},
+          listen_fd_{listen_fd},
+          limits_{cfg.parser_limits},
+          router_{cfg.routes},
+          conns_(cfg.max_connections) {
+        ctx_.router = &router_;
+        ctx_.date = &date_;
+        free_slots_.reserve(conns_.size());
+        for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
+            free_slots_.push_back(i);
+        }
+        flush_list_.reserve(1024);
+        rearm_list_.reserve(1024);
+    }
+
+    // The buffer ring registers with the ring where it now lives, so it comes second.
+    result<bool> set_up_buffers() noexcept {
+        auto b = buffer_ring::create(ring_.get(), buffer_group, recv_buffers, recv_buffer_size);
+        if (!b) {
+            return tl::unexpected(b.error());
+        }
+        bufs_.emplace(std::move(*b));
+        return true;
+    }
+
+    int run() noexcept;
+
+private:
+    void dispatch(const io_uring_cqe& cqe) noexcept;
+    void on_accept(int res, unsigned flags) noexcept;
+    void on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept;
+    void on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+    void on_signal(int res) noexcept;
+    void on_tick() noexcept;
+    void after_batch() noexcept;
+
+    void arm_accept() noexcept;
+    void arm_recv(std::uint32_t slot) noexcept;
+    void arm_signal() noexcept;
+    void arm_tick() noexcept;
+    void submit_send(std::uint32_t slot) noexcept;
+    void cancel(std::uint64_t target) noexcept;
+
+    void queue_flush(std::uint32_t slot) noexcept;
+    void flush(std::uint32_t slot) noexcept;
+    void begin_close(std::uint32_t slot) noexcept;
+    void finish_close_if_done(std::uint32_t slot) noexcept;
+    void begin_drain() noexcept;
+
+    session* acquire_session() noexcept;
+    void release_session(connection& c) noexcept;
+    [[nodiscard]] bool stale(const connection& c, std::uint32_t gen) const noexcept {
+        return c.state == conn_state::free || (c.generation & 0xFFFFFFU) != gen;
+    }
+
+    ring ring_;
+    std::optional<buffer_ring> bufs_;   // destroyed before ring_
+    unique_fd signal_fd_;
+    signalfd_siginfo siginfo_{};
+    __kernel_timespec tick_{.tv_sec = 1, .tv_nsec = 0};
+    int listen_fd_;
+
+    proto::parser_limits limits_;
+    proto::router router_;
+    proto::date_cache date_;
+    serve_context ctx_;
+
+    std::vector<connection> conns_;
+    std::vector<std::uint32_t> free_slots_;
+    std::vector<std::unique_ptr<session>> sessions_;   // every session ever made
+    std::vector<session*> idle_sessions_;
+    std::vector<std::uint32_t> flush_list_;
+    std::vector<std::uint32_t> rearm_list_;
+    std::uint32_t live_ = 0;
+
+    bool accept_armed_ = false;
+    bool accept_backoff_ = false;   // accept failed for lack of resources: retry on the next tick
+    bool draining_ = false;
+    bool stop_now_ = false;
+};
+
+int event_loop::run() noexcept {
+    arm_accept();
+    arm_signal();
+    arm_tick();
+    while (!stop_now_ && !(draining_ && live_ == 0)) {
+        const int rc = io_uring_submit_and_wait(ring_.get(), 1);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
+            log_line("io_uring_submit_and_wait failed: %s; exiting", std::strerror(-rc));
+            return 1;
+        }
+        date_.refresh(coarse_now());
+        unsigned head = 0;
+        unsigned seen = 0;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_for_each_cqe(ring_.get(), head, cqe) {
+            dispatch(*cqe);
+            ++seen;
+        }
+        io_uring_cq_advance(ring_.get(), seen);
+        bufs_->publish();
+        after_batch();
+    }
+    return 0;
+}
+
+void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
+    const std::uint64_t d = cqe.user_data;
+    switch (op_of(d)) {
+        case op::accept: on_accept(cqe.res, cqe.flags); break;
+        case op::recv: on_recv(slot_of(d), gen_of(d), cqe.res, cqe.flags); break;
+        case op::send: on_send(slot_of(d), gen_of(d), cqe.res); break;
+        case op::signal: on_signal(cqe.res); break;
+        case op::tick: on_tick(); break;
+        case op::close:
+        case op::cancel:
+            break;
+    }
+}
+
+void event_loop::on_accept(int res, unsigned flags) noexcept {
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        accept_armed_ = false;
+    }
+    if (res < 0) {
+        switch (-res) {
+            case ECANCELED:
+            case ECONNABORTED:
+            case EINTR:
+            case EAGAIN:
+                break;
+            default:
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin.
+                log_line("accept failed: %s; retrying in 1 s", std::strerror(-res));
+                accept_backoff_ = true;
+                break;
+        }
+        return;
+    }
+    if (draining_ || free_slots_.empty()) {
+        // Accepted while the cancel of the accept was in flight.
+        ::close(res);
+        return;
+    }
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    connection& c = conns_[slot];
+    c.fd = res;
+    c.state = conn_state::open;
+    ++live_;
+    arm_recv(slot);
+    if (free_slots_.empty() && accept_armed_) {
+        // At the connection limit: leave new connections in the listen queue
+        // (another worker may take them) until one of ours closes.
+        cancel(encode(op::accept));
+    }
+}
+
+void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept {
+    const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
+    const auto buffer_id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    connection& c = conns_[slot];
+    if (stale(c, gen)) {
+        if (has_buffer) {
+            bufs_->recycle(buffer_id);
+        }
+        return;
+    }
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        c.recv_armed = false;
+    }
+    if (res > 0) {
+        if (c.state == conn_state::open) {
+            if (c.sess == nullptr) {
+                c.sess = acquire_session();
+            }
+            c.sess->feed(bufs_->data(buffer_id, static_cast<std::size_t>(res)));
+            queue_flush(slot);
+        }
+        if (has_buffer) {
+            bufs_->recycle(buffer_id);
+        }
+    } else if (res == 0) {
+        c.peer_eof = true;
+        queue_flush(slot);   // send what is queued, then close
+    } else if (res == -ENOBUFS) {
+        // Every receive buffer was in use in this batch; they are back by the batch's end.
+    } else if (res != -ECANCELED) {
+        begin_close(slot);   // ECONNRESET and the like: nobody to answer
+    }
+
+    if (c.state == conn_state::closing) {
+        finish_close_if_done(slot);
+    } else if (c.state == conn_state::open && !c.recv_armed && !c.peer_eof && !c.rearm_recv) {
+        c.rearm_recv = true;
+        rearm_list_.push_back(slot);
+    }
+}
+
+void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
+    connection& c = conns_[slot];
+    if (stale(c, gen)) {
+        return;
+    }
+    c.send_inflight = false;
+    if (c.state == conn_state::closing) {
+        finish_close_if_done(slot);
+        return;
+    }
+    if (res < 0) {
+        begin_close(slot);   // EPIPE, ECONNRESET: the client is gone
+        return;
+    }
+    proto::byte_buffer& sending = c.sess->sending();
+    sending.consume(static_cast<std::size_t>(res));
+    if (!sending.empty()) {
+        submit_send(slot);   // short send: the rest, before anything queued after it
+        return;
+    }
+    queue_flush(slot);
+}
+
+void event_loop::on_signal(int res) noexcept {
+    if (res == static_cast<int>(sizeof siginfo_)) {
+        switch (siginfo_.ssi_signo) {
+            case SIGTERM:
+            case SIGINT:
+                stop_now_ = true;
+                return;
+            case SIGQUIT:
+                begin_drain();
+                break;
+            default:
+                break;
+        }
+    }
+    arm_signal();
+}
+
+void event_loop::on_tick() noexcept {
+    accept_backoff_ = false;
+    arm_tick();
+}
+
+void event_loop::after_batch() noexcept {
+    for (std::uint32_t slot : rearm_list_) {
+        connection& c = conns_[slot];
+        c.rearm_recv = false;
+        if (c.state == conn_state::open && !c.recv_armed && !c.peer_eof) {
+            arm_recv(slot);
+        }
+    }
+    rearm_list_.clear();
+    // Every response a batch of reads produced for a connection goes out in one send.
+    for (std::size_t i = 0; i < flush_list_.size(); ++i) {
+        flush(flush_list_[i]);
+    }
+    flush_list_.clear();
+    if (!accept_armed_ && !accept_backoff_ && !draining_ && !free_slots_.empty()) {
+        arm_accept();
+    }
+}
+
+void event_loop::queue_flush(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    if (!c.flush_queued) {
+        c.flush_queued = true;
+        flush_list_.push_back(slot);
+    }
+}
+
+void event_loop::flush(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    c.flush_queued = false;
+    if (c.state != conn_state::open || c.send_inflight) {
+        return;
+    }
+    session* s = c.sess;
+    if (s != nullptr && !s->out().empty()) {
+        std::swap(s->out(), s->sending());
+        submit_send(slot);
+        return;
+    }
+    const bool idle = s == nullptr || s->idle();
+    if (c.peer_eof || (s != nullptr && s->closing()) || (draining_ && idle)) {
+        begin_close(slot);
+    } else if (s != nullptr && idle) {
+        release_session(c);
+    }
+}
+
+void event_loop::begin_close(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    if (c.state != conn_state::open) {
+        return;
+    }
+    c.state = conn_state::closing;
+    if (c.recv_armed) {
+        cancel(encode(op::recv, slot, c.generation));
+    }
+    finish_close_if_done(slot);
+}
+
+void event_loop::finish_close_if_done(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    if (c.recv_armed || c.send_inflight) {
+        return;   // the kernel still uses the socket or the session's buffers
+    }
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_close(sqe, c.fd);
+    io_uring_sqe_set_data64(sqe, encode(op::close));
+    release_session(c);
+    const std::uint32_t next_gen = c.generation + 1;
+    c = connection{};
+    c.generation = next_gen;
+    free_slots_.push_back(slot);
+    --live_;
+}
+
+void event_loop::begin_drain() noexcept {
+    if (draining_) {
+        return;
+    }
+    draining_ = true;
+    ctx_.draining = true;
+    if (accept_armed_) {
+        cancel(encode(op::accept));
+    }
+    // Idle keep-alive connections close now; busy ones after their current response.
+    for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
+        const connection& c = conns_[slot];
+        if (c.state == conn_state::open && !c.send_inflight && (c.sess == nullptr || c.sess->idle())) {
+            begin_close(slot);
+        }
+    }
+}
+
+void event_loop::arm_accept() noexcept {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, encode(op::accept));
+    accept_armed_ = true;
+}
+
+void event_loop::arm_recv(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bufs_->group();
+    io_uring_sqe_set_data64(sqe, encode(op::recv, slot, c.generation));
+    c.recv_armed = true;
+}
+
+void event_loop::arm_signal() noexcept {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_read(sqe, signal_fd_.get(), &siginfo_, sizeof siginfo_, 0);
+    io_uring_sqe_set_data64(sqe, encode(op::signal));
+}
+
+void event_loop::arm_tick() noexcept {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_timeout(sqe, &tick_, 0, 0);
+    io_uring_sqe_set_data64(sqe, encode(op::tick));
+}
+
+void event_loop::submit_send(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    const auto bytes = c.sess->sending().readable();
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_send(sqe, c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, encode(op::send, slot, c.generation));
+    c.send_inflight = true;
+}
+
+void event_loop::cancel(std::uint64_t target) noexcept {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_cancel64(sqe, target, 0);
+    io_uring_sqe_set_data64(sqe, encode(op::cancel));
+}
+
+session* event_loop::acquire_session() noexcept {
+    if (idle_sessions_.empty()) {
+        sessions_.push_back(std::make_unique<session>(ctx_, limits_));
+        return sessions_.back().get();
+    }
+    session* s = idle_sessions_.back();
+    idle_sessions_.pop_back();
+    return s;
+}
+
+void event_loop::release_session(connection& c) noexcept {
+    session* s = std::exchange(c.sess, nullptr);
+    if (s == nullptr) {
+        return;
+    }
+    s->reset();
+    if (s->out().capacity() > keep_buffer_capacity) {
+        s->out().release();
+    }
+    if (s->sending().capacity() > keep_buffer_capacity) {
+        s->sending().release();
+    }
+    idle_sessions_.push_back(s);
+}
+
+result<unique_fd> make_signal_fd() noexcept {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+        sigaddset(&set, s);
+    }
+    unique_fd fd{::signalfd(-1, &set, SFD_CLOEXEC)};
+    if (!fd.valid()) {
+        return fail(errno, "signalfd");
+    }
+    return fd;
+}
+
+}  // namespace
+
+int run(const settings& cfg, int listen_fd) noexcept {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto sig = make_signal_fd();
+    if (!sig) {
+        log_line("%s failed: %s", sig.error().call, std::strerror(sig.error().code));
+        return 1;
+    }
+    auto r = ring::create(sq_entries, cq_entries);
+    if (!r) {
+        log_line("cannot create an io_uring (%s: %s); io_uring may be disabled "
+                 "(sysctl kernel.io_uring_disabled) or unsupported by this kernel",
+                 r.error().call, std::strerror(r.error().code));
+        return 1;
+    }
+    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig));
+    if (auto b = loop->set_up_buffers(); !b) {
+        log_line("cannot set up receive buffers (%s: %s); needs Linux 5.19 or later",
+                 b.error().call, std::strerror(b.error().code));
+        return 1;
+    }
+    return loop->run();
+}
+
+}  // namespace pfd::worker
