@@ -17,7 +17,11 @@ public:
     byte_buffer(byte_buffer&&) noexcept = default;
     byte_buffer& operator=(byte_buffer&&) noexcept = default;
 
-    void append(std::string_view s) { std::memcpy(grow(s.size()), s.data(), s.size()); }
+    void append(std::string_view s) {
+        if (!s.empty()) {
+            std::memcpy(grow(s.size()), s.data(), s.size());
+        }
+    }
 
     // Reserves n bytes at the end and returns where to write them.
     char* grow(std::size_t n) {

@@ -222,6 +222,9 @@ int request_parser::on_message_complete() noexcept {
 }
 
 int request_parser::extend(std::string_view& token, const char* at, std::size_t n) noexcept {
+    if (n == 0) {
+        return 0;
+    }
     if (is_spilled_) {
         if (spilled_.size() + n > spilled_.capacity()) {
             const std::string_view before = spilled_.view();

@@ -60,8 +60,10 @@ void prepared_response::write(byte_buffer& out, std::string_view date, connectio
         before_date_.size() + date.size() + after_date_.size() + tail.size() + body.size();
     char* p = out.grow(total);
     for (std::string_view part : {std::string_view{before_date_}, date, std::string_view{after_date_}, tail, body}) {
-        std::memcpy(p, part.data(), part.size());
-        p += part.size();
+        if (!part.empty()) {   // an empty view may carry a null pointer: not for memcpy
+            std::memcpy(p, part.data(), part.size());
+            p += part.size();
+        }
     }
 }
 
