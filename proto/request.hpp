@@ -12,25 +12,32 @@ struct header {
     std::string_view value;
 };
 
-enum class method : std::uint8_t { get, head, post, put, del, options, other };
+enum class method : std::uint8_t { get, head, post, put, del, options, connect, other };
+
+// RFC 9112 3.2: how the request target is written.
+enum class target_form : std::uint8_t {
+    origin,    // "/path?query"
+    absolute,  // "http://host/path?query" (a proxy-style request)
+    asterisk,  // "*" (OPTIONS only)
+};
 
 struct request_head {
+    // A hard cap; [limits] max_headers may set a lower one.
     static constexpr std::size_t max_headers = 100;
 
     std::string_view method_name;
     proto::method method = method::other;
     std::string_view target;
+    target_form form = target_form::origin;
+    std::string_view path;       // the target's path, without query; "*" for asterisk-form
     std::uint8_t version_major = 1;
     std::uint8_t version_minor = 1;
-    bool keep_alive = true;     // after this request, per version and Connection
+    bool keep_alive = true;      // after this request, per version and Connection
+    bool has_body = false;       // Content-Length > 0 or chunked
+    bool expect_continue = false;  // "Expect: 100-continue" on an HTTP/1.1 request with a body
     std::array<header, max_headers> headers{};
     std::uint16_t header_count = 0;
 
-    // The path part of an origin-form target (no query).
-    [[nodiscard]] std::string_view path() const noexcept {
-        auto q = target.find('?');
-        return q == std::string_view::npos ? target : target.substr(0, q);
-    }
     [[nodiscard]] std::string_view find_header(std::string_view name) const noexcept;
 };
 

@@ -1,6 +1,8 @@
 #include "proto/request_parser.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace pfd::proto {
 
@@ -9,13 +11,14 @@ namespace {
 request_parser& self(llhttp_t* p) noexcept { return *static_cast<request_parser*>(p->data); }
 
 method to_method(std::uint8_t m) noexcept {
-    switch (static_cast<llhttp_method>(m)) {
+    switch (m) {
         case HTTP_GET: return method::get;
         case HTTP_HEAD: return method::head;
         case HTTP_POST: return method::post;
         case HTTP_PUT: return method::put;
         case HTTP_DELETE: return method::del;
         case HTTP_OPTIONS: return method::options;
+        case HTTP_CONNECT: return method::connect;
         default: return method::other;
     }
 }
@@ -27,9 +30,17 @@ std::string_view trim_trailing_ows(std::string_view v) noexcept {
     return v;
 }
 
-// Released rather than kept when a spilled head made the buffer this large:
-// idle connections should not hold memory for the largest head they ever sent.
+const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
+
+bool within(const char* p, const char* begin, const char* end) noexcept {
+    return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);
+}
+
+// A spill buffer that grew for one large head is released, not kept: an idle
+// connection should not hold memory for the largest head it ever sent.
 constexpr std::size_t spill_keep_capacity = 4096;
+// Bytes of a head besides what the callbacks count (spaces, CRLFs, the version).
+constexpr std::size_t head_framing_slack = 1024;
 
 }  // namespace
 
@@ -38,6 +49,7 @@ struct parser_callbacks {
     static int message_begin(llhttp_t* p) { return self(p).on_message_begin(); }
     static int method(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_method(at, n); }
     static int url(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_target(at, n); }
+    static int version(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_version(at, n); }
     static int header_field(llhttp_t* p, const char* at, std::size_t n) {
         return self(p).on_header_name(at, n);
     }
@@ -46,6 +58,7 @@ struct parser_callbacks {
     }
     static int header_value_complete(llhttp_t* p) { return self(p).on_header_value_complete(); }
     static int headers_complete(llhttp_t* p) { return self(p).on_headers_complete(); }
+    static int body(llhttp_t* p, const char*, std::size_t n) { return self(p).on_body(n); }
     static int message_complete(llhttp_t* p) { return self(p).on_message_complete(); }
 
     static const llhttp_settings_t& settings() noexcept {
@@ -55,10 +68,12 @@ struct parser_callbacks {
             v.on_message_begin = message_begin;
             v.on_method = method;
             v.on_url = url;
+            v.on_version = version;
             v.on_header_field = header_field;
             v.on_header_value = header_value;
             v.on_header_value_complete = header_value_complete;
             v.on_headers_complete = headers_complete;
+            v.on_body = body;
             v.on_message_complete = message_complete;
             return v;
         }();
@@ -68,6 +83,7 @@ struct parser_callbacks {
 
 request_parser::request_parser(request_sink& sink, parser_limits limits) noexcept
     : sink_{&sink}, limits_{limits} {
+    limits_.max_headers = std::min(limits_.max_headers, request_head::max_headers);
     llhttp_init(&llhttp_, HTTP_REQUEST, &parser_callbacks::settings());
     llhttp_.data = this;
 }
@@ -75,10 +91,14 @@ request_parser::request_parser(request_sink& sink, parser_limits limits) noexcep
 void request_parser::reset() noexcept {
     llhttp_init(&llhttp_, HTTP_REQUEST, &parser_callbacks::settings());
     llhttp_.data = this;
-    spilled_.release();
+    if (spilled_.capacity() > spill_keep_capacity) {
+        spilled_.release();
+    }
+    spilled_.clear();
     head_start_ = nullptr;
     header_bytes_ = 0;
-    in_message_ = in_head_ = is_spilled_ = false;
+    body_bytes_ = 0;
+    in_message_ = in_head_ = left_input_ = false;
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
@@ -86,20 +106,40 @@ void request_parser::reset() noexcept {
 
 parse_status request_parser::feed(std::span<const char> bytes) noexcept {
     if (stopped_ != parse_status::need_more) {
+        left_input_ = left_input_ || !bytes.empty();
         return stopped_;
     }
-    const char* end = bytes.data() + bytes.size();
-    const llhttp_errno_t err = llhttp_execute(&llhttp_, bytes.data(), bytes.size());
+    if (bytes.empty()) {
+        return parse_status::need_more;
+    }
+    const char* begin = bytes.data();
+    const std::size_t n = bytes.size();
+    if (!spilled_.empty()) {
+        // A head is in progress: append to its bytes and parse the copy, so the head
+        // stays contiguous.
+        const std::string_view before = spilled_.view();
+        if (spilled_.size() + n > spilled_.capacity()) {
+            spilled_.reserve(spilled_.size() + n);
+            rebase(before.data(), end_of(before), spilled_.view().data());
+        }
+        char* copy = spilled_.grow(n);
+        std::memcpy(copy, begin, n);
+        begin = copy;
+    }
+    const char* end = begin + n;
+    const llhttp_errno_t err = llhttp_execute(&llhttp_, begin, n);
     switch (err) {
         case HPE_OK:
-            spill(end);
+            keep_partial_head(end);
+            if (error_status_ != 0) {
+                return stop(parse_status::error, end, end);
+            }
             return parse_status::need_more;
         case HPE_PAUSED:
         case HPE_PAUSED_UPGRADE:
-            // Paused by on_message_complete for a last request, or by llhttp after a
+            // Paused by on_message_complete after a last request, or by llhttp after a
             // request that asked to switch protocols: we answer it and close.
-            stopped_ = parse_status::closed;
-            return stopped_;
+            return stop(parse_status::closed, llhttp_get_error_pos(&llhttp_), end);
         case HPE_INVALID_VERSION:
             fail(505, "unsupported HTTP version");
             break;
@@ -109,13 +149,68 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
             }
             break;
     }
-    stopped_ = parse_status::error;
-    return stopped_;
+    return stop(parse_status::error, end, end);
+}
+
+parse_status request_parser::stop(parse_status why, const char* stopped_at, const char* end) noexcept {
+    stopped_ = why;
+    // After an error the client may well be sending more (a body we refused).
+    left_input_ = why == parse_status::error || (stopped_at != nullptr && stopped_at < end);
+    return why;
+}
+
+void request_parser::keep_partial_head(const char* end) noexcept {
+    if (!in_head_ || head_start_ == nullptr) {
+        if (!spilled_.empty() || spilled_.capacity() > spill_keep_capacity) {
+            if (spilled_.capacity() > spill_keep_capacity) {
+                spilled_.release();
+            }
+            spilled_.clear();
+        }
+        return;
+    }
+    const std::string_view spill = spilled_.view();
+    if (!spill.empty() && within(head_start_, spill.data(), end_of(spill))) {
+        // Bytes before this head (an earlier request, its body) are done with.
+        spilled_.consume(static_cast<std::size_t>(head_start_ - spill.data()));
+    } else {
+        const auto n = static_cast<std::size_t>(end - head_start_);
+        spilled_.clear();
+        char* copy = spilled_.grow(n);
+        std::memcpy(copy, head_start_, n);
+        rebase(head_start_, end, copy);
+    }
+    // Limits on the counted parts are checked as bytes arrive; this bounds the rest
+    // (padding whitespace) so a head can never grow the buffer without limit.
+    if (spilled_.size() > limits_.max_request_line + limits_.max_header_bytes + head_framing_slack) {
+        fail(version_.empty() ? 414 : 431, "request head too large");
+    }
+}
+
+void request_parser::rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept {
+    auto move = [&](std::string_view& v) {
+        if (!v.empty() && within(v.data(), old_begin, old_end)) {
+            v = {new_begin + (v.data() - old_begin), v.size()};
+        }
+    };
+    if (head_start_ != nullptr && within(head_start_, old_begin, old_end)) {
+        head_start_ = new_begin + (head_start_ - old_begin);
+    }
+    move(head_.method_name);
+    move(head_.target);
+    move(version_);
+    const std::size_t last = std::min<std::size_t>(head_.header_count, request_head::max_headers - 1);
+    for (std::size_t i = 0; i <= last; ++i) {
+        move(head_.headers[i].name);
+        move(head_.headers[i].value);
+    }
 }
 
 int request_parser::fail(int status, const char* reason) noexcept {
-    error_status_ = status;
-    error_reason_ = reason ? reason : "bad request";
+    if (error_status_ == 0) {
+        error_status_ = status;
+        error_reason_ = reason != nullptr ? reason : "bad request";
+    }
     return HPE_USER;
 }
 
@@ -124,36 +219,69 @@ int request_parser::on_message_begin() noexcept {
     in_head_ = true;
     head_start_ = nullptr;
     header_bytes_ = 0;
+    body_bytes_ = 0;
+    version_ = {};
     head_.method_name = {};
     head_.target = {};
+    head_.path = {};
     head_.header_count = 0;
     head_.headers[0] = {};
     return 0;
 }
 
+// Token pieces of one head are adjacent: within one read, or in the spill buffer.
+// Each callback below extends its token; a piece that is not adjacent is a syntax
+// llhttp tolerates and RFC 9112 forbids.
+
 int request_parser::on_method(const char* at, std::size_t n) noexcept {
     if (head_start_ == nullptr) {
         head_start_ = at;
     }
-    return extend(head_.method_name, at, n);
+    head_.method_name = {head_start_, head_.method_name.size() + n};
+    if (head_.method_name.size() > limits_.max_request_line) {
+        return fail(414, "request line too long");
+    }
+    return 0;
 }
 
 int request_parser::on_target(const char* at, std::size_t n) noexcept {
-    if (head_.target.size() + n > limits_.max_request_line) {
+    if (head_.target.empty()) {
+        // RFC 9112 3: exactly one SP between method and target.
+        if (at != end_of(head_.method_name) + 1) {
+            return fail(400, "invalid whitespace in the request line");
+        }
+        head_.target = {at, 0};
+    }
+    head_.target = {head_.target.data(), head_.target.size() + n};
+    if (head_.method_name.size() + head_.target.size() > limits_.max_request_line) {
         return fail(414, "request target too long");
     }
-    return extend(head_.target, at, n);
+    return 0;
+}
+
+int request_parser::on_version(const char* at, std::size_t n) noexcept {
+    if (version_.empty()) {
+        constexpr std::string_view sp_http = " HTTP/";
+        if (head_.target.empty() || at != end_of(head_.target) + sp_http.size()) {
+            return fail(400, "invalid whitespace in the request line");
+        }
+        version_ = {at, 0};
+    }
+    version_ = {version_.data(), version_.size() + n};
+    return 0;
 }
 
 int request_parser::on_header_name(const char* at, std::size_t n) noexcept {
-    if (head_.header_count >= request_head::max_headers) {
+    if (head_.header_count >= limits_.max_headers) {
         return fail(431, "too many header fields");
     }
     header_bytes_ += n;
     if (header_bytes_ > limits_.max_header_bytes) {
         return fail(431, "header fields too large");
     }
-    return extend(head_.headers[head_.header_count].name, at, n);
+    auto& name = head_.headers[head_.header_count].name;
+    name = name.empty() ? std::string_view{at, n} : std::string_view{name.data(), name.size() + n};
+    return 0;
 }
 
 int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
@@ -161,7 +289,16 @@ int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
     if (header_bytes_ > limits_.max_header_bytes) {
         return fail(431, "header fields too large");
     }
-    return extend(head_.headers[head_.header_count].value, at, n);
+    auto& value = head_.headers[head_.header_count].value;
+    if (value.empty()) {
+        value = {at, n};
+    } else if (at == end_of(value)) {
+        value = {value.data(), value.size() + n};
+    } else {
+        // llhttp resumes a value after CRLF + SP: a line folded the obsolete way.
+        return fail(400, "obsolete line folding in a header field");
+    }
+    return 0;
 }
 
 int request_parser::on_header_value_complete() noexcept {
@@ -171,10 +308,69 @@ int request_parser::on_header_value_complete() noexcept {
         return fail(431, "header fields too large");
     }
     auto& h = head_.headers[head_.header_count];
+    // RFC 9112 5.1: no whitespace between the field name and the colon.
+    if (*end_of(h.name) != ':') {
+        return fail(400, "whitespace before the colon of a header field");
+    }
     h.value = trim_trailing_ows(h.value);
     ++head_.header_count;
     if (head_.header_count < request_head::max_headers) {
         head_.headers[head_.header_count] = {};
+    }
+    return 0;
+}
+
+int request_parser::check_target() noexcept {
+    std::string_view t = head_.target;
+    if (head_.method == method::connect) {
+        head_.form = target_form::origin;   // authority-form; refused by method, not syntax
+        head_.path = {};
+        return 0;
+    }
+    if (t == "*") {
+        if (head_.method != method::options) {
+            return fail(400, "asterisk-form target on a method other than OPTIONS");
+        }
+        head_.form = target_form::asterisk;
+        head_.path = t;
+        return 0;
+    }
+    if (!t.empty() && t.front() == '/') {
+        head_.form = target_form::origin;
+    } else {
+        // absolute-form: scheme "://" authority [path-abempty] [ "?" query ]
+        const auto sep = t.find("://");
+        const std::string_view scheme = sep == std::string_view::npos ? std::string_view{} : t.substr(0, sep);
+        if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
+            return fail(400, "invalid request target");
+        }
+        t.remove_prefix(sep + 3);
+        const auto path_start = t.find_first_of("/?");
+        if (path_start == 0) {
+            return fail(400, "absolute-form target without a host");
+        }
+        head_.form = target_form::absolute;
+        t = path_start == std::string_view::npos ? std::string_view{} : t.substr(path_start);
+        if (t.empty() || t.front() == '?') {
+            head_.path = "/";
+            return 0;
+        }
+    }
+    head_.path = t.substr(0, t.find('?'));
+    return 0;
+}
+
+int request_parser::check_expect() noexcept {
+    head_.expect_continue = false;
+    for (std::size_t i = 0; i < head_.header_count; ++i) {
+        if (!iequals(head_.headers[i].name, "expect")) {
+            continue;
+        }
+        if (!iequals(head_.headers[i].value, "100-continue")) {
+            return fail(417, "unsupported expectation");
+        }
+        // RFC 9110 10.1.1: ignored in HTTP/1.0; pointless without a body.
+        head_.expect_continue = head_.version_minor >= 1 && head_.has_body;
     }
     return 0;
 }
@@ -188,26 +384,38 @@ int request_parser::on_headers_complete() noexcept {
     }
     head_.method = to_method(llhttp_.method);
     head_.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0 && llhttp_.upgrade == 0;
-    if (head_.version_minor >= 1) {
-        int hosts = 0;
-        for (std::size_t i = 0; i < head_.header_count; ++i) {
-            hosts += iequals(head_.headers[i].name, "host") ? 1 : 0;
-        }
-        // RFC 9112 3.2: exactly one Host in HTTP/1.1, else 400.
-        if (hosts != 1) {
-            fail(400, hosts == 0 ? "missing Host header" : "more than one Host header");
-            return -1;
-        }
+    int hosts = 0;
+    for (std::size_t i = 0; i < head_.header_count; ++i) {
+        hosts += iequals(head_.headers[i].name, "host") ? 1 : 0;
+    }
+    // RFC 9112 3.2: exactly one Host in HTTP/1.1; at most one ever.
+    if (hosts > 1 || (hosts == 0 && head_.version_minor >= 1)) {
+        fail(400, hosts == 0 ? "missing Host header" : "more than one Host header");
+        return -1;
+    }
+    const bool chunked = (llhttp_.flags & F_CHUNKED) != 0;
+    if ((llhttp_.flags & F_TRANSFER_ENCODING) != 0 && head_.version_minor == 0) {
+        // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+        fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+        return -1;
+    }
+    head_.has_body = chunked || ((llhttp_.flags & F_CONTENT_LENGTH) != 0 && llhttp_.content_length > 0);
+    if (!chunked && llhttp_.content_length > limits_.max_body_bytes && (llhttp_.flags & F_CONTENT_LENGTH) != 0) {
+        fail(413, "request body too large");
+        return -1;
+    }
+    if (check_target() != 0 || check_expect() != 0) {
+        return -1;
     }
     in_head_ = false;
     sink_->on_request_head(head_);
-    if (is_spilled_) {
-        is_spilled_ = false;
-        if (spilled_.capacity() > spill_keep_capacity) {
-            spilled_.release();
-        } else {
-            spilled_.clear();
-        }
+    return 0;
+}
+
+int request_parser::on_body(std::size_t n) noexcept {
+    body_bytes_ += n;
+    if (body_bytes_ > limits_.max_body_bytes) {
+        return fail(413, "request body too large");
     }
     return 0;
 }
@@ -219,55 +427,6 @@ int request_parser::on_message_complete() noexcept {
         return HPE_PAUSED;
     }
     return 0;
-}
-
-int request_parser::extend(std::string_view& token, const char* at, std::size_t n) noexcept {
-    if (n == 0) {
-        return 0;
-    }
-    if (is_spilled_) {
-        if (spilled_.size() + n > spilled_.capacity()) {
-            const std::string_view before = spilled_.view();
-            spilled_.reserve(spilled_.size() + n);
-            rebase(before.data(), before.data() + before.size(), spilled_.view().data());
-        }
-        char* copy = spilled_.grow(n);
-        std::memcpy(copy, at, n);
-        at = copy;
-    }
-    // The pieces of one token are adjacent: within one read, or appended in order to
-    // the spill buffer.
-    token = token.empty() ? std::string_view{at, n} : std::string_view{token.data(), token.size() + n};
-    return 0;
-}
-
-void request_parser::spill(const char* chunk_end) noexcept {
-    if (!in_head_ || is_spilled_ || head_start_ == nullptr) {
-        return;
-    }
-    const auto n = static_cast<std::size_t>(chunk_end - head_start_);
-    spilled_.clear();
-    char* copy = spilled_.grow(n);
-    std::memcpy(copy, head_start_, n);
-    rebase(head_start_, chunk_end, copy);
-    head_start_ = copy;
-    is_spilled_ = true;
-}
-
-void request_parser::rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept {
-    auto move = [&](std::string_view& v) {
-        if (!v.empty() && v.data() >= old_begin && v.data() < old_end) {
-            v = {new_begin + (v.data() - old_begin), v.size()};
-        }
-    };
-    move(head_.method_name);
-    move(head_.target);
-    const std::size_t last = head_.header_count < request_head::max_headers ? head_.header_count
-                                                                             : head_.header_count - 1;
-    for (std::size_t i = 0; i <= last; ++i) {
-        move(head_.headers[i].name);
-        move(head_.headers[i].value);
-    }
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {

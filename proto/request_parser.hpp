@@ -1,10 +1,11 @@
 #pragma once
-// A streaming HTTP/1.x request parser over llhttp. Bytes in, events out; no I/O.
+// A streaming HTTP/1.x request parser over llhttp in strict mode, with the checks
+// llhttp leaves to its user (RFC 9112): bytes in, events out; no I/O.
 //
 // Header views point into the bytes given to feed() while a head lies within one
-// read. When a read ends inside a head, the head's tokens are copied into a buffer
-// owned by the parser (the caller's bytes may be recycled), so a head can arrive
-// over any number of reads. Only heads are kept: bodies are passed over.
+// read. When a read ends inside a head, the head's raw bytes are kept in a buffer
+// owned by the parser and later reads are appended to it until the head is complete,
+// so a head is always contiguous, whatever the split. Bodies are passed over.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -18,8 +19,10 @@
 namespace pfd::proto {
 
 struct parser_limits {
-    std::size_t max_request_line = 8 * 1024;   // target length, else 414
+    std::size_t max_request_line = 8 * 1024;   // method and target, else 414
     std::size_t max_header_bytes = 32 * 1024;  // all header lines, else 431
+    std::size_t max_headers = 100;             // header fields, else 431 (at most request_head::max_headers)
+    std::uint64_t max_body_bytes = 1024 * 1024;  // request body, else 413
 };
 
 // Receives parser events, in order, during feed().
@@ -53,6 +56,11 @@ public:
 
     // True between requests: nothing of a next request has arrived yet.
     [[nodiscard]] bool idle() const noexcept { return !in_message_; }
+    // Part of a request head has arrived, not all of it.
+    [[nodiscard]] bool in_head() const noexcept { return in_head_; }
+    // The parser stopped before using every byte it was given (error, or a last request
+    // followed by more): the peer may still be sending.
+    [[nodiscard]] bool left_input() const noexcept { return left_input_; }
     [[nodiscard]] int error_status() const noexcept { return error_status_; }
     [[nodiscard]] const char* error_reason() const noexcept { return error_reason_; }
 
@@ -62,28 +70,33 @@ private:
     int on_message_begin() noexcept;
     int on_method(const char* at, std::size_t n) noexcept;
     int on_target(const char* at, std::size_t n) noexcept;
+    int on_version(const char* at, std::size_t n) noexcept;
     int on_header_name(const char* at, std::size_t n) noexcept;
     int on_header_value(const char* at, std::size_t n) noexcept;
     int on_header_value_complete() noexcept;
     int on_headers_complete() noexcept;
+    int on_body(std::size_t n) noexcept;
     int on_message_complete() noexcept;
 
     int fail(int status, const char* reason) noexcept;
-    // Adds bytes to a token, copying them into the head buffer once spilled.
-    int extend(std::string_view& token, const char* at, std::size_t n) noexcept;
-    void spill(const char* chunk_end) noexcept;
+    int check_target() noexcept;
+    int check_expect() noexcept;
+    parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
+    void keep_partial_head(const char* end) noexcept;
     void rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept;
 
     llhttp_t llhttp_{};
     request_sink* sink_;
     parser_limits limits_;
     request_head head_;
-    byte_buffer spilled_;           // the head's tokens, once a head spans reads
+    std::string_view version_;
+    byte_buffer spilled_;              // raw bytes of a head that spans reads
     const char* head_start_ = nullptr;
     std::size_t header_bytes_ = 0;
+    std::uint64_t body_bytes_ = 0;
     bool in_message_ = false;
     bool in_head_ = false;
-    bool is_spilled_ = false;
+    bool left_input_ = false;
     parse_status stopped_ = parse_status::need_more;
     int error_status_ = 0;
     const char* error_reason_ = "";

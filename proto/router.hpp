@@ -22,6 +22,9 @@ public:
     [[nodiscard]] const prepared_response& find(std::string_view path) const noexcept;
     // A short text/plain response for an error status (400, 404, 413, 414, 431, 505...).
     [[nodiscard]] const prepared_response& error(int status) const noexcept;
+    // OPTIONS: the methods every route allows ("OPTIONS *" and any existing path), else 404.
+    [[nodiscard]] const prepared_response& options() const noexcept { return options_; }
+    [[nodiscard]] const prepared_response& options_for(std::string_view path) const noexcept;
 
 private:
     struct entry {
@@ -30,6 +33,7 @@ private:
     };
     std::vector<entry> routes_;
     std::vector<prepared_response> errors_;
+    prepared_response options_;
 };
 
 }  // namespace pfd::proto

@@ -16,6 +16,7 @@ namespace pfd::worker {
 struct serve_context {
     const proto::router* router = nullptr;
     const proto::date_cache* date = nullptr;
+    std::uint32_t max_requests_per_connection = 0;  // 0: unlimited
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
 };
 
@@ -24,13 +25,22 @@ public:
     session(const serve_context& ctx, proto::parser_limits limits) noexcept
         : ctx_{&ctx}, parser_{*this, limits} {}
 
+    // Binds the session to a connection's request counter while it serves it.
+    void attach(std::uint32_t& requests_served) noexcept { requests_ = &requests_served; }
+
     // Parses one read's bytes, appending the responses they complete to out().
     proto::parse_status feed(std::span<const char> bytes) noexcept;
+    // Answers with an error status (e.g. 408 on a timeout) and closes after it.
+    void fail(int status) noexcept;
 
     // No request half-read and nothing left to send: the session can go back to the pool.
     [[nodiscard]] bool idle() const noexcept { return parser_.idle() && out_.empty() && sending_.empty(); }
+    [[nodiscard]] bool in_head() const noexcept { return parser_.in_head(); }
     // The connection must close once everything queued is sent.
     [[nodiscard]] bool closing() const noexcept { return close_after_; }
+    // The client may still be sending (an error cut a request short, or it pipelined past
+    // a last request): close gracefully so it reads our answer before any reset.
+    [[nodiscard]] bool needs_linger() const noexcept { return parser_.left_input() || failed_; }
 
     proto::byte_buffer& out() noexcept { return out_; }
     proto::byte_buffer& sending() noexcept { return sending_; }
@@ -40,29 +50,42 @@ public:
     void on_request_complete() noexcept override;
 
 private:
-    void write(const proto::prepared_response& r, proto::connection_header conn, bool with_body) noexcept;
-
     const serve_context* ctx_;
     proto::request_parser parser_;
     proto::byte_buffer out_;      // responses not yet handed to the kernel
     proto::byte_buffer sending_;  // the bytes of the send in flight
+    std::uint32_t* requests_ = nullptr;
     // The answer chosen when the head arrived, written when the body has passed.
     const proto::prepared_response* answer_ = nullptr;
     proto::connection_header answer_conn_ = proto::connection_header::none;
     bool answer_body_ = true;
     bool close_after_ = false;
+    bool failed_ = false;
 };
 
 enum class conn_state : std::uint8_t {
-    free,     // slot unused
-    open,     // reading requests, answering them
-    closing,  // waiting for the recv to be cancelled and the send to finish, then close
+    free,       // slot unused
+    open,       // reading requests, answering them
+    lingering,  // answered and shut down for writing; reading and dropping input until EOF
+    closing,    // waiting for the recv to be cancelled and the send to finish, then close
+};
+
+// Which deadline a connection is under (one at a time, on the worker's timer wheel).
+enum class timer_kind : std::uint8_t {
+    none,
+    header,     // a request head must arrive in full (from accept, or its first byte)
+    body,       // the next piece of a request body must arrive
+    keepalive,  // an idle connection may wait this long for its next request
+    send,       // the client must take the next piece of our response
+    linger,     // a closing client has this long to finish sending
 };
 
 struct connection {
     int fd = -1;
     std::uint32_t generation = 0;  // bumped when the slot is reused: stale completions are ignored
+    std::uint32_t requests = 0;    // requests answered on this connection
     conn_state state = conn_state::free;
+    timer_kind timer = timer_kind::none;
     bool recv_armed = false;
     bool send_inflight = false;
     bool flush_queued = false;   // on the worker's list of connections to send for

@@ -1,5 +1,6 @@
 #pragma once
 // What a worker needs from the configuration; the master fills it before fork().
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -8,10 +9,19 @@
 
 namespace pfd::worker {
 
+struct timeouts {
+    std::chrono::milliseconds header{10'000};     // whole request head, from its first byte (or accept)
+    std::chrono::milliseconds body{30'000};       // between two reads of a request body
+    std::chrono::milliseconds keepalive{15'000};  // idle between requests
+    std::chrono::milliseconds send{30'000};       // between two pieces of a response taken by the client
+};
+
 struct settings {
     std::vector<proto::route_spec> routes;
     proto::parser_limits parser_limits;
-    std::uint32_t max_connections = 10'000;  // open connections per worker
+    std::uint32_t max_connections = 10'000;              // open connections per worker
+    std::uint32_t max_requests_per_connection = 10'000;  // then Connection: close; 0 = unlimited
+    worker::timeouts timeouts;
 };
 
 }  // namespace pfd::worker

@@ -15,6 +15,7 @@
 #include "worker/connection.hpp"
 #include "worker/log.hpp"
 #include "worker/ring.hpp"
+#include "worker/timer_wheel.hpp"
 #include "worker/unique_fd.hpp"
 
 namespace pfd::worker {
@@ -24,7 +25,7 @@ namespace {
 // user_data layout: bits 0-7 the operation, 8-39 the connection slot,
 // 40-63 the slot's generation (low 24 bits), so a completion for a slot that was
 // closed and reused is recognised as stale.
-enum class op : std::uint8_t { accept = 1, recv, send, close, cancel, signal, tick };
+enum class op : std::uint8_t { accept = 1, recv, send, shutdown, close, cancel, signal, tick };
 
 constexpr std::uint64_t encode(op o, std::uint32_t slot = 0, std::uint32_t gen = 0) noexcept {
     return static_cast<std::uint64_t>(o) | static_cast<std::uint64_t>(slot) << 8 |
@@ -41,11 +42,26 @@ constexpr std::uint32_t recv_buffers = 512;       // power of two
 constexpr std::uint32_t recv_buffer_size = 8192;
 // A pooled session keeps its output buffers unless one grew past this for a large response.
 constexpr std::size_t keep_buffer_capacity = 64 * 1024;
+// Timer resolution: every deadline is rounded up to a tick; one kernel timeout per tick.
+constexpr std::chrono::milliseconds tick_length{100};
+constexpr std::uint32_t wheel_slots = 1024;   // 102 s around the wheel; longer deadlines go round again
+// How long a closing client may go on sending before we close regardless.
+constexpr std::chrono::milliseconds linger_time{2'000};
 
 std::time_t coarse_now() noexcept {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return ts.tv_sec;
+}
+
+std::uint64_t monotonic_ms() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
+}
+
+timer_wheel::tick_t ticks(std::chrono::milliseconds d) noexcept {
+    return static_cast<timer_wheel::tick_t>((d + tick_length - std::chrono::milliseconds{1}) / tick_length);
 }
 
 class event_loop {
@@ -55,10 +71,14 @@ public:
           signal_fd_{std::move(sig)},
           listen_fd_{listen_fd},
           limits_{cfg.parser_limits},
+          timeouts_{cfg.timeouts},
           router_{cfg.routes},
-          conns_(cfg.max_connections) {
+          conns_(cfg.max_connections),
+          wheel_{cfg.max_connections, wheel_slots},
+          start_ms_{monotonic_ms()} {
         ctx_.router = &router_;
         ctx_.date = &date_;
+        ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
         free_slots_.reserve(conns_.size());
         for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
             free_slots_.push_back(i);
@@ -97,9 +117,16 @@ private:
 
     void queue_flush(std::uint32_t slot) noexcept;
     void flush(std::uint32_t slot) noexcept;
+    void close_when_sent(std::uint32_t slot) noexcept;
     void begin_close(std::uint32_t slot) noexcept;
     void finish_close_if_done(std::uint32_t slot) noexcept;
     void begin_drain() noexcept;
+
+    void refresh_timer(std::uint32_t slot, bool progress) noexcept;
+    void on_timeout(std::uint32_t slot) noexcept;
+    [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept {
+        return (monotonic_ms() - start_ms_) / static_cast<std::uint64_t>(tick_length.count());
+    }
 
     session* acquire_session() noexcept;
     void release_session(connection& c) noexcept;
@@ -111,15 +138,18 @@ private:
     std::optional<buffer_ring> bufs_;   // destroyed before ring_
     unique_fd signal_fd_;
     signalfd_siginfo siginfo_{};
-    __kernel_timespec tick_{.tv_sec = 1, .tv_nsec = 0};
+    __kernel_timespec tick_{.tv_sec = 0, .tv_nsec = tick_length.count() * 1'000'000};
     int listen_fd_;
 
     proto::parser_limits limits_;
+    timeouts timeouts_;
     proto::router router_;
     proto::date_cache date_;
     serve_context ctx_;
 
     std::vector<connection> conns_;
+    timer_wheel wheel_;   // one deadline per connection slot
+    std::uint64_t start_ms_;
     std::vector<std::uint32_t> free_slots_;
     std::vector<std::unique_ptr<session>> sessions_;   // every session ever made
     std::vector<session*> idle_sessions_;
@@ -166,6 +196,7 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::send: on_send(slot_of(d), gen_of(d), cqe.res); break;
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
+        case op::shutdown:
         case op::close:
         case op::cancel:
             break;
@@ -203,6 +234,7 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
     c.state = conn_state::open;
     ++live_;
     arm_recv(slot);
+    refresh_timer(slot, false);
     if (free_slots_.empty() && accept_armed_) {
         // At the connection limit: leave new connections in the listen queue
         // (another worker may take them) until one of ours closes.
@@ -224,19 +256,26 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
         c.recv_armed = false;
     }
     if (res > 0) {
+        // A lingering connection's input is read only to be dropped.
         if (c.state == conn_state::open) {
             if (c.sess == nullptr) {
                 c.sess = acquire_session();
+                c.sess->attach(c.requests);
             }
             c.sess->feed(bufs_->data(buffer_id, static_cast<std::size_t>(res)));
             queue_flush(slot);
+            refresh_timer(slot, true);
         }
         if (has_buffer) {
             bufs_->recycle(buffer_id);
         }
     } else if (res == 0) {
         c.peer_eof = true;
-        queue_flush(slot);   // send what is queued, then close
+        if (c.state == conn_state::lingering) {
+            begin_close(slot);
+        } else {
+            queue_flush(slot);   // send what is queued, then close
+        }
     } else if (res == -ENOBUFS) {
         // Every receive buffer was in use in this batch; they are back by the batch's end.
     } else if (res != -ECANCELED) {
@@ -245,7 +284,7 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
 
     if (c.state == conn_state::closing) {
         finish_close_if_done(slot);
-    } else if (c.state == conn_state::open && !c.recv_armed && !c.peer_eof && !c.rearm_recv) {
+    } else if (!c.recv_armed && !c.peer_eof && !c.rearm_recv) {
         c.rearm_recv = true;
         rearm_list_.push_back(slot);
     }
@@ -269,6 +308,7 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
     sending.consume(static_cast<std::size_t>(res));
     if (!sending.empty()) {
         submit_send(slot);   // short send: the rest, before anything queued after it
+        refresh_timer(slot, true);
         return;
     }
     queue_flush(slot);
@@ -293,14 +333,67 @@ void event_loop::on_signal(int res) noexcept {
 
 void event_loop::on_tick() noexcept {
     accept_backoff_ = false;
+    wheel_.advance(now_tick(), [this](std::uint32_t slot) { on_timeout(slot); });
     arm_tick();
+}
+
+void event_loop::on_timeout(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    const timer_kind kind = std::exchange(c.timer, timer_kind::none);
+    switch (kind) {
+        case timer_kind::none:
+            break;
+        case timer_kind::header:
+        case timer_kind::body:
+            if (c.sess != nullptr && !c.sess->idle()) {
+                // Part of a request arrived, not all of it in time: say so, then close.
+                c.sess->fail(408);
+                queue_flush(slot);
+            } else {
+                begin_close(slot);   // nothing of a request arrived: close quietly
+            }
+            break;
+        case timer_kind::keepalive:
+        case timer_kind::linger:
+        case timer_kind::send:   // the client stopped reading: give up on it
+            begin_close(slot);
+            break;
+    }
+}
+
+// One deadline per connection, chosen from what it is waiting for. The header
+// deadline runs from accept (first request) or from the request's first byte; it is
+// not extended by each byte, so a trickling client is cut off on time.
+void event_loop::refresh_timer(std::uint32_t slot, bool progress) noexcept {
+    connection& c = conns_[slot];
+    timer_kind want = timer_kind::keepalive;
+    std::chrono::milliseconds after = timeouts_.keepalive;
+    const session* s = c.sess;
+    if (c.state == conn_state::lingering) {
+        want = timer_kind::linger;
+        after = linger_time;
+    } else if (c.send_inflight) {
+        want = timer_kind::send;
+        after = timeouts_.send;
+    } else if ((s != nullptr && s->in_head()) || (s == nullptr && c.requests == 0)) {
+        want = timer_kind::header;
+        after = timeouts_.header;
+    } else if (s != nullptr && !s->idle()) {
+        want = timer_kind::body;
+        after = timeouts_.body;
+    }
+    const bool restart = want != c.timer || (progress && (want == timer_kind::body || want == timer_kind::send));
+    if (restart) {
+        c.timer = want;
+        wheel_.arm(slot, wheel_.now() + ticks(after));
+    }
 }
 
 void event_loop::after_batch() noexcept {
     for (std::uint32_t slot : rearm_list_) {
         connection& c = conns_[slot];
         c.rearm_recv = false;
-        if (c.state == conn_state::open && !c.recv_armed && !c.peer_eof) {
+        if ((c.state == conn_state::open || c.state == conn_state::lingering) && !c.recv_armed && !c.peer_eof) {
             arm_recv(slot);
         }
     }
@@ -333,24 +426,50 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (s != nullptr && !s->out().empty()) {
         std::swap(s->out(), s->sending());
         submit_send(slot);
+        refresh_timer(slot, true);
         return;
     }
     const bool idle = s == nullptr || s->idle();
     if (c.peer_eof || (s != nullptr && s->closing()) || (draining_ && idle)) {
-        begin_close(slot);
-    } else if (s != nullptr && idle) {
+        close_when_sent(slot);
+        return;
+    }
+    if (s != nullptr && idle) {
         release_session(c);
     }
+    refresh_timer(slot, false);
+}
+
+// Everything is sent and the connection is to close. If the client may still be
+// sending, shut down our side and read until it finishes (or linger_time passes):
+// closing with unread input would send a reset that can destroy our last response
+// before the client reads it.
+void event_loop::close_when_sent(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    const bool linger = !c.peer_eof && c.sess != nullptr && c.sess->needs_linger();
+    if (!linger) {
+        begin_close(slot);
+        return;
+    }
+    c.state = conn_state::lingering;
+    release_session(c);
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
+    io_uring_sqe_set_data64(sqe, encode(op::shutdown));
+    refresh_timer(slot, false);
 }
 
 void event_loop::begin_close(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
-    if (c.state != conn_state::open) {
+    if (c.state != conn_state::open && c.state != conn_state::lingering) {
         return;
     }
     c.state = conn_state::closing;
     if (c.recv_armed) {
         cancel(encode(op::recv, slot, c.generation));
+    }
+    if (c.send_inflight) {
+        cancel(encode(op::send, slot, c.generation));
     }
     finish_close_if_done(slot);
 }
@@ -364,6 +483,7 @@ void event_loop::finish_close_if_done(std::uint32_t slot) noexcept {
     io_uring_prep_close(sqe, c.fd);
     io_uring_sqe_set_data64(sqe, encode(op::close));
     release_session(c);
+    wheel_.disarm(slot);
     const std::uint32_t next_gen = c.generation + 1;
     c = connection{};
     c.generation = next_gen;
