@@ -1,17 +1,18 @@
 #include "server/config.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
 
 #include "server/cpu_count.hpp"
+#include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 
@@ -168,7 +169,7 @@ void read_limits(validator& v, const toml::table& t, config& cfg) {
 
 void read_routes(validator& v, const toml::node& n, config& cfg) {
     const toml::array* routes = n.as_array();
-    if (routes == nullptr || !routes->is_array_of_tables()) {
+    if (routes == nullptr || (!routes->empty() && !routes->is_array_of_tables())) {
         v.error(n.source(), "'route' must be an array of tables ([[route]]), got " + describe(n));
         return;
     }
@@ -283,13 +284,28 @@ config_result parse_config(std::string_view text, const std::string& source_name
 }
 
 config_result load_config(const std::string& path) {
-    std::ifstream in{path, std::ios::binary};
-    if (!in) {
+    // POSIX read rather than ifstream: opening a directory "succeeds" with ifstream and
+    // then reads nothing, which would pass for an empty, valid file.
+    unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (!fd.valid()) {
         return tl::unexpected(config_errors{path + ": cannot open: " + std::strerror(errno)});
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse_config(text.str(), path);
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return tl::unexpected(config_errors{path + ": cannot read: " + std::strerror(errno)});
+        }
+        if (n == 0) {
+            break;
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    return parse_config(text, path);
 }
 
 }  // namespace pfd::server

@@ -43,7 +43,8 @@ std::optional<unsigned> cpus_from_cpu_max(std::string_view content) noexcept {
     auto q = std::from_chars(b, b + space, quota);
     auto rest = content.substr(space + 1);
     auto p = std::from_chars(rest.data(), rest.data() + rest.size(), period);
-    if (q.ec != std::errc{} || p.ec != std::errc{} || period == 0 || quota == 0) {
+    const bool whole = q.ptr == b + space && (p.ptr == rest.data() + rest.size() || *p.ptr == '\n');
+    if (q.ec != std::errc{} || p.ec != std::errc{} || !whole || period == 0 || quota == 0) {
         return std::nullopt;
     }
     return static_cast<unsigned>(std::max(1UL, (quota + period - 1) / period));

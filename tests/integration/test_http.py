@@ -1,0 +1,350 @@
+"""HTTP/1.1 behaviour of preforkd, checked byte-exactly over raw sockets."""
+import re
+import socket
+import struct
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import Client, get, request, wait_until
+
+ROUTES = """
+[[route]]
+path = "/"
+body = "hello word"
+content_type = "text/plain"
+
+[[route]]
+path = "/a"
+body = "route a body"
+content_type = "text/html"
+"""
+
+IMF_FIXDATE = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"\d{4} \d{2}:\d{2}:\d{2} GMT$")
+
+
+@pytest.fixture
+def srv(server_factory):
+    return server_factory(routes=ROUTES)
+
+
+def assert_hello(resp):
+    assert resp.status == 200, resp
+    assert resp.body == b"hello word"
+    assert resp.header("Content-Length") == "10"
+
+
+# --------------------------------------------------------------------------- basics
+
+def test_get_root_exact_body_and_headers(srv):
+    with Client(srv.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        r = c.read_response()
+    assert r.version == "HTTP/1.1"
+    assert r.status == 200 and r.reason == "OK"
+    assert r.body == b"hello word"
+    assert r.header("Server") == "preforkd"
+    assert r.header("Content-Type") == "text/plain"
+    assert r.header("Content-Length") == "10"
+    date = r.header("Date")
+    assert date is not None and IMF_FIXDATE.match(date), date
+    parsed = datetime.strptime(date, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - parsed).total_seconds()) < 10
+    # HTTP/1.1 keep-alive is the default: no Connection header needed.
+    assert r.header("Connection") is None
+
+
+def test_keep_alive_five_requests_on_one_socket(srv):
+    with Client(srv.port) as c:
+        for i in range(5):
+            path = "/" if i % 2 == 0 else "/a"
+            c.send(request(path=path))
+            r = c.read_response()
+            assert r.status == 200, (i, r)
+            assert r.body == (b"hello word" if path == "/" else b"route a body")
+            assert r.header("Connection") is None
+        assert c.buf == b""
+
+
+def test_three_pipelined_requests_in_one_send_answered_in_order(srv):
+    with Client(srv.port) as c:
+        c.send(request(path="/") + request(path="/missing") + request(path="/a"))
+        r1, r2, r3 = c.read_response(), c.read_response(), c.read_response()
+    assert (r1.status, r1.body) == (200, b"hello word")
+    assert r2.status == 404
+    assert (r3.status, r3.body) == (200, b"route a body")
+    assert r3.header("Content-Type") == "text/html"
+
+
+def test_request_split_over_several_sends(srv):
+    raw = request(path="/a", headers={"Host": "127.0.0.1", "User-Agent": "split-test", "Accept": "*/*"})
+    pieces = [raw[:3], raw[3:7], raw[7:20], raw[20:33], raw[33:-1], raw[-1:]]
+    assert b"".join(pieces) == raw
+    with Client(srv.port) as c:
+        for p in pieces:
+            c.send(p)
+            time.sleep(0.02)
+        r = c.read_response()
+        assert (r.status, r.body) == (200, b"route a body")
+        # The connection is still usable afterwards.
+        c.send(request(path="/"))
+        assert_hello(c.read_response())
+
+
+def test_20kb_header_value_in_pieces(srv):
+    value = ("abcdefghij" * 2048).encode()   # 20480 bytes
+    raw = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + value + b"\r\nX-After: 1\r\n\r\n"
+    with Client(srv.port) as c:
+        for i in range(0, len(raw), 1500):
+            c.send(raw[i:i + 1500])
+            time.sleep(0.002)
+        assert_hello(c.read_response())
+        c.send(request(path="/a"))
+        assert c.read_response().body == b"route a body"
+
+
+def test_unknown_path_is_404(srv):
+    r = get(srv.port, "/nope")
+    assert r.status == 404
+    assert r.header("Server") == "preforkd"
+    assert r.header("Content-Length") == str(len(r.body))
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
+@pytest.mark.parametrize("path", ["/", "/missing"])
+def test_other_methods_are_405_with_allow(srv, method, path):
+    with Client(srv.port) as c:
+        c.send(request(method=method, path=path, headers={"Host": "x", "Content-Length": "0"}))
+        r = c.read_response()
+        assert r.status == 405, r
+        assert r.header("Allow") == "GET, HEAD"
+        assert r.header("Content-Length") == str(len(r.body))
+        # Still keep-alive: a GET on the same socket works.
+        c.send(request(path="/"))
+        assert_hello(c.read_response())
+
+
+def test_head_has_length_and_no_body(srv):
+    with Client(srv.port) as c:
+        c.send(request(method="HEAD", path="/") + request(path="/a"))
+        h = c.read_response(head_only=True)
+        assert h.status == 200
+        assert h.header("Content-Length") == "10"
+        assert h.header("Content-Type") == "text/plain"
+        # The next response must start right where the HEAD head ended.
+        assert c.buf == b"" or c.buf.startswith(b"HTTP/1.1 "), c.buf[:40]
+        r = c.read_response()
+        assert (r.status, r.body) == (200, b"route a body")
+        assert c.buf == b""
+
+
+def test_connection_close_is_honoured(srv):
+    with Client(srv.port) as c:
+        c.send(request(headers={"Host": "x", "Connection": "close"}))
+        r = c.read_response()
+        assert_hello(r)
+        assert r.header("Connection") == "close"
+        assert c.closed_by_peer(), "server did not close after Connection: close"
+
+
+def test_http10_closes_by_default(srv):
+    with Client(srv.port) as c:
+        c.send(b"GET / HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+        assert_hello(r)
+        assert (r.header("Connection") or "close").lower() == "close"
+        assert c.closed_by_peer(), "HTTP/1.0 connection was kept open"
+
+
+def test_http10_keep_alive_when_asked(srv):
+    with Client(srv.port) as c:
+        for _ in range(3):
+            c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            r = c.read_response()
+            assert_hello(r)
+            assert r.header("Connection") == "keep-alive"
+        assert not c.closed_by_peer(timeout=0.3), "HTTP/1.0 keep-alive connection closed"
+        c.send(b"GET /a HTTP/1.0\r\n\r\n")
+        assert c.read_response().body == b"route a body"
+        assert c.closed_by_peer()
+
+
+# --------------------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("raw", [
+    b"GET / HTTP/1.1\r\nHost: x\r\nno-colon-here\r\n\r\n",
+    b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTX/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+], ids=["header-without-colon", "bad-method-char", "bad-protocol", "bad-content-length"])
+def test_malformed_request_is_400_then_close(srv, raw):
+    with Client(srv.port) as c:
+        c.send(raw)
+        r = c.read_response()
+        assert r.status == 400, r
+        assert r.header("Connection") == "close"
+        assert c.closed_by_peer(), "server kept a connection open after a 400"
+    assert_hello(get(srv.port, "/"))
+
+
+def test_missing_host_is_400(srv):
+    with Client(srv.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 400, r
+        assert r.header("Connection") == "close"
+        assert c.closed_by_peer()
+
+
+def test_two_hosts_is_400(srv):
+    with Client(srv.port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        assert c.read_response().status == 400
+
+
+def test_long_target_is_414(server_factory):
+    s = server_factory(extra="[limits]\nmax_request_line = 64\n")
+    ok_path = "/" + "x" * 40
+    long_path = "/" + "x" * 300
+    with Client(s.port) as c:
+        c.send(request(path=ok_path))
+        assert c.read_response().status == 404
+        c.send(request(path=long_path))
+        r = c.read_response()
+        assert r.status == 414, r
+        assert r.header("Connection") == "close"
+        assert c.closed_by_peer()
+    assert_hello(get(s.port, "/"))
+
+
+def test_huge_headers_are_431(server_factory):
+    s = server_factory(extra="[limits]\nmax_header_bytes = 1024\n")
+    with Client(s.port) as c:
+        c.send(request(headers={"Host": "x", "X-Small": "y" * 200}))
+        assert_hello(c.read_response())
+        c.send(request(headers={"Host": "x", "X-Big": "y" * 4000}))
+        r = c.read_response()
+        assert r.status == 431, r
+        assert r.header("Connection") == "close"
+        assert c.closed_by_peer()
+
+
+def test_huge_headers_default_limit_431(srv):
+    # Default max_header_bytes is 32768: 40 KB of headers in many fields must be refused.
+    fields = {"Host": "x"}
+    for i in range(40):
+        fields[f"X-F{i}"] = "z" * 1000
+    with Client(srv.port) as c:
+        c.send(request(headers=fields))
+        assert c.read_response().status == 431
+
+
+def test_http2_version_is_505(srv):
+    with Client(srv.port) as c:
+        c.send(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 505, r
+        assert c.closed_by_peer()
+    assert_hello(get(srv.port, "/"))
+
+
+# --------------------------------------------------------------------------- robustness
+
+def test_clients_that_reset_do_not_kill_workers(srv):
+    before = srv.worker_slots()
+    assert len(before) == 2
+    linger = struct.pack("ii", 1, 0)
+    for i in range(200):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        s.sendall(request(path="/" if i % 2 else "/a"))
+        s.close()   # RST, possibly before, during or after the response
+    for _ in range(10):
+        assert_hello(get(srv.port, "/"))
+    assert srv.worker_slots() == before, srv.log_text()
+    assert "killed by signal" not in srv.log_text()
+    assert "exited with code" not in srv.log_text()
+
+
+def test_post_with_body_then_pipelined_get(srv):
+    body = b"x" * 37
+    raw = request(method="POST", path="/", headers={"Host": "x", "Content-Length": str(len(body)),
+                                                   "Content-Type": "text/plain"}, body=body)
+    with Client(srv.port) as c:
+        c.send(raw + request(path="/"))
+        r1 = c.read_response()
+        r2 = c.read_response()
+    assert r1.status == 405 and r1.header("Allow") == "GET, HEAD"
+    assert_hello(r2)
+
+
+def test_post_body_in_pieces_then_get(srv):
+    body = b"0123456789" * 1000
+    raw = request(method="POST", path="/a", headers={"Host": "x", "Content-Length": str(len(body))},
+                  body=body)
+    with Client(srv.port) as c:
+        for i in range(0, len(raw), 3000):
+            c.send(raw[i:i + 3000])
+        c.send(request(path="/a"))
+        assert c.read_response().status == 405
+        assert c.read_response().body == b"route a body"
+
+
+def test_many_pipelined_requests(srv):
+    n = 100
+    with Client(srv.port) as c:
+        c.send(b"".join(request(path="/" if i % 3 else "/missing") for i in range(n)))
+        statuses = [c.read_response().status for _ in range(n)]
+    assert statuses == [404 if i % 3 == 0 else 200 for i in range(n)]
+
+
+def test_connection_close_in_the_middle_of_a_pipeline(srv):
+    with Client(srv.port) as c:
+        c.send(request(path="/") + request(path="/a", headers={"Host": "x", "Connection": "close"})
+               + request(path="/"))
+        assert_hello(c.read_response())
+        r = c.read_response()
+        assert r.body == b"route a body" and r.header("Connection") == "close"
+        assert c.closed_by_peer(), "requests after Connection: close were answered"
+
+
+def test_server_survives_half_closed_client(srv):
+    # Client sends a request then shuts down its write side: the answer still arrives.
+    with Client(srv.port) as c:
+        c.send(request(path="/"))
+        c.sock.shutdown(socket.SHUT_WR)
+        assert_hello(c.read_response())
+        assert c.closed_by_peer()
+    wait_until(lambda: len(srv.worker_slots()) == 2, 1.0, what="both workers alive")
+
+
+def test_chunked_post_then_get(srv):
+    raw = (b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    with Client(srv.port) as c:
+        c.send(raw + request(path="/"))
+        r1, r2 = c.read_response(), c.read_response()
+    assert r1.status == 405 and r1.header("Allow") == "GET, HEAD"
+    assert_hello(r2)
+
+
+def test_head_on_missing_path_has_no_body(srv):
+    with Client(srv.port) as c:
+        c.send(request(method="HEAD", path="/missing") + request(path="/"))
+        h = c.read_response(head_only=True)
+        assert h.status == 404
+        assert h.header("Content-Length") is not None
+        assert_hello(c.read_response())
+        assert c.buf == b""
+
+
+def test_large_pipelined_burst(srv):
+    # Enough requests to span many receive buffers and produce a large output batch.
+    n = 2000
+    with Client(srv.port, timeout=10) as c:
+        c.send(b"".join(request(path="/" if i % 2 else "/a") for i in range(n)))
+        bodies = [c.read_response().body for _ in range(n)]
+    assert bodies == [b"hello word" if i % 2 else b"route a body" for i in range(n)]

@@ -1,0 +1,255 @@
+"""Master/worker process management: titles, balancing, respawn, signals."""
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import (Client, ConnectionClosed, absent, alive, children, get, proc_stat, ps, request, wait_until)
+
+
+def no_zombies(master_pid):
+    states = ps("-o", "stat=", "--ppid", str(master_pid)).split()
+    return not any("Z" in s for s in states)
+
+
+def expected_auto_workers():
+    """CPUs this process may use: the affinity mask, capped by any cgroup v2 cpu.max quota."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next((l[3:].strip() for l in f if l.startswith("0::")), None)
+    except OSError:
+        path = None
+    while path is not None:
+        try:
+            with open(f"/sys/fs/cgroup{path}/cpu.max") as f:
+                quota, period = f.read().split()
+            if quota != "max" and int(quota) > 0 and int(period) > 0:
+                cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+        except (OSError, ValueError):
+            pass
+        if path in ("", "/"):
+            break
+        path = path.rsplit("/", 1)[0] or "/"
+    return max(1, cpus)
+
+
+def recv_queue_of_server_side(server_port, client_port):
+    """rx_queue of the server's end of our connection, from /proc/net/tcp (None if not found)."""
+    want_local = f"0100007F:{server_port:04X}"
+    want_remote = f"0100007F:{client_port:04X}"
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == want_local and fields[2] == want_remote:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def wait_worker_read_everything(srv, client):
+    """Waits until the server side of the connection has no unread bytes: a worker took them."""
+    client_port = client.sock.getsockname()[1]
+    wait_until(lambda: recv_queue_of_server_side(srv.port, client_port) == 0, 3.0,
+               what="the worker to read the bytes sent")
+    time.sleep(0.05)   # let the worker's event loop hand the completion to the parser
+
+
+# --------------------------------------------------------------------------- titles and counts
+
+def test_master_title(server):
+    args = ps("-o", "args=", "-p", str(server.pid)).strip()
+    assert args.startswith("preforkd: master process"), args
+    assert str(server.conf) in args, args
+
+
+def test_worker_titles(server_factory):
+    s = server_factory(workers=3)
+    pids = children(s.pid)
+    assert len(pids) == 3, pids
+    titles = sorted(ps("-o", "args=", "-p", str(p)).strip() for p in pids)
+    assert titles == [f"preforkd: worker process {i}" for i in range(3)]
+    # ps --ppid agrees with /proc.
+    listed = sorted(int(p) for p in ps("-o", "pid=", "--ppid", str(s.pid)).split())
+    assert listed == pids
+
+
+def test_workers_auto(server_factory):
+    want = expected_auto_workers()
+    s = server_factory(workers="auto")
+    wait_until(lambda: len(s.worker_slots()) == want, 5.0, what=f"{want} workers")
+    time.sleep(0.2)   # make sure no extra workers appear
+    slots = s.worker_slots()
+    assert sorted(slots) == list(range(want)), slots
+    assert len(children(s.pid)) == want
+    assert f"starting {want} worker" in s.log_text()
+
+
+@pytest.mark.parametrize("balance", ["shared", "reuseport"])
+def test_balance_modes_serve_fresh_connections(server_factory, balance):
+    s = server_factory(workers=2, balance=balance)
+    for i in range(50):
+        r = get(s.port, "/" if i % 5 else "/missing")
+        assert r.status == (200 if i % 5 else 404), (i, r)
+        if i % 5:
+            assert r.body == b"hello word"
+    assert len(s.worker_slots()) == 2
+
+
+# --------------------------------------------------------------------------- respawn
+
+def kill_slot_and_wait_respawn(s, slot, within=1.0):
+    old = s.worker_slots()[slot]
+    os.kill(old, signal.SIGKILL)
+    t0 = time.monotonic()
+    new = wait_until(lambda: (p := s.worker_slots().get(slot)) not in (None, old) and p,
+                     within, what=f"a new worker in slot {slot}")
+    elapsed = time.monotonic() - t0
+    assert new != old
+    return old, new, elapsed
+
+
+def test_killed_worker_is_respawned_in_same_slot(server_factory):
+    s = server_factory(workers=2)
+    before = s.worker_slots()
+    old, new, _ = kill_slot_and_wait_respawn(s, 1)
+    after = s.worker_slots()
+    assert after[0] == before[0], "the other worker must be untouched"
+    assert after[1] == new
+    assert proc_stat(new)[1] == s.pid
+    wait_until(lambda: no_zombies(s.pid), 1.0, what="no zombie children")
+    assert not alive(old)
+    assert "killed by signal 9" in s.log_text()
+    for _ in range(5):
+        assert get(s.port).status == 200
+
+
+def test_worker_killed_three_times_is_repaired_each_time(server_factory):
+    s = server_factory(workers=2)
+    seen = {s.worker_slots()[0]}
+    for _ in range(3):
+        _, new, _ = kill_slot_and_wait_respawn(s, 0, within=1.0)
+        assert new not in seen
+        seen.add(new)
+        wait_until(lambda: no_zombies(s.pid), 1.0, what="no zombie children")
+        assert get(s.port).status == 200
+    assert len(s.worker_slots()) == 2
+
+
+def worker_uptime(pid):
+    """Seconds since the process started, from /proc (clock-tick resolution)."""
+    st = proc_stat(pid)
+    if st is None:
+        return None
+    with open("/proc/uptime") as f:
+        now = float(f.read().split()[0])
+    return now - st[2] / os.sysconf("SC_CLK_TCK")
+
+
+def test_worker_that_lived_long_is_respawned_at_once(server_factory):
+    # After an uptime over 1 s the early-death count resets: respawn without back-off.
+    s = server_factory(workers=1)
+    kill_slot_and_wait_respawn(s, 0)
+    _, second, _ = kill_slot_and_wait_respawn(s, 0)
+    wait_until(lambda: (worker_uptime(second) or 0) > 1.15, 3.0, interval=0.05,
+               what="the new worker to pass the 1 s minimum uptime")
+    _, _, elapsed = kill_slot_and_wait_respawn(s, 0, within=1.0)
+    assert elapsed < 0.15, f"respawn after a long-lived worker took {elapsed:.3f} s (back-off applied?)"
+
+
+def test_crash_loop_backs_off(server_factory):
+    # Early deaths in a row: the 2nd waits 100 ms, the 3rd 200 ms, the 4th 400 ms.
+    # The very first worker may or may not have lived 1 s, so four kills are made and
+    # only the last two delays are checked (at least 100 ms and 200 ms).
+    s = server_factory(workers=1)
+    elapsed = [kill_slot_and_wait_respawn(s, 0, within=1.0)[2] for _ in range(4)]
+    assert elapsed[0] < 0.15, elapsed
+    assert elapsed[2] >= 0.09, f"third early death respawned too soon: {elapsed}"
+    assert elapsed[3] >= 0.19, f"fourth early death respawned too soon: {elapsed}"
+    assert elapsed[3] < 0.9, elapsed
+    log = s.log_text()
+    assert "respawn in 100 ms" in log and "respawn in 200 ms" in log, log
+
+
+# --------------------------------------------------------------------------- stopping
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_term_stops_master_and_workers(server_factory, sig):
+    s = server_factory(workers=3)
+    workers = children(s.pid)
+    assert len(workers) == 3
+    s.signal(sig)
+    wait_until(lambda: s.exited() and absent(s.pid) and all(absent(p) for p in workers), 3.0,
+               what="master and workers to be gone")
+    assert s.proc.returncode == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", s.port), timeout=0.5).close()
+
+
+def test_kill9_master_takes_workers_down(server_factory):
+    s = server_factory(workers=3)
+    workers = children(s.pid)
+    assert len(workers) == 3
+    os.kill(s.pid, signal.SIGKILL)
+    # Workers are reparented and may stay zombies if nobody reaps them: dead is enough.
+    wait_until(lambda: s.exited() and not any(alive(p) for p in workers), 2.0,
+               what="workers to die with the master")
+
+
+def test_quit_finishes_in_flight_request(server_factory):
+    s = server_factory(workers=2)
+    raw = request(path="/", headers={"Host": "127.0.0.1", "User-Agent": "quit-test"})
+    half = len(raw) // 2
+    with Client(s.port) as c:
+        c.send(raw[:half])
+        wait_worker_read_everything(s, c)
+        s.signal(signal.SIGQUIT)
+        # Give the workers time to get the signal, without closing our half request.
+        # The idle worker exits on QUIT: proof that the workers got the signal.
+        wait_until(lambda: len(s.worker_pids()) == 1, 2.0, what="the idle worker to exit")
+        time.sleep(0.05)
+        c.send(raw[half:])
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"hello word"
+        assert r.header("Connection") == "close"
+        assert c.closed_by_peer()
+    wait_until(s.exited, 5.0, what="master to exit after SIGQUIT")
+    assert s.proc.returncode == 0
+
+
+def test_quit_closes_idle_keep_alive_connection(server_factory):
+    s = server_factory(workers=2)
+    workers = children(s.pid)
+    with Client(s.port) as c:
+        c.send(request(path="/"))
+        assert c.read_response().status == 200
+        s.signal(signal.SIGQUIT)
+        assert c.closed_by_peer(timeout=3.0), "idle keep-alive connection survived SIGQUIT"
+    wait_until(s.exited, 5.0, what="master to exit after SIGQUIT")
+    assert s.proc.returncode == 0
+    wait_until(lambda: all(absent(p) for p in workers), 1.0, what="workers gone")
+
+
+def test_quit_stops_accepting(server_factory):
+    s = server_factory(workers=2)
+    with Client(s.port) as busy:
+        busy.send(b"GET / HTTP/1.1\r\nHost: x\r\n")   # unfinished head keeps its worker busy
+        wait_worker_read_everything(s, busy)
+        s.signal(signal.SIGQUIT)
+        wait_until(lambda: "SIGQUIT" in s.log_text(), 2.0, what="the master to log SIGQUIT")
+
+        def refused_or_unanswered():
+            try:
+                with Client(s.port, timeout=0.5) as c:
+                    c.send(request(path="/"))
+                    c.read_response()
+                    return False
+            except (OSError, ConnectionClosed):
+                return True
+        wait_until(refused_or_unanswered, 2.0, what="new connections to go unanswered")
+        busy.send(b"\r\n")
+        assert busy.read_response().header("Connection") == "close"
+    wait_until(s.exited, 5.0, what="master to exit")
+    assert s.proc.returncode == 0

@@ -1,0 +1,672 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proto/request_parser.hpp"
+
+using namespace pfd::proto;
+
+namespace {
+
+// One request head as the sink saw it, copied out of the parser's views.
+struct recorded_head {
+    std::string method_name;
+    method method_enum = method::other;
+    std::string target;
+    std::string path;
+    int version_major = -1;
+    int version_minor = -1;
+    bool keep_alive = false;
+    std::vector<std::pair<std::string, std::string>> headers;
+    // find_header results for a few names, taken while the views are alive.
+    std::string host_lookup;
+    std::string upper_host_lookup;
+    bool missing_lookup_empty = false;
+
+    bool operator==(const recorded_head&) const = default;
+};
+
+struct test_sink final : request_sink {
+    std::vector<recorded_head> heads;
+    int completions = 0;
+    std::string events;  // "H" per head, "C" per completion, in order
+
+    void on_request_head(const request_head& h) noexcept override {
+        recorded_head r;
+        r.method_name = std::string{h.method_name};
+        r.method_enum = h.method;
+        r.target = std::string{h.target};
+        r.path = std::string{h.path()};
+        r.version_major = h.version_major;
+        r.version_minor = h.version_minor;
+        r.keep_alive = h.keep_alive;
+        for (std::size_t i = 0; i < h.header_count; ++i) {
+            r.headers.emplace_back(std::string{h.headers[i].name}, std::string{h.headers[i].value});
+        }
+        r.host_lookup = std::string{h.find_header("host")};
+        r.upper_host_lookup = std::string{h.find_header("HOST")};
+        r.missing_lookup_empty = h.find_header("X-Not-There").empty();
+        heads.push_back(std::move(r));
+        events += 'H';
+    }
+    void on_request_complete() noexcept override {
+        ++completions;
+        events += 'C';
+    }
+};
+
+// Feeds each chunk through one reused "receive buffer" that is scribbled over after
+// every feed, as a real connection recycles its buffers: the parser must not keep
+// views into bytes it was given in an earlier feed.
+parse_status feed_chunks(request_parser& p, const std::vector<std::string_view>& chunks) {
+    std::vector<char> buf;
+    parse_status st = parse_status::need_more;
+    for (auto c : chunks) {
+        buf.assign(c.begin(), c.end());
+        st = p.feed(std::span<const char>{buf.data(), buf.size()});
+        std::fill(buf.begin(), buf.end(), '#');
+        if (st != parse_status::need_more) {
+            break;
+        }
+    }
+    return st;
+}
+
+parse_status feed_all(request_parser& p, std::string_view text) {
+    return feed_chunks(p, {text});
+}
+
+// Parses text in one go, then split at every boundary, then one byte at a time, and
+// checks every way gives the same heads, events and status as the single feed.
+void check_split_invariance(std::string_view text, parser_limits limits = {}) {
+    test_sink whole;
+    request_parser pw{whole, limits};
+    const parse_status whole_status = feed_all(pw, text);
+    REQUIRE(!whole.heads.empty());
+
+    for (std::size_t cut = 1; cut < text.size(); ++cut) {
+        CAPTURE(cut);
+        test_sink s;
+        request_parser p{s, limits};
+        const parse_status st = feed_chunks(p, {text.substr(0, cut), text.substr(cut)});
+        CHECK(st == whole_status);
+        CHECK(s.events == whole.events);
+        CHECK(s.heads == whole.heads);
+    }
+
+    test_sink bytes;
+    request_parser pb{bytes, limits};
+    std::vector<std::string_view> singles;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        singles.push_back(text.substr(i, 1));
+    }
+    CHECK(feed_chunks(pb, singles) == whole_status);
+    CHECK(bytes.events == whole.events);
+    CHECK(bytes.heads == whole.heads);
+
+    // Fixed-size reads of every size: a head may start in the read that ends another.
+    for (std::size_t step = 2; step < text.size(); ++step) {
+        CAPTURE(step);
+        std::vector<std::string_view> chunks;
+        for (std::size_t at = 0; at < text.size(); at += step) {
+            chunks.push_back(text.substr(at, step));
+        }
+        test_sink s;
+        request_parser p{s, limits};
+        const parse_status st = feed_chunks(p, chunks);
+        CHECK((st == whole_status && s.events == whole.events && s.heads == whole.heads));
+    }
+}
+
+constexpr std::string_view simple_get =
+    "GET /index.html?x=1&y=2 HTTP/1.1\r\n"
+    "Host: example.com\r\n"
+    "User-Agent: test/1.0   \r\n"
+    "Accept: */*\t \r\n"
+    "X-Empty:\r\n"
+    "\r\n";
+
+struct error_case {
+    int status;
+    parse_status result;
+};
+
+error_case parse_error(std::string_view text, parser_limits limits = {}) {
+    test_sink s;
+    request_parser p{s, limits};
+    const parse_status st = feed_all(p, text);
+    return {p.error_status(), st};
+}
+
+}  // namespace
+
+TEST_CASE("a simple GET yields its method, target, path, version and headers", "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, simple_get) == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.completions == 1);
+    CHECK(s.events == "HC");
+    const auto& h = s.heads[0];
+    CHECK(h.method_name == "GET");
+    CHECK(h.method_enum == method::get);
+    CHECK(h.target == "/index.html?x=1&y=2");
+    CHECK(h.path == "/index.html");
+    CHECK(h.version_major == 1);
+    CHECK(h.version_minor == 1);
+    CHECK(h.keep_alive);
+    CHECK(p.error_status() == 0);
+}
+
+TEST_CASE("header names and values are reported with trailing whitespace trimmed", "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, simple_get) == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {"Host", "example.com"},
+        {"User-Agent", "test/1.0"},
+        {"Accept", "*/*"},
+        {"X-Empty", ""},
+    };
+    CHECK(s.heads[0].headers == expected);
+}
+
+TEST_CASE("find_header matches names case-insensitively and returns empty when absent",
+          "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, simple_get) == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].host_lookup == "example.com");
+    CHECK(s.heads[0].upper_host_lookup == "example.com");
+    CHECK(s.heads[0].missing_lookup_empty);
+}
+
+TEST_CASE("iequals compares ASCII case-insensitively and by length", "[proto][parser]") {
+    CHECK(iequals("Content-Length", "content-length"));
+    CHECK(iequals("HOST", "host"));
+    CHECK_FALSE(iequals("host", "hosts"));
+    CHECK_FALSE(iequals("host", "hast"));
+    CHECK(iequals("", ""));
+}
+
+TEST_CASE("methods map to their enum values", "[proto][parser]") {
+    const std::vector<std::pair<std::string, method>> cases{
+        {"GET", method::get},     {"HEAD", method::head},       {"POST", method::post},
+        {"PUT", method::put},     {"DELETE", method::del},      {"OPTIONS", method::options},
+        {"PATCH", method::other},
+    };
+    for (const auto& [name, m] : cases) {
+        CAPTURE(name);
+        test_sink s;
+        request_parser p{s, {}};
+        const std::string req = name + " / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+        REQUIRE(feed_all(p, req) == parse_status::need_more);
+        REQUIRE(s.heads.size() == 1);
+        CHECK(s.heads[0].method_name == name);
+        CHECK(s.heads[0].method_enum == m);
+    }
+}
+
+TEST_CASE("a request split at every byte boundary or fed byte by byte parses the same",
+          "[proto][parser][split]") {
+    check_split_invariance(simple_get);
+}
+
+TEST_CASE("a head with a 20 KB header value fed in 3 KB chunks is reassembled intact",
+          "[proto][parser][split]") {
+    std::string big(20 * 1024, 'v');
+    for (std::size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>('a' + (i % 26));
+    }
+    const std::string req = "GET /big/path?q=1 HTTP/1.1\r\nHost: example.com\r\nX-Big: " + big +
+                            "\r\nX-After: tail\r\n\r\n";
+    std::vector<std::string_view> chunks;
+    const std::string_view all = req;
+    for (std::size_t at = 0; at < all.size(); at += 3 * 1024) {
+        chunks.push_back(all.substr(at, 3 * 1024));
+    }
+    REQUIRE(chunks.size() >= 7);
+
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_chunks(p, chunks) == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.completions == 1);
+    const auto& h = s.heads[0];
+    CHECK(h.method_name == "GET");
+    CHECK(h.target == "/big/path?q=1");
+    REQUIRE(h.headers.size() == 3);
+    CHECK(h.headers[0] == std::pair<std::string, std::string>{"Host", "example.com"});
+    CHECK(h.headers[1].first == "X-Big");
+    CHECK(h.headers[1].second.size() == big.size());
+    CHECK(h.headers[1].second == big);
+    CHECK(h.headers[2] == std::pair<std::string, std::string>{"X-After", "tail"});
+
+    // The parser is usable for a next, small request on the same connection.
+    REQUIRE(feed_all(p, "GET /next HTTP/1.1\r\nHost: b\r\n\r\n") == parse_status::need_more);
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[1].target == "/next");
+    CHECK(s.heads[1].host_lookup == "b");
+}
+
+TEST_CASE("a large head split at every 1000th byte boundary parses the same",
+          "[proto][parser][split]") {
+    std::string req = "POST /upload?name=file HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < 40; ++i) {
+        req += "X-Header-" + std::to_string(i) + ": " + std::string(static_cast<std::size_t>(100 + i), 'z') +
+               "\r\n";
+    }
+    req += "Content-Length: 3\r\n\r\nabc";
+    test_sink whole;
+    request_parser pw{whole, {}};
+    REQUIRE(feed_all(pw, req) == parse_status::need_more);
+    REQUIRE(whole.heads.size() == 1);
+    REQUIRE(whole.heads[0].headers.size() == 42);
+
+    const std::string_view all = req;
+    for (std::size_t step = 7; step < all.size(); step += 97) {
+        CAPTURE(step);
+        std::vector<std::string_view> chunks;
+        for (std::size_t at = 0; at < all.size(); at += step) {
+            chunks.push_back(all.substr(at, step));
+        }
+        test_sink s;
+        request_parser p{s, {}};
+        CHECK(feed_chunks(p, chunks) == parse_status::need_more);
+        CHECK(s.events == "HC");
+        CHECK(s.heads == whole.heads);
+    }
+}
+
+namespace {
+constexpr std::string_view pipelined =
+    "GET /one HTTP/1.1\r\nHost: a\r\n\r\n"
+    "HEAD /two?x HTTP/1.1\r\nHost: b\r\nX-Two: 2\r\n\r\n"
+    "DELETE /three HTTP/1.1\r\nHost: c\r\n\r\n";
+}
+
+TEST_CASE("three pipelined requests in one feed are reported in order", "[proto][parser][pipeline]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, pipelined) == parse_status::need_more);
+    CHECK(s.events == "HCHCHC");
+    CHECK(s.completions == 3);
+    REQUIRE(s.heads.size() == 3);
+    CHECK(s.heads[0].target == "/one");
+    CHECK(s.heads[0].method_enum == method::get);
+    CHECK(s.heads[0].host_lookup == "a");
+    CHECK(s.heads[1].target == "/two?x");
+    CHECK(s.heads[1].path == "/two");
+    CHECK(s.heads[1].method_enum == method::head);
+    CHECK(s.heads[1].host_lookup == "b");
+    CHECK(s.heads[1].headers.size() == 2);
+    CHECK(s.heads[2].target == "/three");
+    CHECK(s.heads[2].method_enum == method::del);
+    CHECK(s.heads[2].host_lookup == "c");
+    CHECK(p.idle());
+}
+
+TEST_CASE("pipelined requests split at every byte boundary parse the same",
+          "[proto][parser][pipeline][split]") {
+    check_split_invariance(pipelined);
+}
+
+namespace {
+constexpr std::string_view with_length_body =
+    "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 38\r\n\r\n"
+    "GET /not-a-request HTTP/1.1\r\nHost: x\r\n"  // 38 body bytes that look like a request
+    "GET /after HTTP/1.1\r\nHost: b\r\n\r\n";
+
+constexpr std::string_view with_chunked_body =
+    "POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5\r\nhello\r\n"
+    "19\r\nGET /fake HTTP/1.1\r\nHost:\r\n"  // 0x19 = 25 bytes
+    "0\r\n\r\n"
+    "GET /after HTTP/1.1\r\nHost: b\r\n\r\n";
+}  // namespace
+
+TEST_CASE("a Content-Length body is skipped and the next pipelined request parsed",
+          "[proto][parser][body]") {
+    REQUIRE(std::string_view{"GET /not-a-request HTTP/1.1\r\nHost: x\r\n"}.size() == 38);
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, with_length_body) == parse_status::need_more);
+    CHECK(s.events == "HCHC");
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[0].method_enum == method::post);
+    CHECK(s.heads[0].target == "/submit");
+    CHECK(s.heads[1].method_enum == method::get);
+    CHECK(s.heads[1].target == "/after");
+    CHECK(s.heads[1].host_lookup == "b");
+}
+
+TEST_CASE("a Content-Length body split at every byte boundary parses the same",
+          "[proto][parser][body][split]") {
+    check_split_invariance(with_length_body);
+}
+
+TEST_CASE("the request is complete only after its whole body arrived", "[proto][parser][body]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab") ==
+            parse_status::need_more);
+    CHECK(s.events == "H");
+    CHECK_FALSE(p.idle());
+    REQUIRE(feed_all(p, "cd") == parse_status::need_more);
+    CHECK(s.events == "HC");
+    CHECK(p.idle());
+}
+
+TEST_CASE("a chunked body is skipped and the next pipelined request parsed", "[proto][parser][body]") {
+    REQUIRE(std::string_view{"GET /fake HTTP/1.1\r\nHost:"}.size() == 0x19);
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, with_chunked_body) == parse_status::need_more);
+    CHECK(s.events == "HCHC");
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[0].target == "/chunked");
+    CHECK(s.heads[1].target == "/after");
+    CHECK(p.idle());
+}
+
+TEST_CASE("a chunked body split at every byte boundary parses the same", "[proto][parser][body][split]") {
+    check_split_invariance(with_chunked_body);
+}
+
+TEST_CASE("HTTP/1.1 is keep-alive by default", "[proto][parser][keepalive]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, "GET / HTTP/1.1\r\nHost: a\r\n\r\n") == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].keep_alive);
+}
+
+TEST_CASE("Connection: close ends the connection and later pipelined requests are not reported",
+          "[proto][parser][keepalive]") {
+    test_sink s;
+    request_parser p{s, {}};
+    const parse_status st = feed_all(p,
+                                     "GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                     "GET /second HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(st == parse_status::closed);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].target == "/first");
+    CHECK_FALSE(s.heads[0].keep_alive);
+    CHECK(s.events == "HC");
+    // Once closed, further bytes are ignored.
+    CHECK(feed_all(p, "GET /third HTTP/1.1\r\nHost: a\r\n\r\n") == parse_status::closed);
+    CHECK(s.heads.size() == 1);
+    CHECK(p.error_status() == 0);
+}
+
+TEST_CASE("HTTP/1.0 is not keep-alive by default", "[proto][parser][keepalive]") {
+    test_sink s;
+    request_parser p{s, {}};
+    const parse_status st = feed_all(p, "GET / HTTP/1.0\r\n\r\nGET /next HTTP/1.0\r\n\r\n");
+    CHECK(st == parse_status::closed);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].version_major == 1);
+    CHECK(s.heads[0].version_minor == 0);
+    CHECK_FALSE(s.heads[0].keep_alive);
+}
+
+TEST_CASE("HTTP/1.0 with Connection: keep-alive stays open", "[proto][parser][keepalive]") {
+    test_sink s;
+    request_parser p{s, {}};
+    const parse_status st = feed_all(p,
+                                     "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                     "GET /b HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+    CHECK(st == parse_status::need_more);
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[0].keep_alive);
+    CHECK(s.heads[1].keep_alive);
+    CHECK(s.heads[1].target == "/b");
+}
+
+TEST_CASE("garbage is a 400", "[proto][parser][error]") {
+    auto e = parse_error("FOO BAR\r\n\r\n");
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 400);
+}
+
+TEST_CASE("HTTP/1.1 without Host is a 400", "[proto][parser][error]") {
+    test_sink s;
+    request_parser p{s, {}};
+    CHECK(feed_all(p, "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n") == parse_status::error);
+    CHECK(p.error_status() == 400);
+    CHECK(s.heads.empty());
+    CHECK(s.completions == 0);
+}
+
+TEST_CASE("HTTP/1.1 with two Host headers is a 400", "[proto][parser][error]") {
+    test_sink s;
+    request_parser p{s, {}};
+    CHECK(feed_all(p, "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n") == parse_status::error);
+    CHECK(p.error_status() == 400);
+    CHECK(s.heads.empty());
+}
+
+TEST_CASE("an unsupported HTTP version is a 505", "[proto][parser][error]") {
+    for (std::string_view version : {"HTTP/2.0", "HTTP/1.2", "HTTP/3.0", "HTTP/0.9", "HTTP/9.9"}) {
+        CAPTURE(version);
+        test_sink s;
+        request_parser p{s, {}};
+        const std::string req = "GET / " + std::string{version} + "\r\nHost: a\r\n\r\n";
+        CHECK(feed_all(p, req) == parse_status::error);
+        CHECK(p.error_status() == 505);
+        CHECK(s.heads.empty());
+    }
+}
+
+TEST_CASE("a target longer than max_request_line is a 414", "[proto][parser][error][limits]") {
+    parser_limits limits;
+    limits.max_request_line = 32;
+    const std::string at_limit = "/" + std::string(31, 'a');
+    const std::string over = "/" + std::string(32, 'a');
+
+    test_sink ok_sink;
+    request_parser ok{ok_sink, limits};
+    CHECK(feed_all(ok, "GET " + at_limit + " HTTP/1.1\r\nHost: a\r\n\r\n") == parse_status::need_more);
+    REQUIRE(ok_sink.heads.size() == 1);
+    CHECK(ok_sink.heads[0].target == at_limit);
+
+    auto e = parse_error("GET " + over + " HTTP/1.1\r\nHost: a\r\n\r\n", limits);
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 414);
+
+    // Also when the target arrives over several reads.
+    test_sink s;
+    request_parser p{s, limits};
+    const std::string req = "GET " + over + " HTTP/1.1\r\nHost: a\r\n\r\n";
+    CHECK(feed_chunks(p, {std::string_view{req}.substr(0, 20), std::string_view{req}.substr(20)}) ==
+          parse_status::error);
+    CHECK(p.error_status() == 414);
+
+    // The default limit is 8 KiB.
+    auto d = parse_error("GET /" + std::string(9000, 'b') + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(d.result == parse_status::error);
+    CHECK(d.status == 414);
+}
+
+TEST_CASE("header fields larger than max_header_bytes are a 431", "[proto][parser][error][limits]") {
+    parser_limits limits;
+    limits.max_header_bytes = 256;
+
+    auto one_big = parse_error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(300, 'x') + "\r\n\r\n",
+                               limits);
+    CHECK(one_big.result == parse_status::error);
+    CHECK(one_big.status == 431);
+
+    std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 30; ++i) {
+        many += "X-" + std::to_string(i) + ": 0123456789\r\n";
+    }
+    many += "\r\n";
+    auto e = parse_error(many, limits);
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 431);
+
+    // Small heads are still fine under the same limit.
+    test_sink s;
+    request_parser p{s, limits};
+    CHECK(feed_all(p, "GET / HTTP/1.1\r\nHost: a\r\nX-Small: 0123456789\r\n\r\n") == parse_status::need_more);
+    CHECK(s.heads.size() == 1);
+
+    // Default limit: 32 KiB.
+    auto d = parse_error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(40 * 1024, 'x') + "\r\n\r\n");
+    CHECK(d.result == parse_status::error);
+    CHECK(d.status == 431);
+}
+
+TEST_CASE("max_header_bytes counts names, values and 4 bytes of framing per field",
+          "[proto][parser][error][limits]") {
+    parser_limits limits;
+    limits.max_header_bytes = 256;
+    // "Host: a" counts 4 + 1 + 4 = 9, "X: <v>" counts 1 + v + 4: 14 + v in all.
+    test_sink s;
+    request_parser p{s, limits};
+    CHECK(feed_all(p, "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(242, 'v') + "\r\n\r\n") ==
+          parse_status::need_more);
+    CHECK(s.heads.size() == 1);
+
+    auto over = parse_error("GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(243, 'v') + "\r\n\r\n", limits);
+    CHECK(over.result == parse_status::error);
+    CHECK(over.status == 431);
+
+    // Many empty fields cannot evade the limit: 60 short names are 175 bytes of names
+    // and values, but with framing well over 256.
+    std::string empties = "GET / HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 60; ++i) {
+        empties.append("e").append(std::to_string(i)).append(":\r\n");
+    }
+    auto e = parse_error(empties + "\r\n", limits);
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 431);
+}
+
+TEST_CASE("up to max_headers header fields are accepted, one more is a 431", "[proto][parser][error][limits]") {
+    auto head_with = [](std::size_t count) {
+        std::string req = "GET / HTTP/1.1\r\nHost: a\r\n";
+        for (std::size_t i = 1; i < count; ++i) {
+            req += "X-" + std::to_string(i) + ": v\r\n";
+        }
+        return req + "\r\n";
+    };
+    test_sink s;
+    request_parser p{s, {}};
+    CHECK(feed_all(p, head_with(request_head::max_headers)) == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].headers.size() == request_head::max_headers);
+    CHECK(s.heads[0].headers.back() == std::pair<std::string, std::string>{"X-99", "v"});
+
+    auto e = parse_error(head_with(request_head::max_headers + 1));
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 431);
+}
+
+TEST_CASE("Content-Length together with chunked Transfer-Encoding is a 400", "[proto][parser][error]") {
+    auto e = parse_error(
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n");
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 400);
+}
+
+TEST_CASE("an invalid Content-Length is a 400", "[proto][parser][error]") {
+    for (std::string_view cl : {"abc", "-1", "1x", "5, 6", "99999999999999999999"}) {
+        CAPTURE(cl);
+        auto e = parse_error("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::string{cl} + "\r\n\r\n");
+        CHECK(e.result == parse_status::error);
+        CHECK(e.status == 400);
+    }
+}
+
+TEST_CASE("two Content-Length fields are a 400", "[proto][parser][error]") {
+    auto e = parse_error("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
+    CHECK(e.result == parse_status::error);
+    CHECK(e.status == 400);
+}
+
+TEST_CASE("a request to switch protocols is the last one on the connection", "[proto][parser][keepalive]") {
+    test_sink s;
+    request_parser p{s, {}};
+    const parse_status st = feed_all(p,
+                                     "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                                     "Upgrade: websocket\r\n\r\n"
+                                     "GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(st == parse_status::closed);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].target == "/ws");
+    CHECK_FALSE(s.heads[0].keep_alive);
+    CHECK(p.error_status() == 0);
+}
+
+TEST_CASE("an error is sticky until reset", "[proto][parser][error]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, "FOO BAR\r\n\r\n") == parse_status::error);
+    CHECK(p.error_status() == 400);
+    CHECK(std::string_view{p.error_reason()}.size() > 0);
+    CHECK(feed_all(p, "GET / HTTP/1.1\r\nHost: a\r\n\r\n") == parse_status::error);
+    CHECK(s.heads.empty());
+}
+
+TEST_CASE("reset makes a parser that failed usable again", "[proto][parser][error]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, "GET / HTTP/1.1\r\n\r\n") == parse_status::error);
+    REQUIRE(p.error_status() == 400);
+    p.reset();
+    CHECK(p.error_status() == 0);
+    CHECK(p.idle());
+    CHECK(feed_all(p, "GET /again HTTP/1.1\r\nHost: a\r\n\r\n") == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].target == "/again");
+    CHECK(s.completions == 1);
+}
+
+TEST_CASE("reset after Connection: close allows a new connection's requests", "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") == parse_status::closed);
+    p.reset();
+    CHECK(feed_all(p, "GET /b HTTP/1.1\r\nHost: a\r\n\r\n") == parse_status::need_more);
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[1].target == "/b");
+}
+
+TEST_CASE("reset mid-head discards the partial request", "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, "GET /partial HTTP/1.1\r\nHost: a\r\nX-Half: abc") == parse_status::need_more);
+    CHECK_FALSE(p.idle());
+    p.reset();
+    CHECK(p.idle());
+    CHECK(feed_all(p, "GET /fresh HTTP/1.1\r\nHost: z\r\n\r\n") == parse_status::need_more);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].target == "/fresh");
+    CHECK(s.heads[0].headers.size() == 1);
+    CHECK(s.heads[0].host_lookup == "z");
+}
+
+TEST_CASE("idle is true between requests and false inside one", "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    CHECK(p.idle());
+    REQUIRE(feed_all(p, "GET / HT") == parse_status::need_more);
+    CHECK_FALSE(p.idle());
+    REQUIRE(feed_all(p, "TP/1.1\r\nHost: a\r\n") == parse_status::need_more);
+    CHECK_FALSE(p.idle());
+    CHECK(s.heads.empty());
+    REQUIRE(feed_all(p, "\r\n") == parse_status::need_more);
+    CHECK(p.idle());
+    CHECK(s.events == "HC");
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].target == "/");
+}

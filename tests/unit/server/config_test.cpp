@@ -1,0 +1,482 @@
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/config.hpp"
+#include "server/cpu_count.hpp"
+
+using namespace pfd::server;
+
+namespace {
+
+// conf/server.toml as shipped.
+constexpr std::string_view default_toml = R"(# preforkd configuration. Check it with: preforkd -t -c conf/server.toml
+
+[server]
+listen = "0.0.0.0:9000"   # "host:port"; IPv6 as "[::]:9000"
+workers = "auto"          # "auto" = CPUs this process may use (affinity, cgroup cpu.max), or a number
+balance = "shared"        # "shared": one listening socket for all workers
+                          # "reuseport": one SO_REUSEPORT socket per worker
+backlog = 4096            # listen queue length (the kernel caps it at net.core.somaxconn)
+
+[limits]
+max_connections = 10000   # open connections per worker
+max_request_line = 8192   # bytes of request target; longer gets 414
+max_header_bytes = 32768  # bytes of header fields; more gets 431
+
+[[route]]
+path = "/"
+body = "hello word"
+content_type = "text/plain"
+)";
+
+const char* const file = "test.toml";
+
+config_result parse(std::string_view text) { return parse_config(text, file); }
+
+// The single error of a config that must fail with exactly one.
+std::string single_error(std::string_view text) {
+    auto r = parse(text);
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE(r.error().size() == 1);
+    return r.error()[0];
+}
+
+std::string prefix(int line, int col) {
+    return std::string{file} + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
+}
+std::string line_prefix(int line) { return std::string{file} + ":" + std::to_string(line) + ":"; }
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+std::uint16_t port_of(const listen_address& a) {
+    if (a.addr.ss_family == AF_INET) {
+        sockaddr_in in{};
+        std::memcpy(&in, &a.addr, sizeof in);
+        return ntohs(in.sin_port);
+    }
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, &a.addr, sizeof in6);
+    return ntohs(in6.sin6_port);
+}
+
+std::string ipv4_of(const listen_address& a) {
+    sockaddr_in in{};
+    std::memcpy(&in, &a.addr, sizeof in);
+    char buf[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
+    return buf;
+}
+
+std::string ipv6_of(const listen_address& a) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, &a.addr, sizeof in6);
+    char buf[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
+    return buf;
+}
+
+}  // namespace
+
+TEST_CASE("the shipped default configuration parses to its documented values", "[config]") {
+    auto r = parse(default_toml);
+    if (!r) {
+        for (const auto& e : r.error()) {
+            UNSCOPED_INFO(e);
+        }
+    }
+    REQUIRE(r.has_value());
+    const config& c = *r;
+    CHECK(c.path == "test.toml");
+    CHECK(c.listen.text == "0.0.0.0:9000");
+    CHECK(c.listen.addr.ss_family == AF_INET);
+    CHECK(c.listen.addr_len == sizeof(sockaddr_in));
+    CHECK(ipv4_of(c.listen) == "0.0.0.0");
+    CHECK(port_of(c.listen) == 9000);
+    CHECK(c.balance == balance_mode::shared);
+    CHECK(c.backlog == 4096);
+    CHECK(c.workers_auto);
+    CHECK(c.workers >= 1);
+    CHECK(c.worker.max_connections == 10000);
+    CHECK(c.worker.parser_limits.max_request_line == 8192);
+    CHECK(c.worker.parser_limits.max_header_bytes == 32768);
+    REQUIRE(c.worker.routes.size() == 1);
+    CHECK(c.worker.routes[0].path == "/");
+    CHECK(c.worker.routes[0].body == "hello word");
+    CHECK(c.worker.routes[0].content_type == "text/plain");
+}
+
+TEST_CASE("workers = \"auto\" resolves to the usable CPU count", "[config]") {
+    auto r = parse("[server]\nworkers = \"auto\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->workers_auto);
+    CHECK(r->workers >= 1);
+    CHECK(r->workers == usable_cpus());
+}
+
+TEST_CASE("an explicit worker count is used as given", "[config]") {
+    auto r = parse("[server]\nworkers = 3\n");
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->workers_auto);
+    CHECK(r->workers == 3);
+
+    auto max = parse("[server]\nworkers = 1024\n");
+    REQUIRE(max.has_value());
+    CHECK(max->workers == 1024);
+}
+
+TEST_CASE("balance = \"reuseport\" selects SO_REUSEPORT balancing", "[config]") {
+    auto r = parse("[server]\nbalance = \"reuseport\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->balance == balance_mode::reuseport);
+    CHECK(std::string_view{to_string(r->balance)} == "reuseport");
+    CHECK(std::string_view{to_string(balance_mode::shared)} == "shared");
+}
+
+TEST_CASE("an empty file gives the built-in defaults", "[config]") {
+    auto r = parse("");
+    REQUIRE(r.has_value());
+    CHECK(port_of(r->listen) == 9000);
+    CHECK(r->balance == balance_mode::shared);
+    CHECK(r->backlog == 4096);
+    CHECK(r->workers_auto);
+    CHECK(r->worker.routes.empty());
+}
+
+TEST_CASE("listen, limits and several routes are read", "[config]") {
+    auto r = parse(R"([server]
+listen = "[::1]:8080"
+backlog = 128
+
+[limits]
+max_connections = 5
+max_request_line = 100
+max_header_bytes = 1000
+
+[[route]]
+path = "/a"
+body = "A"
+content_type = "text/html"
+
+[[route]]
+path = "/b"
+)");
+    REQUIRE(r.has_value());
+    CHECK(r->listen.addr.ss_family == AF_INET6);
+    CHECK(ipv6_of(r->listen) == "::1");
+    CHECK(port_of(r->listen) == 8080);
+    CHECK(r->backlog == 128);
+    CHECK(r->worker.max_connections == 5);
+    CHECK(r->worker.parser_limits.max_request_line == 100);
+    CHECK(r->worker.parser_limits.max_header_bytes == 1000);
+    REQUIRE(r->worker.routes.size() == 2);
+    CHECK(r->worker.routes[0].path == "/a");
+    CHECK(r->worker.routes[0].body == "A");
+    CHECK(r->worker.routes[0].content_type == "text/html");
+    CHECK(r->worker.routes[1].path == "/b");
+    CHECK(r->worker.routes[1].body.empty());
+    CHECK(r->worker.routes[1].content_type == "text/plain");
+}
+
+TEST_CASE("bad [server] values give one error at the value's line and column", "[config][errors]") {
+    struct bad {
+        std::string line;  // the second line, after "[server]"
+        std::string_view mentions;
+    };
+    // Every value starts at column 11: "workers = " / "balance = " / "backlog = " are 10 chars,
+    // "listen = " is 9 (column 10).
+    const bad cases[] = {
+        {"workers = \"many\"", "server.workers"},  {"workers = 0", "server.workers"},
+        {"workers = 1025", "server.workers"},      {"workers = 1.5", "server.workers"},
+        {"workers = -3", "server.workers"},        {"workers = true", "server.workers"},
+        {"balance = \"roundrobin\"", "server.balance"}, {"balance = 1", "server.balance"},
+        {"backlog = -1", "server.backlog"},        {"backlog = 0", "server.backlog"},
+        {"backlog = 65536", "server.backlog"},     {"backlog = \"x\"", "server.backlog"},
+    };
+    for (const auto& b : cases) {
+        CAPTURE(b.line);
+        const std::string e = single_error("[server]\n" + b.line + "\n");
+        CHECK(starts_with(e, prefix(2, 11)));
+        CHECK(contains(e, b.mentions));
+    }
+}
+
+TEST_CASE("a bad listen address is an error at the value", "[config][errors]") {
+    SECTION("no port") {
+        const std::string e = single_error("[server]\nlisten = \"nohost\"\n");
+        CHECK(starts_with(e, prefix(2, 10)));
+        CHECK(contains(e, "server.listen"));
+    }
+    SECTION("port out of range") {
+        const std::string e = single_error("[server]\nlisten = \"1.2.3.4:99999\"\n");
+        CHECK(starts_with(e, prefix(2, 10)));
+        CHECK(contains(e, "99999"));
+    }
+    SECTION("host is not an address") {
+        const std::string e = single_error("[server]\nlisten = \"example.invalid:80\"\n");
+        CHECK(starts_with(e, prefix(2, 10)));
+        CHECK(contains(e, "example.invalid"));
+    }
+    SECTION("not a string") {
+        const std::string e = single_error("[server]\nlisten = 9000\n");
+        CHECK(starts_with(e, prefix(2, 10)));
+        CHECK(contains(e, "must be a string"));
+    }
+}
+
+TEST_CASE("an unknown key in [server] is reported at the key", "[config][errors]") {
+    const std::string e = single_error("[server]\nworkers = 2\nthreads = 4\n");
+    CHECK(starts_with(e, prefix(3, 1)));
+    CHECK(contains(e, "unknown key 'threads' in [server]"));
+}
+
+TEST_CASE("an unknown key in [limits] is reported at the key", "[config][errors]") {
+    const std::string e = single_error("[limits]\n  max_body = 4\n");
+    CHECK(starts_with(e, prefix(2, 3)));
+    CHECK(contains(e, "unknown key 'max_body' in [limits]"));
+}
+
+TEST_CASE("an unknown top-level table is reported on its line", "[config][errors]") {
+    const std::string e = single_error("[server]\nworkers = 2\n\n[logging]\nlevel = \"debug\"\n");
+    CHECK(starts_with(e, line_prefix(4)));
+    CHECK(contains(e, "unknown key 'logging'"));
+}
+
+TEST_CASE("a section that is not a table is an error", "[config][errors]") {
+    const std::string e = single_error("server = \"0.0.0.0:9000\"\n");
+    CHECK(starts_with(e, prefix(1, 10)));
+    CHECK(contains(e, "server must be a table"));
+}
+
+TEST_CASE("a [[route]] without path is an error on the route's line", "[config][errors]") {
+    const std::string e = single_error(
+        "[[route]]\npath = \"/\"\nbody = \"x\"\n\n[[route]]\nbody = \"no path\"\n");
+    CHECK(starts_with(e, line_prefix(5)));
+    CHECK(contains(e, "route.path is missing"));
+}
+
+TEST_CASE("a route path not starting with '/' is an error at the value", "[config][errors]") {
+    const std::string e = single_error("[[route]]\npath = \"index.html\"\n");
+    CHECK(starts_with(e, prefix(2, 8)));
+    CHECK(contains(e, "must start with '/'"));
+    CHECK(contains(e, "index.html"));
+
+    const std::string empty = single_error("[[route]]\npath = \"\"\n");
+    CHECK(starts_with(empty, prefix(2, 8)));
+}
+
+TEST_CASE("a duplicate route path is an error at the second one", "[config][errors]") {
+    const std::string e = single_error(
+        "[[route]]\npath = \"/a\"\n\n[[route]]\npath = \"/b\"\n\n[[route]]\npath = \"/a\"\n");
+    CHECK(starts_with(e, prefix(8, 8)));
+    CHECK(contains(e, "already used"));
+}
+
+TEST_CASE("route fields of the wrong type are errors at the value", "[config][errors]") {
+    SECTION("content_type") {
+        const std::string e = single_error("[[route]]\npath = \"/\"\ncontent_type = 5\n");
+        CHECK(starts_with(e, prefix(3, 16)));
+        CHECK(contains(e, "route.content_type must be a string"));
+    }
+    SECTION("path") {
+        const std::string e = single_error("[[route]]\npath = 5\n");
+        CHECK(starts_with(e, prefix(2, 8)));
+        CHECK(contains(e, "route.path must be a string"));
+    }
+    SECTION("body") {
+        const std::string e = single_error("[[route]]\npath = \"/\"\nbody = [1, 2]\n");
+        CHECK(starts_with(e, prefix(3, 8)));
+        CHECK(contains(e, "route.body must be a string"));
+    }
+    SECTION("empty content_type") {
+        const std::string e = single_error("[[route]]\npath = \"/\"\ncontent_type = \"\"\n");
+        CHECK(starts_with(e, prefix(3, 16)));
+    }
+    SECTION("multi-line content_type") {
+        const std::string e = single_error("[[route]]\npath = \"/\"\ncontent_type = \"text/plain\\r\\nX: y\"\n");
+        CHECK(starts_with(e, prefix(3, 16)));
+        CHECK(contains(e, "single-line"));
+    }
+    SECTION("unknown key in a route") {
+        const std::string e = single_error("[[route]]\npath = \"/\"\nstatus = 201\n");
+        CHECK(starts_with(e, prefix(3, 1)));
+        CHECK(contains(e, "unknown key 'status' in [route]"));
+    }
+    SECTION("route is not an array of tables") {
+        const std::string e = single_error("route = \"/\"\n");
+        CHECK(starts_with(e, line_prefix(1)));
+        CHECK(contains(e, "[[route]]"));
+    }
+}
+
+TEST_CASE("limits out of range are errors at the value", "[config][errors]") {
+    SECTION("max_connections = 0") {
+        const std::string e = single_error("[limits]\nmax_connections = 0\n");
+        CHECK(starts_with(e, prefix(2, 19)));
+        CHECK(contains(e, "limits.max_connections"));
+    }
+    SECTION("max_request_line too small") {
+        const std::string e = single_error("[limits]\nmax_request_line = 15\n");
+        CHECK(starts_with(e, prefix(2, 20)));
+        CHECK(contains(e, "limits.max_request_line"));
+    }
+    SECTION("max_header_bytes too large") {
+        const std::string e = single_error("[limits]\nmax_header_bytes = 2000000\n");
+        CHECK(starts_with(e, prefix(2, 20)));
+        CHECK(contains(e, "limits.max_header_bytes"));
+    }
+}
+
+TEST_CASE("a TOML syntax error is reported on its line", "[config][errors]") {
+    SECTION("missing value") {
+        const std::string e = single_error("[server]\nlisten = \"0.0.0.0:9000\"\nworkers = \n");
+        CHECK(starts_with(e, line_prefix(3)));
+    }
+    SECTION("unterminated string") {
+        const std::string e = single_error("[server]\n\nlisten = \"0.0.0.0:9000\nworkers = 2\n");
+        CHECK(starts_with(e, line_prefix(3)));
+    }
+    SECTION("duplicate key") {
+        const std::string e = single_error("[server]\nworkers = 1\nworkers = 2\n");
+        CHECK(starts_with(e, line_prefix(3)));
+    }
+}
+
+TEST_CASE("a file with several bad values reports every one of them", "[config][errors]") {
+    auto r = parse(R"([server]
+listen = "nohost"
+workers = "many"
+balance = "roundrobin"
+backlog = -1
+colour = "blue"
+
+[limits]
+max_connections = 0
+
+[[route]]
+path = "nope"
+
+[[route]]
+body = "x"
+)");
+    REQUIRE_FALSE(r.has_value());
+    const auto& errs = r.error();
+    REQUIRE(errs.size() == 8);
+    // Every error carries the file, a line and a column.
+    std::vector<int> lines;
+    for (const auto& e : errs) {
+        CAPTURE(e);
+        REQUIRE(starts_with(e, "test.toml:"));
+        lines.push_back(std::atoi(e.c_str() + std::strlen("test.toml:")));
+    }
+    std::sort(lines.begin(), lines.end());
+    CHECK(lines == std::vector<int>{2, 3, 4, 5, 6, 9, 12, 14});
+}
+
+TEST_CASE("load_config reads a file and names it in messages", "[config]") {
+    char name[] = "/tmp/preforkd-config-test-XXXXXX";
+    const int fd = mkstemp(name);
+    REQUIRE(fd >= 0);
+    const std::string text = "[server]\nworkers = 2\nbalance = \"bogus\"\n";
+    REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    close(fd);
+
+    auto r = load_config(name);
+    unlink(name);
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE(r.error().size() == 1);
+    CHECK(starts_with(r.error()[0], std::string{name} + ":3:11: "));
+}
+
+TEST_CASE("load_config of a good file returns its values", "[config]") {
+    char name[] = "/tmp/preforkd-config-test-XXXXXX";
+    const int fd = mkstemp(name);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, default_toml.data(), default_toml.size()) == static_cast<ssize_t>(default_toml.size()));
+    close(fd);
+
+    auto r = load_config(name);
+    unlink(name);
+    REQUIRE(r.has_value());
+    CHECK(r->path == name);
+    CHECK(port_of(r->listen) == 9000);
+    REQUIRE(r->worker.routes.size() == 1);
+    CHECK(r->worker.routes[0].body == "hello word");
+}
+
+TEST_CASE("load_config of a missing file gives one error naming the path", "[config][errors]") {
+    const std::string path = "/nonexistent-preforkd-dir/missing.toml";
+    auto r = load_config(path);
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE(r.error().size() == 1);
+    CHECK(contains(r.error()[0], path));
+}
+
+TEST_CASE("load_config of a directory is an error naming the path", "[config][errors]") {
+    char dir[] = "/tmp/preforkd-config-dir-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    auto r = load_config(dir);
+    rmdir(dir);
+    // A directory is not a configuration file: it must not pass as an empty one.
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE(r.error().size() == 1);
+    CHECK(contains(r.error()[0], dir));
+}
+
+TEST_CASE("parse_listen_address accepts host:port, [v6]:port, *:port and :port", "[config][listen]") {
+    auto v4 = parse_listen_address("127.0.0.1:9000");
+    REQUIRE(v4.has_value());
+    CHECK(v4->text == "127.0.0.1:9000");
+    CHECK(v4->addr.ss_family == AF_INET);
+    CHECK(v4->addr_len == sizeof(sockaddr_in));
+    CHECK(ipv4_of(*v4) == "127.0.0.1");
+    CHECK(port_of(*v4) == 9000);
+
+    auto v6 = parse_listen_address("[::1]:8080");
+    REQUIRE(v6.has_value());
+    CHECK(v6->addr.ss_family == AF_INET6);
+    CHECK(v6->addr_len == sizeof(sockaddr_in6));
+    CHECK(ipv6_of(*v6) == "::1");
+    CHECK(port_of(*v6) == 8080);
+
+    auto any6 = parse_listen_address("[::]:1");
+    REQUIRE(any6.has_value());
+    CHECK(any6->addr.ss_family == AF_INET6);
+    CHECK(port_of(*any6) == 1);
+
+    for (std::string_view any : {"*:80", ":80"}) {
+        CAPTURE(any);
+        auto a = parse_listen_address(any);
+        REQUIRE(a.has_value());
+        CHECK(a->addr.ss_family == AF_INET);
+        CHECK(ipv4_of(*a) == "0.0.0.0");
+        CHECK(port_of(*a) == 80);
+    }
+
+    auto local = parse_listen_address("localhost:65535");
+    REQUIRE(local.has_value());
+    CHECK(ipv4_of(*local) == "127.0.0.1");
+    CHECK(port_of(*local) == 65535);
+}
+
+TEST_CASE("parse_listen_address rejects malformed addresses and ports", "[config][listen]") {
+    for (std::string_view bad : {"[::1:80", "host:0", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:8o",
+                                 "1.2.3.4:-1", "::1:80", "[::1]", "[1.2.3.4]:80", "256.1.1.1:80", ""}) {
+        CAPTURE(bad);
+        auto a = parse_listen_address(bad);
+        CHECK_FALSE(a.has_value());
+        if (!a) {
+            CHECK_FALSE(a.error().empty());
+        }
+    }
+}
