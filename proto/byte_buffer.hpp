@@ -25,30 +25,36 @@ public:
 
     // Reserves n bytes at the end and returns where to write them.
     char* grow(std::size_t n) {
-        if (size_ + n > capacity_) {
-            reserve(size_ + n);
-        }
+        ensure_writable(n);
         char* at = data_.get() + size_;
         size_ += n;
         return at;
     }
 
-    void reserve(std::size_t want) {
-        if (want <= capacity_) {
-            return;
+    // Makes room for n more bytes. Returns true if the readable bytes moved (views
+    // into them must be rebased onto readable()).
+    bool ensure_writable(std::size_t n) {
+        if (size_ + n <= capacity_) {
+            return false;
         }
-        std::size_t cap = capacity_ ? capacity_ : 256;
-        while (cap < want) {
-            cap *= 2;
+        const std::size_t live = size_ - read_;
+        if (live + n <= capacity_) {
+            std::memmove(data_.get(), data_.get() + read_, live);
+        } else {
+            std::size_t cap = capacity_ ? capacity_ : 256;
+            while (cap < live + n) {
+                cap *= 2;
+            }
+            auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+            if (live > 0) {
+                std::memcpy(bigger.get(), data_.get() + read_, live);
+            }
+            data_ = std::move(bigger);
+            capacity_ = cap;
         }
-        auto bigger = std::make_unique_for_overwrite<char[]>(cap);
-        if (size_ > read_) {
-            std::memcpy(bigger.get(), data_.get() + read_, size_ - read_);
-        }
-        size_ -= read_;
+        size_ = live;
         read_ = 0;
-        data_ = std::move(bigger);
-        capacity_ = cap;
+        return true;
     }
 
     // Bytes written but not yet consumed.

@@ -118,8 +118,7 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
         // A head is in progress: append to its bytes and parse the copy, so the head
         // stays contiguous.
         const std::string_view before = spilled_.view();
-        if (spilled_.size() + n > spilled_.capacity()) {
-            spilled_.reserve(spilled_.size() + n);
+        if (spilled_.ensure_writable(n)) {
             rebase(before.data(), end_of(before), spilled_.view().data());
         }
         char* copy = spilled_.grow(n);

@@ -5,12 +5,14 @@
 #include <netinet/in.h>
 
 #include <charconv>
+#include <limits>
 #include <cstring>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
 
+#include "server/config_values.hpp"
 #include "server/cpu_count.hpp"
 #include "worker/unique_fd.hpp"
 
@@ -81,6 +83,45 @@ public:
             return;
         }
         out = static_cast<T>(v->get());
+    }
+
+    // A duration string ("10s", "500ms"); at least 1 ms.
+    void duration(const toml::table& t, std::string_view key, std::string_view name,
+                  std::chrono::milliseconds& out) {
+        std::string text;
+        const toml::node* n = string(t, key, name, text);
+        if (n == nullptr) {
+            return;
+        }
+        auto d = parse_duration(text);
+        if (!d || d->count() == 0) {
+            error(n->source(), std::string{name} + ": " + (d ? "must be more than 0" : d.error()));
+            return;
+        }
+        out = *d;
+    }
+
+    // A size: a whole number of bytes, or a string with a unit ("1MiB").
+    void size(const toml::table& t, std::string_view key, std::string_view name, std::uint64_t& out) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return;
+        }
+        if (const auto* i = n->as_integer(); i != nullptr && i->get() >= 0) {
+            out = static_cast<std::uint64_t>(i->get());
+            return;
+        }
+        if (!n->is_string()) {
+            error(n->source(), std::string{name} + " must be a size such as \"1MiB\" or a number of bytes, got " +
+                                   describe(*n));
+            return;
+        }
+        auto bytes = parse_size(n->as_string()->get());
+        if (!bytes) {
+            error(n->source(), std::string{name} + ": " + bytes.error());
+            return;
+        }
+        out = *bytes;
     }
 
     const toml::node* string(const toml::table& t, std::string_view key, std::string_view name,
@@ -159,12 +200,23 @@ void read_server(validator& v, const toml::table& t, config& cfg) {
 }
 
 void read_limits(validator& v, const toml::table& t, config& cfg) {
-    v.known_keys(t, "limits", {"max_connections", "max_request_line", "max_header_bytes"});
-    v.integer(t, "max_connections", "limits.max_connections", cfg.worker.max_connections, 1, 1'000'000);
-    v.integer(t, "max_request_line", "limits.max_request_line", cfg.worker.parser_limits.max_request_line,
-              16, 1 << 20);
-    v.integer(t, "max_header_bytes", "limits.max_header_bytes", cfg.worker.parser_limits.max_header_bytes,
-              256, 1 << 20);
+    v.known_keys(t, "limits",
+                 {"max_connections", "max_request_line", "max_header_bytes", "max_headers", "max_body_bytes",
+                  "max_requests_per_connection", "header_timeout", "body_timeout", "keepalive_timeout",
+                  "send_timeout"});
+    auto& w = cfg.worker;
+    v.integer(t, "max_connections", "limits.max_connections", w.max_connections, 1, 1'000'000);
+    v.integer(t, "max_request_line", "limits.max_request_line", w.parser_limits.max_request_line, 16, 1 << 20);
+    v.integer(t, "max_header_bytes", "limits.max_header_bytes", w.parser_limits.max_header_bytes, 256, 1 << 20);
+    v.integer(t, "max_headers", "limits.max_headers", w.parser_limits.max_headers, 1,
+              static_cast<std::int64_t>(proto::request_head::max_headers));
+    v.size(t, "max_body_bytes", "limits.max_body_bytes", w.parser_limits.max_body_bytes);
+    v.integer(t, "max_requests_per_connection", "limits.max_requests_per_connection",
+              w.max_requests_per_connection, 0, std::numeric_limits<std::uint32_t>::max());
+    v.duration(t, "header_timeout", "limits.header_timeout", w.timeouts.header);
+    v.duration(t, "body_timeout", "limits.body_timeout", w.timeouts.body);
+    v.duration(t, "keepalive_timeout", "limits.keepalive_timeout", w.timeouts.keepalive);
+    v.duration(t, "send_timeout", "limits.send_timeout", w.timeouts.send);
 }
 
 void read_routes(validator& v, const toml::node& n, config& cfg) {

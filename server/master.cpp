@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -277,8 +278,34 @@ sigset_t master_signals() noexcept {
     return set;
 }
 
+namespace {
+
+// Each worker may hold max_connections sockets: raise the soft open-file limit to the
+// hard one (as nginx's worker_rlimit_nofile would) and say so if it still falls short.
+void raise_fd_limit(const config& cfg) noexcept {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return;
+    }
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    constexpr rlim_t reserved_fds = 64;   // listeners, ring, signalfd, logs
+    const rlim_t needed = static_cast<rlim_t>(cfg.worker.max_connections) + reserved_fds;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+        log_line("open-file limit %llu is below limits.max_connections %u + %llu: a worker will refuse "
+                 "connections beyond it (raise it with ulimit -n or LimitNOFILE=)",
+                 static_cast<unsigned long long>(lim.rlim_cur), cfg.worker.max_connections,
+                 static_cast<unsigned long long>(reserved_fds));
+    }
+}
+
+}  // namespace
+
 int run_master(const config& cfg, const std::string& cmdline) noexcept {
     set_log_identity("master");
+    raise_fd_limit(cfg);
     const sigset_t set = master_signals();
     if (::sigprocmask(SIG_BLOCK, &set, nullptr) < 0) {
         log_line("sigprocmask failed: %s", std::strerror(errno));

@@ -44,5 +44,5 @@ TEST_CASE("router: exact path, 404 otherwise, 405 lists Allow", "[proto][router]
     CHECK(rt.find("/b").status() == 404);
     byte_buffer out;
     rt.error(405).write(out, date, connection_header::none, true);
-    CHECK(out.view().find("\r\nAllow: GET, HEAD\r\n") != std::string_view::npos);
+    CHECK(out.view().find("\r\nAllow: GET, HEAD, OPTIONS\r\n") != std::string_view::npos);
 }
