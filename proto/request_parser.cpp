@@ -45,16 +45,19 @@ constexpr std::size_t head_framing_slack = 1024;
 }  // namespace
 
 // llhttp calls plain C functions; these forward to the parser behind p->data.
+// llhttp may deliver an empty piece when a token starts exactly at the end of a read;
+// it is dropped here so that no view ever holds a pointer without bytes behind it
+// (rebase() moves only non-empty views).
 struct parser_callbacks {
     static int message_begin(llhttp_t* p) { return self(p).on_message_begin(); }
-    static int method(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_method(at, n); }
-    static int url(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_target(at, n); }
-    static int version(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_version(at, n); }
+    static int method(llhttp_t* p, const char* at, std::size_t n) { return n ? self(p).on_method(at, n) : 0; }
+    static int url(llhttp_t* p, const char* at, std::size_t n) { return n ? self(p).on_target(at, n) : 0; }
+    static int version(llhttp_t* p, const char* at, std::size_t n) { return n ? self(p).on_version(at, n) : 0; }
     static int header_field(llhttp_t* p, const char* at, std::size_t n) {
-        return self(p).on_header_name(at, n);
+        return n ? self(p).on_header_name(at, n) : 0;
     }
     static int header_value(llhttp_t* p, const char* at, std::size_t n) {
-        return self(p).on_header_value(at, n);
+        return n ? self(p).on_header_value(at, n) : 0;
     }
     static int header_value_complete(llhttp_t* p) { return self(p).on_header_value_complete(); }
     static int headers_complete(llhttp_t* p) { return self(p).on_headers_complete(); }
@@ -270,7 +273,21 @@ int request_parser::on_version(const char* at, std::size_t n) noexcept {
     return 0;
 }
 
+// Trailer fields of a chunked body come through the header callbacks after the head
+// is complete: they only count toward the size limit (nothing reads them, and the
+// reads they span are not kept).
+int request_parser::count_trailer(std::size_t n) noexcept {
+    header_bytes_ += n;
+    if (header_bytes_ > limits_.max_header_bytes) {
+        return fail(431, "trailer fields too large");
+    }
+    return 0;
+}
+
 int request_parser::on_header_name(const char* at, std::size_t n) noexcept {
+    if (!in_head_) {
+        return count_trailer(n);
+    }
     if (head_.header_count >= limits_.max_headers) {
         return fail(431, "too many header fields");
     }
@@ -284,6 +301,9 @@ int request_parser::on_header_name(const char* at, std::size_t n) noexcept {
 }
 
 int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
+    if (!in_head_) {
+        return count_trailer(n);
+    }
     header_bytes_ += n;
     if (header_bytes_ > limits_.max_header_bytes) {
         return fail(431, "header fields too large");
@@ -301,6 +321,9 @@ int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
 }
 
 int request_parser::on_header_value_complete() noexcept {
+    if (!in_head_) {
+        return count_trailer(4);
+    }
     // ": " and CRLF count toward the limit too, so many empty fields cannot evade it.
     header_bytes_ += 4;
     if (header_bytes_ > limits_.max_header_bytes) {
@@ -308,7 +331,7 @@ int request_parser::on_header_value_complete() noexcept {
     }
     auto& h = head_.headers[head_.header_count];
     // RFC 9112 5.1: no whitespace between the field name and the colon.
-    if (*end_of(h.name) != ':') {
+    if (h.name.empty() || *end_of(h.name) != ':') {
         return fail(400, "whitespace before the colon of a header field");
     }
     h.value = trim_trailing_ows(h.value);

@@ -79,6 +79,7 @@ private:
     int on_message_complete() noexcept;
 
     int fail(int status, const char* reason) noexcept;
+    int count_trailer(std::size_t n) noexcept;
     int check_target() noexcept;
     int check_expect() noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
