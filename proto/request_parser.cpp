@@ -416,6 +416,12 @@ int request_parser::on_headers_complete() noexcept {
         return -1;
     }
     const bool chunked = (llhttp_.flags & F_CHUNKED) != 0;
+    if ((llhttp_.flags & F_TRANSFER_ENCODING) != 0 && !chunked) {
+        // RFC 9112 6.3: a request's body length is unknowable unless chunked is the
+        // final coding. llhttp says so only after this callback; refuse before answering.
+        fail(400, "Transfer-Encoding without chunked as the final coding");
+        return -1;
+    }
     if ((llhttp_.flags & F_TRANSFER_ENCODING) != 0 && head_.version_minor == 0) {
         // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
         fail(400, "Transfer-Encoding in an HTTP/1.0 request");

@@ -8,10 +8,8 @@ packages=(
   liburing-dev node-llhttp libmimalloc-dev libtomlplusplus-dev libexpected-dev
   catch2 python3-pytest
   curl wrk procps
+  clang libclang-rt-14-dev
 )
-if [ "${PREFORKD_FUZZ:-0}" = 1 ]; then
-  packages+=(clang libclang-rt-14-dev)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -26,19 +26,21 @@ def counts(entry):
     return (1, 0) if ok else (0, 1)
 
 passed = failed = 0
-try:
-    with open(sys.argv[1]) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            entry = json.loads(line)
-            p, f_ = counts(entry)
-            if entry.get("result") not in ("OK", "EXPECTEDFAIL", "SKIP") and f_ == 0:
-                f_ = 1  # crashed or timed out after printing a passing summary
-            print(f"  {entry.get('name')}: {p} passed, {f_} failed ({entry.get('result')})")
-            passed += p
-            failed += f_
-except FileNotFoundError:
-    failed = 1
+for path in sys.argv[1:]:
+    suite = path.split("/")[0]
+    try:
+        with open(path) as f:
+            lines = [l.strip() for l in f if l.strip()]
+    except FileNotFoundError:
+        print(f"  {path}: missing (that stage did not run to the end)")
+        failed += 1
+        continue
+    for line in lines:
+        entry = json.loads(line)
+        p, f_ = counts(entry)
+        if entry.get("result") not in ("OK", "EXPECTEDFAIL", "SKIP") and f_ == 0:
+            f_ = 1  # crashed or timed out after printing a passing summary
+        print(f"  {suite}: {entry.get('name')}: {p} passed, {f_} failed ({entry.get('result')})")
+        passed += p
+        failed += f_
 print(f"tests: {passed} passed, {failed} failed")
