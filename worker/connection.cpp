@@ -81,6 +81,7 @@ void session::on_request_complete() noexcept {
     if (requests_ != nullptr) {
         ++*requests_;
     }
+    worker_stats::add(ctx_->stats->requests, std::uint64_t{1});
     if (answer_conn_ == proto::connection_header::close) {
         close_after_ = true;
     }

@@ -9,6 +9,7 @@
 #include "proto/request_parser.hpp"
 #include "proto/response.hpp"
 #include "proto/router.hpp"
+#include "worker/scoreboard.hpp"
 
 namespace pfd::worker {
 
@@ -16,6 +17,7 @@ namespace pfd::worker {
 struct serve_context {
     const proto::router* router = nullptr;
     const proto::date_cache* date = nullptr;
+    worker_stats* stats = nullptr;
     std::uint32_t max_requests_per_connection = 0;  // 0: unlimited
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
 };

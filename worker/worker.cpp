@@ -66,8 +66,9 @@ timer_wheel::tick_t ticks(std::chrono::milliseconds d) noexcept {
 
 class event_loop {
 public:
-    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig) noexcept
-        : ring_{std::move(r)},
+    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats) noexcept
+        : stats_{&stats},
+          ring_{std::move(r)},
           signal_fd_{std::move(sig)},
           listen_fd_{listen_fd},
           limits_{cfg.parser_limits},
@@ -78,6 +79,7 @@ public:
           start_ms_{monotonic_ms()} {
         ctx_.router = &router_;
         ctx_.date = &date_;
+        ctx_.stats = stats_;
         ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
         free_slots_.reserve(conns_.size());
         for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
@@ -134,6 +136,7 @@ private:
         return c.state == conn_state::free || (c.generation & 0xFFFFFFU) != gen;
     }
 
+    worker_stats* stats_;
     ring ring_;
     std::optional<buffer_ring> bufs_;   // destroyed before ring_
     unique_fd signal_fd_;
@@ -167,6 +170,8 @@ int event_loop::run() noexcept {
     arm_accept();
     arm_signal();
     arm_tick();
+    stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
+    stats_->state.store(worker_state::ready, std::memory_order_relaxed);
     while (!stop_now_ && !(draining_ && live_ == 0)) {
         const int rc = io_uring_submit_and_wait(ring_.get(), 1);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
@@ -185,6 +190,7 @@ int event_loop::run() noexcept {
         bufs_->publish();
         after_batch();
     }
+    stats_->state.store(worker_state::exiting, std::memory_order_relaxed);
     return 0;
 }
 
@@ -233,6 +239,8 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
     c.fd = res;
     c.state = conn_state::open;
     ++live_;
+    worker_stats::add(stats_->accepted, std::uint64_t{1});
+    stats_->active.store(live_, std::memory_order_relaxed);
     arm_recv(slot);
     refresh_timer(slot, false);
     if (free_slots_.empty() && accept_armed_) {
@@ -256,6 +264,7 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
         c.recv_armed = false;
     }
     if (res > 0) {
+        worker_stats::add(stats_->bytes_in, static_cast<std::uint64_t>(res));
         // A lingering connection's input is read only to be dropped.
         if (c.state == conn_state::open) {
             if (c.sess == nullptr) {
@@ -304,6 +313,7 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
         begin_close(slot);   // EPIPE, ECONNRESET: the client is gone
         return;
     }
+    worker_stats::add(stats_->bytes_out, static_cast<std::uint64_t>(res));
     proto::byte_buffer& sending = c.sess->sending();
     sending.consume(static_cast<std::size_t>(res));
     if (!sending.empty()) {
@@ -332,6 +342,8 @@ void event_loop::on_signal(int res) noexcept {
 }
 
 void event_loop::on_tick() noexcept {
+    // The master kills a worker whose heartbeat stops (an endless loop, SIGSTOP).
+    stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
     accept_backoff_ = false;
     wheel_.advance(now_tick(), [this](std::uint32_t slot) { on_timeout(slot); });
     arm_tick();
@@ -489,6 +501,7 @@ void event_loop::finish_close_if_done(std::uint32_t slot) noexcept {
     c.generation = next_gen;
     free_slots_.push_back(slot);
     --live_;
+    stats_->active.store(live_, std::memory_order_relaxed);
 }
 
 void event_loop::begin_drain() noexcept {
@@ -497,6 +510,7 @@ void event_loop::begin_drain() noexcept {
     }
     draining_ = true;
     ctx_.draining = true;
+    stats_->state.store(worker_state::draining, std::memory_order_relaxed);
     if (accept_armed_) {
         cancel(encode(op::accept));
     }
@@ -593,7 +607,7 @@ result<unique_fd> make_signal_fd() noexcept {
 
 }  // namespace
 
-int run(const settings& cfg, int listen_fd) noexcept {
+int run(const settings& cfg, int listen_fd, worker_stats& stats) noexcept {
     std::signal(SIGPIPE, SIG_IGN);
     auto sig = make_signal_fd();
     if (!sig) {
@@ -607,7 +621,7 @@ int run(const settings& cfg, int listen_fd) noexcept {
                  r.error().call, std::strerror(r.error().code));
         return 1;
     }
-    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig));
+    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig), stats);
     if (auto b = loop->set_up_buffers(); !b) {
         log_line("cannot set up receive buffers (%s: %s); needs Linux 5.19 or later",
                  b.error().call, std::strerror(b.error().code));

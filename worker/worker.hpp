@@ -1,11 +1,13 @@
 #pragma once
+#include "worker/scoreboard.hpp"
 #include "worker/settings.hpp"
 
 namespace pfd::worker {
 
 // Serves connections accepted from listen_fd until SIGTERM/SIGINT (stop now) or
 // SIGQUIT (stop accepting, finish in-flight requests, then stop). Expects the
-// caller to have blocked those signals. Returns the process exit code.
-int run(const settings& cfg, int listen_fd) noexcept;
+// caller to have blocked those signals. Publishes its state, heartbeat and counters in
+// `stats` (its scoreboard slot). Returns the process exit code.
+int run(const settings& cfg, int listen_fd, worker_stats& stats) noexcept;
 
 }  // namespace pfd::worker
