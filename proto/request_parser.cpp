@@ -32,6 +32,14 @@ std::string_view trim_trailing_ows(std::string_view v) noexcept {
 
 const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
 
+// RFC 9110 5.6.2 tchar.
+bool is_tchar(char c) noexcept {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+        return true;
+    }
+    return std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+}
+
 bool within(const char* p, const char* begin, const char* end) noexcept {
     return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);
 }
@@ -61,7 +69,7 @@ struct parser_callbacks {
     }
     static int header_value_complete(llhttp_t* p) { return self(p).on_header_value_complete(); }
     static int headers_complete(llhttp_t* p) { return self(p).on_headers_complete(); }
-    static int body(llhttp_t* p, const char*, std::size_t n) { return self(p).on_body(n); }
+    static int body(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_body(at, n); }
     static int message_complete(llhttp_t* p) { return self(p).on_message_complete(); }
 
     static const llhttp_settings_t& settings() noexcept {
@@ -101,6 +109,7 @@ void request_parser::reset() noexcept {
     head_start_ = nullptr;
     header_bytes_ = 0;
     body_bytes_ = 0;
+    chunk_crlf_left_ = 0;
     in_message_ = in_head_ = left_input_ = false;
     stopped_ = parse_status::need_more;
     error_status_ = 0;
@@ -129,6 +138,10 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
         begin = copy;
     }
     const char* end = begin + n;
+    read_end_ = end;
+    if (chunk_crlf_left_ > 0 && check_chunk_crlf(begin, end) != 0) {
+        return stop(parse_status::error, end, end);
+    }
     const llhttp_errno_t err = llhttp_execute(&llhttp_, begin, n);
     switch (err) {
         case HPE_OK:
@@ -308,8 +321,18 @@ int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
     if (header_bytes_ > limits_.max_header_bytes) {
         return fail(431, "header fields too large");
     }
-    auto& value = head_.headers[head_.header_count].value;
+    auto& h = head_.headers[head_.header_count];
+    auto& value = h.value;
     if (value.empty()) {
+        // Between the name and the value only ':' and OWS; a CRLF there is a fold.
+        if (h.name.empty() || *end_of(h.name) != ':') {
+            return fail(400, "whitespace before the colon of a header field");
+        }
+        for (const char* p = end_of(h.name) + 1; p < at; ++p) {
+            if (*p != ' ' && *p != '\t') {
+                return fail(400, "obsolete line folding in a header field");
+            }
+        }
         value = {at, n};
     } else if (at == end_of(value)) {
         value = {value.data(), value.size() + n};
@@ -330,9 +353,12 @@ int request_parser::on_header_value_complete() noexcept {
         return fail(431, "header fields too large");
     }
     auto& h = head_.headers[head_.header_count];
-    // RFC 9112 5.1: no whitespace between the field name and the colon.
+    // RFC 9112 5.1: the name is a token, directly followed by the colon.
     if (h.name.empty() || *end_of(h.name) != ':') {
         return fail(400, "whitespace before the colon of a header field");
+    }
+    if (!std::all_of(h.name.begin(), h.name.end(), is_tchar)) {
+        return fail(400, "invalid character in a header field name");
     }
     h.value = trim_trailing_ows(h.value);
     ++head_.header_count;
@@ -440,10 +466,27 @@ int request_parser::on_headers_complete() noexcept {
     return 0;
 }
 
-int request_parser::on_body(std::size_t n) noexcept {
+int request_parser::on_body(const char* at, std::size_t n) noexcept {
     body_bytes_ += n;
     if (body_bytes_ > limits_.max_body_bytes) {
         return fail(413, "request body too large");
+    }
+    // llhttp 8.1 skips the two bytes after chunk data without looking at them: a
+    // smuggling hole. Check them here (or at the start of the next read) before llhttp
+    // moves on.
+    if ((llhttp_.flags & F_CHUNKED) != 0 && llhttp_.content_length == 0) {
+        chunk_crlf_left_ = 2;
+        return check_chunk_crlf(at + n, read_end_);
+    }
+    return 0;
+}
+
+int request_parser::check_chunk_crlf(const char* p, const char* end) noexcept {
+    for (; chunk_crlf_left_ > 0 && p < end; ++p, --chunk_crlf_left_) {
+        if (*p != (chunk_crlf_left_ == 2 ? '\r' : '\n')) {
+            chunk_crlf_left_ = 0;
+            return fail(400, "chunk data not followed by CRLF");
+        }
     }
     return 0;
 }

@@ -75,7 +75,8 @@ private:
     int on_header_value(const char* at, std::size_t n) noexcept;
     int on_header_value_complete() noexcept;
     int on_headers_complete() noexcept;
-    int on_body(std::size_t n) noexcept;
+    int on_body(const char* at, std::size_t n) noexcept;
+    int check_chunk_crlf(const char* p, const char* end) noexcept;
     int on_message_complete() noexcept;
 
     int fail(int status, const char* reason) noexcept;
@@ -95,6 +96,8 @@ private:
     const char* head_start_ = nullptr;
     std::size_t header_bytes_ = 0;
     std::uint64_t body_bytes_ = 0;
+    const char* read_end_ = nullptr;    // end of the bytes being parsed now
+    int chunk_crlf_left_ = 0;           // bytes of the CRLF after chunk data still to check
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

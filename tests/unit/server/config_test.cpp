@@ -480,3 +480,103 @@ TEST_CASE("parse_listen_address rejects malformed addresses and ports", "[config
         }
     }
 }
+
+TEST_CASE("the [limits] body, request-count and timeout keys are read", "[config][limits]") {
+    auto r = parse(
+        "[limits]\n"
+        "max_headers = 50\n"
+        "max_body_bytes = 4096\n"
+        "max_requests_per_connection = 0\n"
+        "header_timeout = \"500ms\"\n"
+        "body_timeout = \"45s\"\n"
+        "keepalive_timeout = \"2m\"\n"
+        "send_timeout = \"1h\"\n");
+    if (!r) {
+        for (const auto& e : r.error()) {
+            UNSCOPED_INFO(e);
+        }
+    }
+    REQUIRE(r.has_value());
+    CHECK(r->worker.parser_limits.max_headers == 50);
+    CHECK(r->worker.parser_limits.max_body_bytes == 4096);
+    CHECK(r->worker.max_requests_per_connection == 0);
+    CHECK(r->worker.timeouts.header == std::chrono::milliseconds{500});
+    CHECK(r->worker.timeouts.body == std::chrono::milliseconds{45'000});
+    CHECK(r->worker.timeouts.keepalive == std::chrono::milliseconds{120'000});
+    CHECK(r->worker.timeouts.send == std::chrono::milliseconds{3'600'000});
+}
+
+TEST_CASE("max_body_bytes may be a size string", "[config][limits]") {
+    auto r = parse("[limits]\nmax_body_bytes = \"10KiB\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->worker.parser_limits.max_body_bytes == 10 * 1024);
+
+    auto m = parse("[limits]\nmax_body_bytes = \"2M\"\n");
+    REQUIRE(m.has_value());
+    CHECK(m->worker.parser_limits.max_body_bytes == 2 * 1024 * 1024);
+}
+
+TEST_CASE("max_requests_per_connection accepts 0 (unlimited) and a count", "[config][limits]") {
+    auto r = parse("[limits]\nmax_requests_per_connection = 0\n");
+    REQUIRE(r.has_value());
+    CHECK(r->worker.max_requests_per_connection == 0);
+    auto n = parse("[limits]\nmax_requests_per_connection = 100\n");
+    REQUIRE(n.has_value());
+    CHECK(n->worker.max_requests_per_connection == 100);
+}
+
+TEST_CASE("the new [limits] keys keep their defaults when absent", "[config][limits]") {
+    auto r = parse("[limits]\nmax_connections = 5\n");
+    REQUIRE(r.has_value());
+    const pfd::worker::settings defaults;
+    CHECK(r->worker.parser_limits.max_body_bytes == defaults.parser_limits.max_body_bytes);
+    CHECK(r->worker.parser_limits.max_headers == defaults.parser_limits.max_headers);
+    CHECK(r->worker.max_requests_per_connection == defaults.max_requests_per_connection);
+    CHECK(r->worker.timeouts.header == defaults.timeouts.header);
+    CHECK(r->worker.timeouts.body == defaults.timeouts.body);
+    CHECK(r->worker.timeouts.keepalive == defaults.timeouts.keepalive);
+    CHECK(r->worker.timeouts.send == defaults.timeouts.send);
+}
+
+TEST_CASE("bad values of the new [limits] keys are errors at the value", "[config][limits][errors]") {
+    struct bad {
+        std::string line;  // the second line, after "[limits]"
+        int column;        // where the value starts
+        std::string_view mentions;
+        std::string_view why;
+    };
+    const bad cases[] = {
+        {"header_timeout = \"10\"", 18, "limits.header_timeout", "needs a unit"},
+        {"header_timeout = 5", 18, "limits.header_timeout", "must be a string"},
+        {"header_timeout = \"0s\"", 18, "limits.header_timeout", "must be more than 0"},
+        {"header_timeout = \"0ms\"", 18, "limits.header_timeout", "must be more than 0"},
+        {"body_timeout = \"8d\"", 16, "limits.body_timeout", "needs a unit"},
+        {"keepalive_timeout = \"200h\"", 21, "limits.keepalive_timeout", "longer than a week"},
+        {"send_timeout = \"-1s\"", 16, "limits.send_timeout", "whole number"},
+        {"max_headers = 101", 15, "limits.max_headers", "from 1 to 100"},
+        {"max_headers = 0", 15, "limits.max_headers", "from 1 to 100"},
+        {"max_body_bytes = \"1XB\"", 18, "limits.max_body_bytes", "unknown unit"},
+        {"max_body_bytes = \"1KB\"", 18, "limits.max_body_bytes", "unknown unit"},
+        {"max_body_bytes = -1", 18, "limits.max_body_bytes", "must be a size"},
+        {"max_body_bytes = 1.5", 18, "limits.max_body_bytes", "must be a size"},
+        {"max_requests_per_connection = -1", 31, "limits.max_requests_per_connection", "from 0 to 4294967295"},
+        {"max_requests_per_connection = 4294967296", 31, "limits.max_requests_per_connection",
+         "from 0 to 4294967295"},
+    };
+    for (const auto& b : cases) {
+        CAPTURE(b.line);
+        const std::string e = single_error("[limits]\n" + b.line + "\n");
+        CAPTURE(e);
+        CHECK(starts_with(e, prefix(2, b.column)));
+        CHECK(contains(e, b.mentions));
+        CHECK(contains(e, b.why));
+    }
+}
+
+TEST_CASE("an unknown key among the new [limits] keys is reported at the key", "[config][limits][errors]") {
+    const std::string e = single_error("[limits]\nheader_timeout = \"5s\"\nread_timeout = \"5s\"\n");
+    CHECK(starts_with(e, prefix(3, 1)));
+    CHECK(contains(e, "unknown key 'read_timeout' in [limits]"));
+    CHECK(contains(e, "header_timeout"));
+    CHECK(contains(e, "max_body_bytes"));
+}
