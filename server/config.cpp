@@ -219,6 +219,22 @@ void read_limits(validator& v, const toml::table& t, config& cfg) {
     v.duration(t, "send_timeout", "limits.send_timeout", w.timeouts.send);
 }
 
+void read_supervisor(validator& v, const toml::table& t, config& cfg) {
+    v.known_keys(t, "supervisor",
+                 {"worker_timeout", "graceful_timeout", "min_uptime", "restart_delay_max", "max_requests",
+                  "max_requests_jitter", "max_memory"});
+    auto& s = cfg.supervisor;
+    v.duration(t, "worker_timeout", "supervisor.worker_timeout", s.worker_timeout);
+    v.duration(t, "graceful_timeout", "supervisor.graceful_timeout", s.graceful_timeout);
+    v.duration(t, "min_uptime", "supervisor.min_uptime", s.min_uptime);
+    v.duration(t, "restart_delay_max", "supervisor.restart_delay_max", s.restart_delay_max);
+    v.integer(t, "max_requests", "supervisor.max_requests", s.max_requests, 0,
+              std::numeric_limits<std::int64_t>::max());
+    v.integer(t, "max_requests_jitter", "supervisor.max_requests_jitter", s.max_requests_jitter, 0,
+              std::numeric_limits<std::int64_t>::max());
+    v.size(t, "max_memory", "supervisor.max_memory", s.max_memory);
+}
+
 void read_routes(validator& v, const toml::node& n, config& cfg) {
     const toml::array* routes = n.as_array();
     if (routes == nullptr || (!routes->empty() && !routes->is_array_of_tables())) {
@@ -316,12 +332,15 @@ config_result parse_config(std::string_view text, const std::string& source_name
     config cfg;
     cfg.path = source_name;
     cfg.listen = *parse_listen_address("0.0.0.0:9000");
-    v.known_keys(root, "", {"server", "limits", "route"});
+    v.known_keys(root, "", {"server", "limits", "supervisor", "route"});
     if (const toml::table* t = v.table(root, "server")) {
         read_server(v, *t, cfg);
     }
     if (const toml::table* t = v.table(root, "limits")) {
         read_limits(v, *t, cfg);
+    }
+    if (const toml::table* t = v.table(root, "supervisor")) {
+        read_supervisor(v, *t, cfg);
     }
     if (const toml::node* n = root.get("route")) {
         read_routes(v, *n, cfg);

@@ -2,6 +2,7 @@
 // The configuration file: TOML, validated completely before anything starts.
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,6 +24,17 @@ struct listen_address {
     socklen_t addr_len = 0;
 };
 
+// How the master looks after its workers ([supervisor]).
+struct supervisor_settings {
+    std::chrono::milliseconds worker_timeout{30'000};     // heartbeat older than this: SIGKILL
+    std::chrono::milliseconds graceful_timeout{30'000};   // a draining worker gets this long, then SIGKILL
+    std::chrono::milliseconds min_uptime{1'000};          // dying sooner counts toward a crash loop
+    std::chrono::milliseconds restart_delay_max{10'000};  // backoff ceiling in a crash loop
+    std::uint64_t max_requests = 0;         // recycle a worker after this many (0: never)
+    std::uint64_t max_requests_jitter = 0;  // plus a random 0..jitter, so workers do not recycle together
+    std::uint64_t max_memory = 0;           // recycle a worker whose RSS passes this (0: never)
+};
+
 struct config {
     std::string path;
     listen_address listen;
@@ -31,6 +43,7 @@ struct config {
     balance_mode balance = balance_mode::shared;
     int backlog = 4096;
     worker::settings worker;
+    supervisor_settings supervisor;
 };
 
 // Every problem found, one per line, each "file:line:col: what is wrong".

@@ -1,5 +1,6 @@
 #include "server/master.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #include "server/listeners.hpp"
 #include "server/proc_title.hpp"
 #include "worker/log.hpp"
+#include "worker/scoreboard.hpp"
 #include "worker/unique_fd.hpp"
 #include "worker/worker.hpp"
 
@@ -28,17 +30,29 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// A worker that dies sooner than this after its start counts toward a crash loop.
-constexpr milliseconds min_uptime{1000};
 constexpr milliseconds first_backoff{100};
-constexpr milliseconds max_backoff{10'000};
 constexpr milliseconds fast_stop_timeout{5'000};
-constexpr milliseconds graceful_stop_timeout{30'000};
+// How often the master looks at heartbeats, request counts and memory.
+constexpr milliseconds supervise_every{250};
 
-struct worker_slot {
+// One worker process. During a recycle two share a slot: the old one (retiring, then
+// draining) and its replacement.
+struct worker_proc {
     pid_t pid = 0;
+    unsigned slot = 0;
+    std::uint32_t generation = 0;
+    std::size_t board = 0;                 // its scoreboard entry
     clock::time_point started{};
-    unsigned early_deaths = 0;                   // in a row
+    std::uint64_t request_limit = 0;       // max_requests + jitter; 0: none
+    pid_t replaced_by = 0;                 // recycling: the replacement we wait for
+    bool draining = false;                 // told to QUIT
+    clock::time_point drain_deadline{};
+    const char* kill_reason = nullptr;     // why the master killed it, for the exit log line
+};
+
+struct slot_state {
+    unsigned early_deaths = 0;             // in a row
+    unsigned restarts = 0;
     std::optional<clock::time_point> respawn_at;
 };
 
@@ -48,34 +62,64 @@ double seconds(clock::duration d) noexcept {
     return std::chrono::duration<double>(d).count();
 }
 
+std::uint64_t rss_bytes(pid_t pid) noexcept {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
+    unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
+    char buf[128] = {};
+    if (!fd.valid() || ::read(fd.get(), buf, sizeof buf - 1) <= 0) {
+        return 0;
+    }
+    unsigned long long size = 0;
+    unsigned long long resident = 0;
+    if (std::sscanf(buf, "%llu %llu", &size, &resident) != 2) {
+        return 0;
+    }
+    return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
 class master {
 public:
-    master(const config& cfg, std::vector<unique_fd> listeners, unique_fd sig)
-        : cfg_{cfg}, listeners_{std::move(listeners)}, signal_fd_{std::move(sig)}, slots_(cfg.workers) {}
+    master(const config& cfg, std::vector<unique_fd> listeners, unique_fd sig, worker::scoreboard board)
+        : cfg_{cfg},
+          listeners_{std::move(listeners)},
+          signal_fd_{std::move(sig)},
+          board_{std::move(board)},
+          slots_(cfg.workers),
+          rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {}
 
     int run() noexcept;
 
 private:
     void spawn(unsigned slot) noexcept;
-    [[noreturn]] void become_worker(unsigned slot, pid_t master_pid) noexcept;
+    [[noreturn]] void become_worker(const worker_proc& w, pid_t master_pid) noexcept;
     void reap() noexcept;
-    void on_worker_exit(unsigned slot, int status) noexcept;
+    void on_worker_exit(std::size_t index, int status) noexcept;
     void on_signal(std::uint32_t signo) noexcept;
     void begin_stop(run_state how) noexcept;
+    void supervise() noexcept;
     void respawn_due() noexcept;
+    void drain(worker_proc& w) noexcept;
+    void kill_worker(worker_proc& w, const char* reason) noexcept;
+    [[nodiscard]] bool slot_served(unsigned slot) const noexcept;
     [[nodiscard]] int poll_timeout_ms() const noexcept;
-    [[nodiscard]] unsigned live_workers() const noexcept;
-    void signal_workers(int signo) noexcept;
+    [[nodiscard]] std::optional<std::size_t> free_board_entry() const noexcept;
     [[nodiscard]] int listener_for(unsigned slot) const noexcept {
         return listeners_.size() == 1 ? listeners_[0].get() : listeners_[slot].get();
     }
+    worker::worker_stats& stats(const worker_proc& w) noexcept { return board_[w.board]; }
 
     const config& cfg_;
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
-    std::vector<worker_slot> slots_;
+    worker::scoreboard board_;
+    std::vector<slot_state> slots_;
+    std::vector<worker_proc> procs_;
+    std::uint32_t next_generation_ = 1;
+    std::uint64_t rng_;
     run_state state_ = run_state::serving;
     clock::time_point stop_deadline_{};
+    clock::time_point next_supervise_{};
     bool killed_stragglers_ = false;
 };
 
@@ -83,7 +127,7 @@ int master::run() noexcept {
     for (unsigned i = 0; i < slots_.size(); ++i) {
         spawn(i);
     }
-    while (state_ == run_state::serving || live_workers() > 0) {
+    while (state_ == run_state::serving || !procs_.empty()) {
         pollfd p{.fd = signal_fd_.get(), .events = POLLIN, .revents = 0};
         const int n = ::poll(&p, 1, poll_timeout_ms());
         if (n < 0 && errno != EINTR) {
@@ -96,11 +140,17 @@ int master::run() noexcept {
                 on_signal(si.ssi_signo);
             }
         }
+        if (clock::now() >= next_supervise_) {
+            next_supervise_ = clock::now() + supervise_every;
+            supervise();
+        }
         if (state_ == run_state::serving) {
             respawn_due();
         } else if (!killed_stragglers_ && clock::now() >= stop_deadline_) {
-            log_line("%u worker(s) still running after the stop timeout; sending SIGKILL", live_workers());
-            signal_workers(SIGKILL);
+            log_line("%zu worker(s) still running after the stop timeout; sending SIGKILL", procs_.size());
+            for (auto& w : procs_) {
+                ::kill(w.pid, SIGKILL);
+            }
             killed_stragglers_ = true;
         }
     }
@@ -108,45 +158,92 @@ int master::run() noexcept {
     return 0;
 }
 
+std::optional<std::size_t> master::free_board_entry() const noexcept {
+    for (std::size_t i = 0; i < board_.size(); ++i) {
+        if (board_[i].state.load(std::memory_order_relaxed) == worker::worker_state::empty &&
+            std::none_of(procs_.begin(), procs_.end(), [i](const worker_proc& w) { return w.board == i; })) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
 void master::spawn(unsigned slot) noexcept {
-    worker_slot& w = slots_[slot];
-    w.respawn_at.reset();
+    slots_[slot].respawn_at.reset();
+    const auto entry = free_board_entry();
+    if (!entry) {
+        log_line("no free scoreboard entry for worker %u; retrying in 1 s", slot);
+        slots_[slot].respawn_at = clock::now() + milliseconds{1000};
+        return;
+    }
+    worker_proc w;
+    w.slot = slot;
+    w.generation = next_generation_++;
+    w.board = *entry;
+    w.started = clock::now();
+    const auto& sup = cfg_.supervisor;
+    if (sup.max_requests > 0) {
+        // xorshift: jitter only has to differ between workers, not be unpredictable.
+        rng_ ^= rng_ << 13;
+        rng_ ^= rng_ >> 7;
+        rng_ ^= rng_ << 17;
+        w.request_limit = sup.max_requests + (sup.max_requests_jitter > 0 ? rng_ % (sup.max_requests_jitter + 1) : 0);
+    }
+    worker::worker_stats& st = board_[w.board];
+    st.slot.store(slot, std::memory_order_relaxed);
+    st.generation.store(w.generation, std::memory_order_relaxed);
+    st.requests.store(0, std::memory_order_relaxed);
+    st.bytes_in.store(0, std::memory_order_relaxed);
+    st.bytes_out.store(0, std::memory_order_relaxed);
+    st.accepted.store(0, std::memory_order_relaxed);
+    st.active.store(0, std::memory_order_relaxed);
+    st.heartbeat_ms.store(worker::monotonic_now_ms(), std::memory_order_relaxed);
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    st.start_unix_ms.store(static_cast<std::uint64_t>(now.tv_sec) * 1000 + static_cast<std::uint64_t>(now.tv_nsec) / 1'000'000,
+                           std::memory_order_relaxed);
+    st.state.store(worker::worker_state::starting, std::memory_order_relaxed);
+
     const pid_t master_pid = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
         log_line("fork for worker %u failed: %s; retrying in 1 s", slot, std::strerror(errno));
-        w.respawn_at = clock::now() + milliseconds{1000};
+        st.state.store(worker::worker_state::empty, std::memory_order_relaxed);
+        slots_[slot].respawn_at = clock::now() + milliseconds{1000};
         return;
     }
     if (pid == 0) {
-        become_worker(slot, master_pid);
+        become_worker(w, master_pid);
     }
     w.pid = pid;
-    w.started = clock::now();
-    log_line("worker %u started, pid %d", slot, static_cast<int>(pid));
+    st.pid.store(pid, std::memory_order_relaxed);
+    procs_.push_back(w);
+    log_line("worker %u started, pid %d, generation %u", slot, static_cast<int>(pid), w.generation);
 }
 
-void master::become_worker(unsigned slot, pid_t master_pid) noexcept {
+void master::become_worker(const worker_proc& w, pid_t master_pid) noexcept {
     // If the master dies, even by SIGKILL, its workers die with it: no orphans.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != master_pid) {
         ::_exit(0);   // the master died before the line above took effect
     }
     char who[32];
-    std::snprintf(who, sizeof who, "worker %u", slot);
+    std::snprintf(who, sizeof who, "worker %u", w.slot);
     set_log_identity(who);
     char title[64];
-    std::snprintf(title, sizeof title, "preforkd: worker process %u", slot);
+    std::snprintf(title, sizeof title, "preforkd: worker process %u", w.slot);
     set_proc_title(title);
 
     signal_fd_.reset();
-    const int listen_fd = listener_for(slot);
+    const int listen_fd = listener_for(w.slot);
     for (auto& fd : listeners_) {
         if (fd.get() != listen_fd) {
             fd.reset();   // reuseport: another slot's socket
         }
     }
-    ::_exit(worker::run(cfg_.worker, listen_fd));
+    worker::worker_stats& st = board_[w.board];
+    st.pid.store(::getpid(), std::memory_order_relaxed);
+    ::_exit(worker::run(cfg_.worker, listen_fd, st));
 }
 
 void master::reap() noexcept {
@@ -156,44 +253,130 @@ void master::reap() noexcept {
         if (pid <= 0) {
             return;   // 0: none left to reap now; -1/ECHILD: no children at all
         }
-        const auto it = std::find_if(slots_.begin(), slots_.end(), [pid](const worker_slot& w) { return w.pid == pid; });
-        if (it != slots_.end()) {
-            on_worker_exit(static_cast<unsigned>(it - slots_.begin()), status);
+        const auto it = std::find_if(procs_.begin(), procs_.end(), [pid](const worker_proc& w) { return w.pid == pid; });
+        if (it != procs_.end()) {
+            on_worker_exit(static_cast<std::size_t>(it - procs_.begin()), status);
         }
     }
 }
 
-void master::on_worker_exit(unsigned slot, int status) noexcept {
-    worker_slot& w = slots_[slot];
-    const auto uptime = clock::now() - w.started;
-    const pid_t pid = std::exchange(w.pid, 0);
+bool master::slot_served(unsigned slot) const noexcept {
+    return std::any_of(procs_.begin(), procs_.end(),
+                       [slot](const worker_proc& w) { return w.slot == slot && !w.draining; });
+}
 
-    char how[96];
+void master::on_worker_exit(std::size_t index, int status) noexcept {
+    const worker_proc w = procs_[index];
+    procs_.erase(procs_.begin() + static_cast<std::ptrdiff_t>(index));
+    board_[w.board].state.store(worker::worker_state::empty, std::memory_order_relaxed);
+    const auto uptime = clock::now() - w.started;
+
+    char how[128];
     if (WIFSIGNALED(status)) {
-        std::snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        std::snprintf(how, sizeof how, "killed by signal %d (%s)%s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                      w.kill_reason != nullptr ? ": " : "", w.kill_reason != nullptr ? w.kill_reason : "");
     } else {
         std::snprintf(how, sizeof how, "exited with code %d", WEXITSTATUS(status));
     }
-    if (state_ != run_state::serving) {
-        log_line("worker %u pid %d %s after %.1f s", slot, static_cast<int>(pid), how, seconds(uptime));
+    if (state_ != run_state::serving || w.draining || slot_served(w.slot)) {
+        // Planned: a stop, a recycle, or a worker whose replacement already serves.
+        log_line("worker %u pid %d %s after %.1f s", w.slot, static_cast<int>(w.pid), how, seconds(uptime));
         return;
     }
 
-    // Back off only when workers keep dying young; one crash is repaired at once.
-    w.early_deaths = uptime < min_uptime ? w.early_deaths + 1 : 0;
+    // Back off only when workers keep dying young on their own; one crash, or a worker
+    // we killed for hanging, is repaired at once.
+    slot_state& s = slots_[w.slot];
+    ++s.restarts;
+    const bool early = uptime < cfg_.supervisor.min_uptime && w.kill_reason == nullptr;
+    s.early_deaths = early ? s.early_deaths + 1 : 0;
     milliseconds delay{0};
-    if (w.early_deaths >= 2) {
-        const unsigned shift = std::min(w.early_deaths - 2, 16U);
-        delay = std::min<milliseconds>(first_backoff * (1U << shift), max_backoff);
+    if (s.early_deaths >= 2) {
+        const unsigned shift = std::min(s.early_deaths - 2, 16U);
+        delay = std::min<milliseconds>(first_backoff * (1U << shift), cfg_.supervisor.restart_delay_max);
     }
-    w.respawn_at = clock::now() + delay;
+    s.respawn_at = clock::now() + delay;
     if (delay.count() == 0) {
-        log_line("worker %u pid %d %s after %.1f s; respawning now", slot, static_cast<int>(pid), how,
+        log_line("worker %u pid %d %s after %.1f s; respawning now", w.slot, static_cast<int>(w.pid), how,
                  seconds(uptime));
     } else {
-        log_line("worker %u pid %d %s after %.1f s; %u early exits in a row, respawn in %lld ms", slot,
-                 static_cast<int>(pid), how, seconds(uptime), w.early_deaths,
-                 static_cast<long long>(delay.count()));
+        log_line("worker %u pid %d %s after %.1f s; %u early exits in a row, respawn in %lld ms", w.slot,
+                 static_cast<int>(w.pid), how, seconds(uptime), s.early_deaths, static_cast<long long>(delay.count()));
+    }
+}
+
+void master::kill_worker(worker_proc& w, const char* reason) noexcept {
+    if (w.kill_reason == nullptr) {
+        w.kill_reason = reason;
+        ::kill(w.pid, SIGKILL);
+    }
+}
+
+void master::drain(worker_proc& w) noexcept {
+    w.draining = true;
+    w.drain_deadline = clock::now() + cfg_.supervisor.graceful_timeout;
+    ::kill(w.pid, SIGQUIT);
+}
+
+// Heartbeats, recycling and drain deadlines, from the scoreboard and /proc.
+void master::supervise() noexcept {
+    const auto& sup = cfg_.supervisor;
+    const std::uint64_t now_ms = worker::monotonic_now_ms();
+    const auto now = clock::now();
+    // Index loop: spawn() below may grow procs_.
+    for (std::size_t i = 0; i < procs_.size(); ++i) {
+        worker_proc& w = procs_[i];
+        const worker::worker_stats& st = board_[w.board];
+        const std::uint64_t beat = st.heartbeat_ms.load(std::memory_order_relaxed);
+        if (w.kill_reason == nullptr && now_ms > beat && now_ms - beat > static_cast<std::uint64_t>(sup.worker_timeout.count())) {
+            log_line("worker %u pid %d: no heartbeat for %.1f s (worker_timeout %.1f s): stuck or stopped; killing it",
+                     w.slot, static_cast<int>(w.pid), static_cast<double>(now_ms - beat) / 1000.0,
+                     seconds(sup.worker_timeout));
+            kill_worker(procs_[i], "unresponsive");
+            continue;
+        }
+        if (w.draining) {
+            if (now >= w.drain_deadline) {
+                log_line("worker %u pid %d still draining after graceful_timeout; killing it", w.slot,
+                         static_cast<int>(w.pid));
+                kill_worker(procs_[i], "graceful_timeout passed");
+            }
+            continue;
+        }
+        if (state_ != run_state::serving) {
+            continue;
+        }
+        if (w.replaced_by != 0) {
+            // Recycling: drain the old worker only once its replacement accepts.
+            const auto r = std::find_if(procs_.begin(), procs_.end(),
+                                        [&](const worker_proc& p) { return p.pid == w.replaced_by; });
+            if (r == procs_.end()) {
+                w.replaced_by = 0;   // the replacement died; try again on the next round
+            } else if (board_[r->board].state.load(std::memory_order_relaxed) == worker::worker_state::ready) {
+                drain(procs_[i]);
+            }
+            continue;
+        }
+        const std::uint64_t requests = st.requests.load(std::memory_order_relaxed);
+        const std::uint64_t rss = sup.max_memory > 0 ? rss_bytes(w.pid) : 0;
+        const bool over_requests = w.request_limit > 0 && requests >= w.request_limit;
+        const bool over_memory = sup.max_memory > 0 && rss > sup.max_memory;
+        if (over_requests || over_memory) {
+            if (over_requests) {
+                log_line("worker %u pid %d served %llu requests (max_requests %llu): recycling it", w.slot,
+                         static_cast<int>(w.pid), static_cast<unsigned long long>(requests),
+                         static_cast<unsigned long long>(w.request_limit));
+            } else {
+                log_line("worker %u pid %d uses %llu KiB (max_memory %llu KiB): recycling it", w.slot,
+                         static_cast<int>(w.pid), static_cast<unsigned long long>(rss / 1024),
+                         static_cast<unsigned long long>(sup.max_memory / 1024));
+            }
+            const unsigned slot = w.slot;
+            spawn(slot);   // may reallocate procs_
+            if (!procs_.empty() && procs_.back().slot == slot && procs_.back().pid != procs_[i].pid) {
+                procs_[i].replaced_by = procs_.back().pid;
+            }
+        }
     }
 }
 
@@ -224,28 +407,32 @@ void master::begin_stop(run_state how) noexcept {
     state_ = how;
     killed_stragglers_ = false;
     const bool fast = how == run_state::stopping_fast;
-    stop_deadline_ = clock::now() + (fast ? fast_stop_timeout : graceful_stop_timeout);
-    for (auto& w : slots_) {
-        w.respawn_at.reset();
+    stop_deadline_ = clock::now() + (fast ? fast_stop_timeout : cfg_.supervisor.graceful_timeout);
+    for (auto& s : slots_) {
+        s.respawn_at.reset();
     }
-    signal_workers(fast ? SIGTERM : SIGQUIT);
+    for (auto& w : procs_) {
+        w.draining = true;
+        w.drain_deadline = stop_deadline_;
+        ::kill(w.pid, fast ? SIGTERM : SIGQUIT);
+    }
 }
 
 void master::respawn_due() noexcept {
     const auto now = clock::now();
     for (unsigned i = 0; i < slots_.size(); ++i) {
-        if (slots_[i].pid == 0 && slots_[i].respawn_at && *slots_[i].respawn_at <= now) {
+        if (slots_[i].respawn_at && *slots_[i].respawn_at <= now && !slot_served(i)) {
             spawn(i);
         }
     }
 }
 
 int master::poll_timeout_ms() const noexcept {
-    auto next = clock::now() + milliseconds{1000};
+    auto next = std::min(clock::now() + milliseconds{1000}, next_supervise_);
     if (state_ == run_state::serving) {
-        for (const auto& w : slots_) {
-            if (w.pid == 0 && w.respawn_at) {
-                next = std::min(next, *w.respawn_at);
+        for (const auto& s : slots_) {
+            if (s.respawn_at) {
+                next = std::min(next, *s.respawn_at);
             }
         }
     } else if (!killed_stragglers_) {
@@ -253,18 +440,6 @@ int master::poll_timeout_ms() const noexcept {
     }
     const auto wait = std::chrono::ceil<milliseconds>(next - clock::now());
     return static_cast<int>(std::max<long long>(0, wait.count()));
-}
-
-unsigned master::live_workers() const noexcept {
-    return static_cast<unsigned>(std::count_if(slots_.begin(), slots_.end(), [](const worker_slot& w) { return w.pid > 0; }));
-}
-
-void master::signal_workers(int signo) noexcept {
-    for (const auto& w : slots_) {
-        if (w.pid > 0) {
-            ::kill(w.pid, signo);
-        }
-    }
 }
 
 }  // namespace
@@ -326,7 +501,13 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
     log_line("listening on %s (balance %s, %zu socket%s), starting %u worker%s", cfg.listen.text.c_str(),
              to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s", cfg.workers,
              cfg.workers == 1 ? "" : "s");
-    master m{cfg, std::move(*listeners), std::move(sig)};
+    // Room for every slot twice: a recycled worker and its replacement overlap.
+    auto board = worker::scoreboard::create(static_cast<std::size_t>(cfg.workers) * 2 + 2);
+    if (!board) {
+        log_line("cannot create the scoreboard: %s failed: %s", board.error().call, std::strerror(board.error().code));
+        return 1;
+    }
+    master m{cfg, std::move(*listeners), std::move(sig), std::move(*board)};
     return m.run();
 }
 

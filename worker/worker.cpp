@@ -3,6 +3,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -47,6 +48,8 @@ constexpr std::chrono::milliseconds tick_length{100};
 constexpr std::uint32_t wheel_slots = 1024;   // 102 s around the wheel; longer deadlines go round again
 // How long a closing client may go on sending before we close regardless.
 constexpr std::chrono::milliseconds linger_time{2'000};
+// Graceful stop: how long an idle keep-alive connection stays open for a request already sent.
+constexpr std::chrono::milliseconds drain_idle_grace{1'000};
 
 std::time_t coarse_now() noexcept {
     timespec ts{};
@@ -228,11 +231,13 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
         }
         return;
     }
-    if (draining_ || free_slots_.empty()) {
-        // Accepted while the cancel of the accept was in flight.
+    if (free_slots_.empty()) {
+        // Accepted while the cancel of the accept was in flight, at the limit.
         ::close(res);
         return;
     }
+    // Accepted while draining (the cancel was in flight): serve it, with Connection: close,
+    // rather than reset a client that did nothing wrong.
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     connection& c = conns_[slot];
@@ -394,6 +399,9 @@ void event_loop::refresh_timer(std::uint32_t slot, bool progress) noexcept {
         want = timer_kind::body;
         after = timeouts_.body;
     }
+    if (draining_ && want == timer_kind::keepalive) {
+        after = std::min(after, drain_idle_grace);
+    }
     const bool restart = want != c.timer || (progress && (want == timer_kind::body || want == timer_kind::send));
     if (restart) {
         c.timer = want;
@@ -442,7 +450,10 @@ void event_loop::flush(std::uint32_t slot) noexcept {
         return;
     }
     const bool idle = s == nullptr || s->idle();
-    if (c.peer_eof || (s != nullptr && s->closing()) || (draining_ && idle)) {
+    // While draining, an idle connection is not closed here: its last response may have
+    // promised keep-alive, and the client's next request may be on its way. It is
+    // answered with Connection: close, or closed by the drain grace timer.
+    if (c.peer_eof || (s != nullptr && s->closing())) {
         close_when_sent(slot);
         return;
     }
@@ -514,11 +525,15 @@ void event_loop::begin_drain() noexcept {
     if (accept_armed_) {
         cancel(encode(op::accept));
     }
-    // Idle keep-alive connections close now; busy ones after their current response.
+    // Busy connections close after their current response (it says Connection: close).
+    // Idle keep-alive ones get a short grace instead of an immediate close: a request
+    // may already be on its way, and closing under it would fail it. One that arrives is
+    // answered with Connection: close; a silent connection closes at the grace's end.
     for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
-        const connection& c = conns_[slot];
+        connection& c = conns_[slot];
         if (c.state == conn_state::open && !c.send_inflight && (c.sess == nullptr || c.sess->idle())) {
-            begin_close(slot);
+            c.timer = timer_kind::none;
+            refresh_timer(slot, false);
         }
     }
 }
