@@ -7,11 +7,17 @@ namespace pfd::server {
 std::string usage_text(const char* program) {
     std::string u = "usage: ";
     u += program;
-    u += " [-c FILE] [-t] [-h] [-v]\n"
+    u += " [-c FILE] [-t | -s SIGNAL] [-h] [-v]\n"
+         "       ";
+    u += program;
+    u += " status [-c FILE] [--json]\n"
          "\n"
          "  -c, --config FILE  configuration file (default: conf/server.toml)\n"
          "  -t, --test         check the configuration and exit: 0 if valid, else 1\n"
          "                     with one 'file:line:col: message' per problem\n"
+         "  -s SIGNAL          signal the running master (from its pid file): stop, quit,\n"
+         "                     reload or reopen\n"
+         "  status             print the workers of the running master (--json for machines)\n"
          "  -h, --help         show this help and exit\n"
          "  -v, --version      show the version and exit\n"
          "\n"
@@ -30,6 +36,20 @@ tl::expected<cli_options, std::string> parse_cli(int argc, char** argv) {
             o.config_path = argv[++i];
         } else if (a.rfind("--config=", 0) == 0) {
             o.config_path = std::string{a.substr(9)};
+        } else if (a == "-s" || a == "--signal") {
+            if (i + 1 >= argc) {
+                return tl::unexpected(std::string{a} + " needs a signal: stop, quit, reload or reopen");
+            }
+            o.signal_name = argv[++i];
+            if (o.signal_name != "stop" && o.signal_name != "quit" && o.signal_name != "reload" &&
+                o.signal_name != "reopen") {
+                return tl::unexpected("unknown signal '" + o.signal_name + "'; use stop, quit, reload or reopen");
+            }
+            o.action = cli_action::signal;
+        } else if (a == "status" && i == 1) {
+            o.action = cli_action::status;
+        } else if (a == "--json" && o.action == cli_action::status) {
+            o.json = true;
         } else if (a == "-t" || a == "--test") {
             o.action = cli_action::test_config;
         } else if (a == "-h" || a == "--help") {

@@ -1,16 +1,18 @@
 #pragma once
-// Command-line parsing: preforkd [-c FILE] [-t] [-h] [-v].
+// Command-line parsing: preforkd [-c FILE] [-t] [-h] [-v] [-s SIGNAL] | preforkd status [--json].
 #include <string>
 
 #include <tl/expected.hpp>
 
 namespace pfd::server {
 
-enum class cli_action : std::uint8_t { serve, test_config, help, version };
+enum class cli_action : std::uint8_t { serve, test_config, help, version, signal, status };
 
 struct cli_options {
     cli_action action = cli_action::serve;
     std::string config_path = "conf/server.toml";
+    std::string signal_name;  // -s: stop, quit, reload, reopen
+    bool json = false;        // status --json
 };
 
 // An error message (the caller prints it with the usage) for anything unknown.

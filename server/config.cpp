@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 
 #include <charconv>
@@ -161,7 +162,13 @@ private:
 };
 
 void read_server(validator& v, const toml::table& t, config& cfg) {
-    v.known_keys(t, "server", {"listen", "workers", "balance", "backlog"});
+    v.known_keys(t, "server", {"listen", "workers", "balance", "backlog", "pid_file", "control_socket"});
+    v.string(t, "pid_file", "server.pid_file", cfg.pid_file);
+    if (const toml::node* n = v.string(t, "control_socket", "server.control_socket", cfg.control_socket)) {
+        if (cfg.control_socket.size() >= sizeof(sockaddr_un::sun_path)) {
+            v.error(n->source(), "server.control_socket is too long for a Unix socket path");
+        }
+    }
 
     std::string listen;
     if (const toml::node* n = v.string(t, "listen", "server.listen", listen)) {
@@ -350,6 +357,13 @@ config_result parse_config(std::string_view text, const std::string& source_name
     }
     if (cfg.workers_auto) {
         cfg.workers = usable_cpus();
+    }
+    const auto port = std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&cfg.listen.addr)->sin_port));
+    if (cfg.pid_file.empty()) {
+        cfg.pid_file = "/tmp/preforkd-" + port + ".pid";
+    }
+    if (cfg.control_socket.empty()) {
+        cfg.control_socket = "/tmp/preforkd-" + port + ".sock";
     }
     return cfg;
 }

@@ -42,6 +42,8 @@ struct config {
     bool workers_auto = true;
     balance_mode balance = balance_mode::shared;
     int backlog = 4096;
+    std::string pid_file;        // default: /tmp/preforkd-<port>.pid
+    std::string control_socket;  // default: /tmp/preforkd-<port>.sock
     worker::settings worker;
     supervisor_settings supervisor;
 };

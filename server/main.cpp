@@ -1,11 +1,14 @@
 // preforkd: a master process that binds the listening socket(s) and supervises
 // N io_uring worker processes serving HTTP/1.1.
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 
 #include <mimalloc.h>
 
 #include "server/cli.hpp"
 #include "server/config.hpp"
+#include "server/control.hpp"
 #include "server/master.hpp"
 #include "server/proc_title.hpp"
 
@@ -33,6 +36,8 @@ int main(int argc, char** argv) {
             return 0;
         case cli_action::test_config:
         case cli_action::serve:
+        case cli_action::signal:
+        case cli_action::status:
             break;
     }
 
@@ -44,6 +49,30 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "preforkd: configuration file %s is invalid (%zu problem%s)\n",
                      opts->config_path.c_str(), cfg.error().size(), cfg.error().size() == 1 ? "" : "s");
         return 1;
+    }
+    if (opts->action == cli_action::status) {
+        auto reply = control_request(cfg->control_socket, opts->json ? "status json\n" : "status\n");
+        if (!reply) {
+            std::fprintf(stderr, "preforkd: cannot reach the master (%s); is it running with %s?\n",
+                         reply.error().c_str(), opts->config_path.c_str());
+            return 1;
+        }
+        std::fputs(reply->c_str(), stdout);
+        return 0;
+    }
+    if (opts->action == cli_action::signal) {
+        auto pid = running_master(cfg->pid_file);
+        if (!pid) {
+            std::fprintf(stderr, "preforkd: %s\n", pid.error().c_str());
+            return 1;
+        }
+        const std::string& name = opts->signal_name;
+        const int signo = name == "stop" ? SIGTERM : name == "quit" ? SIGQUIT : name == "reload" ? SIGHUP : SIGUSR1;
+        if (::kill(*pid, signo) < 0) {
+            std::fprintf(stderr, "preforkd: cannot signal pid %d: %s\n", *pid, std::strerror(errno));
+            return 1;
+        }
+        return 0;
     }
     if (opts->action == cli_action::test_config) {
         std::printf("preforkd: configuration file %s is valid (%u workers, balance %s, %zu routes)\n",

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -16,7 +17,10 @@
 #include <optional>
 #include <vector>
 
+#include "server/control.hpp"
 #include "server/listeners.hpp"
+#include "server/proc_stats.hpp"
+#include "server/status.hpp"
 #include "server/proc_title.hpp"
 #include "worker/log.hpp"
 #include "worker/scoreboard.hpp"
@@ -48,6 +52,14 @@ struct worker_proc {
     bool draining = false;                 // told to QUIT
     clock::time_point drain_deadline{};
     const char* kill_reason = nullptr;     // why the master killed it, for the exit log line
+    // Once a second: requests and CPU time, for rates over the last 10 s.
+    struct sample {
+        clock::time_point at{};
+        std::uint64_t requests = 0;
+        std::uint64_t cpu_ms = 0;
+    };
+    std::array<sample, 11> samples{};
+    std::size_t sample_count = 0;
 };
 
 struct slot_state {
@@ -62,28 +74,14 @@ double seconds(clock::duration d) noexcept {
     return std::chrono::duration<double>(d).count();
 }
 
-std::uint64_t rss_bytes(pid_t pid) noexcept {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
-    unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
-    char buf[128] = {};
-    if (!fd.valid() || ::read(fd.get(), buf, sizeof buf - 1) <= 0) {
-        return 0;
-    }
-    unsigned long long size = 0;
-    unsigned long long resident = 0;
-    if (std::sscanf(buf, "%llu %llu", &size, &resident) != 2) {
-        return 0;
-    }
-    return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-}
-
 class master {
 public:
-    master(const config& cfg, std::vector<unique_fd> listeners, unique_fd sig, worker::scoreboard board)
+    master(const config& cfg, std::vector<unique_fd> listeners, unique_fd sig, worker::scoreboard board,
+           control_socket control)
         : cfg_{cfg},
           listeners_{std::move(listeners)},
           signal_fd_{std::move(sig)},
+          control_{std::move(control)},
           board_{std::move(board)},
           slots_(cfg.workers),
           rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {}
@@ -99,6 +97,9 @@ private:
     void begin_stop(run_state how) noexcept;
     void supervise() noexcept;
     void respawn_due() noexcept;
+    void take_samples() noexcept;
+    [[nodiscard]] std::string answer(std::string_view command) const;
+    [[nodiscard]] master_status status() const;
     void drain(worker_proc& w) noexcept;
     void kill_worker(worker_proc& w, const char* reason) noexcept;
     [[nodiscard]] bool slot_served(unsigned slot) const noexcept;
@@ -112,7 +113,10 @@ private:
     const config& cfg_;
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
+    control_socket control_;
     worker::scoreboard board_;
+    clock::time_point started_ = clock::now();
+    clock::time_point next_sample_{};
     std::vector<slot_state> slots_;
     std::vector<worker_proc> procs_;
     std::uint32_t next_generation_ = 1;
@@ -128,17 +132,25 @@ int master::run() noexcept {
         spawn(i);
     }
     while (state_ == run_state::serving || !procs_.empty()) {
-        pollfd p{.fd = signal_fd_.get(), .events = POLLIN, .revents = 0};
-        const int n = ::poll(&p, 1, poll_timeout_ms());
+        std::array<pollfd, 2> p{{{.fd = signal_fd_.get(), .events = POLLIN, .revents = 0},
+                                 {.fd = control_.fd(), .events = POLLIN, .revents = 0}}};
+        const int n = ::poll(p.data(), p.size(), poll_timeout_ms());
         if (n < 0 && errno != EINTR) {
             log_line("poll failed: %s; stopping", std::strerror(errno));
             begin_stop(run_state::stopping_fast);
         }
-        if (n > 0) {
+        if (n > 0 && (p[0].revents & POLLIN) != 0) {
             signalfd_siginfo si{};
             while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 on_signal(si.ssi_signo);
             }
+        }
+        if (n > 0 && (p[1].revents & POLLIN) != 0) {
+            control_.serve_one([this](std::string_view command) { return answer(command); });
+        }
+        if (clock::now() >= next_sample_) {
+            next_sample_ = clock::now() + milliseconds{1000};
+            take_samples();
         }
         if (clock::now() >= next_supervise_) {
             next_supervise_ = clock::now() + supervise_every;
@@ -380,6 +392,73 @@ void master::supervise() noexcept {
     }
 }
 
+void master::take_samples() noexcept {
+    const auto now = clock::now();
+    for (auto& w : procs_) {
+        auto& slot = w.samples[w.sample_count % w.samples.size()];
+        slot = {now, board_[w.board].requests.load(std::memory_order_relaxed), cpu_time_ms(w.pid)};
+        ++w.sample_count;
+    }
+}
+
+master_status master::status() const {
+    master_status s;
+    s.pid = ::getpid();
+    s.uptime_s = seconds(clock::now() - started_);
+    s.listen = cfg_.listen.text;
+    s.balance = to_string(cfg_.balance);
+    const auto now = clock::now();
+    for (const auto& w : procs_) {
+        const worker::worker_stats& st = board_[w.board];
+        worker_status ws;
+        ws.slot = w.slot;
+        ws.pid = w.pid;
+        ws.generation = w.generation;
+        switch (st.state.load(std::memory_order_relaxed)) {
+            case worker::worker_state::empty: ws.state = "empty"; break;
+            case worker::worker_state::starting: ws.state = "starting"; break;
+            case worker::worker_state::ready: ws.state = w.draining ? "draining" : "ready"; break;
+            case worker::worker_state::draining: ws.state = "draining"; break;
+            case worker::worker_state::exiting: ws.state = "exiting"; break;
+        }
+        ws.uptime_s = seconds(now - w.started);
+        ws.restarts = slots_[w.slot].restarts;
+        ws.requests = st.requests.load(std::memory_order_relaxed);
+        ws.active = st.active.load(std::memory_order_relaxed);
+        ws.accepted = st.accepted.load(std::memory_order_relaxed);
+        ws.bytes_in = st.bytes_in.load(std::memory_order_relaxed);
+        ws.bytes_out = st.bytes_out.load(std::memory_order_relaxed);
+        ws.rss_bytes = rss_bytes(w.pid);
+        // Rates from the oldest sample within the last 10 s to now.
+        if (w.sample_count > 0) {
+            const std::size_t kept = std::min(w.sample_count, w.samples.size());
+            const auto& oldest = w.samples[(w.sample_count - kept) % w.samples.size()];
+            const double dt = seconds(now - oldest.at);
+            if (dt > 0.05) {
+                ws.requests_per_s = static_cast<double>(ws.requests - oldest.requests) / dt;
+                ws.cpu_percent = static_cast<double>(cpu_time_ms(w.pid) - oldest.cpu_ms) / 10.0 / dt;
+            }
+        }
+        s.workers.push_back(ws);
+    }
+    std::sort(s.workers.begin(), s.workers.end(),
+              [](const worker_status& a, const worker_status& b) { return a.slot != b.slot ? a.slot < b.slot : a.generation < b.generation; });
+    return s;
+}
+
+std::string master::answer(std::string_view command) const {
+    if (command == "ping") {
+        return "pong\n";
+    }
+    if (command == "status") {
+        return render_table(status());
+    }
+    if (command == "status json") {
+        return render_json(status());
+    }
+    return "error: unknown command '" + std::string{command} + "'\n";
+}
+
 void master::on_signal(std::uint32_t signo) noexcept {
     switch (signo) {
         case SIGCHLD:
@@ -507,7 +586,17 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
         log_line("cannot create the scoreboard: %s failed: %s", board.error().call, std::strerror(board.error().code));
         return 1;
     }
-    master m{cfg, std::move(*listeners), std::move(sig), std::move(*board)};
+    auto control = control_socket::open(cfg.control_socket);
+    if (!control) {
+        log_line("cannot open the control socket: %s", control.error().c_str());
+        return 1;
+    }
+    auto pid = pid_file::write(cfg.pid_file);
+    if (!pid) {
+        log_line("cannot write the pid file: %s", pid.error().c_str());
+        return 1;
+    }
+    master m{cfg, std::move(*listeners), std::move(sig), std::move(*board), std::move(*control)};
     return m.run();
 }
 
