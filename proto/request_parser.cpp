@@ -1,6 +1,7 @@
 #include "proto/request_parser.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <functional>
 
@@ -156,7 +157,15 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
             // request that asked to switch protocols: we answer it and close.
             return stop(parse_status::closed, llhttp_get_error_pos(&llhttp_), end);
         case HPE_INVALID_VERSION:
-            fail(505, "unsupported HTTP version");
+            // A well-formed version we do not speak is 505; anything malformed around
+            // it (a space after "HTTP/1.1", a bare CR) is a syntax error.
+            if (version_.size() == 3 && std::isdigit(static_cast<unsigned char>(version_[0])) != 0 &&
+                version_[1] == '.' && std::isdigit(static_cast<unsigned char>(version_[2])) != 0 &&
+                version_ != "1.0" && version_ != "1.1") {
+                fail(505, "unsupported HTTP version");
+            } else {
+                fail(400, "malformed HTTP version");
+            }
             break;
         default:
             if (error_status_ == 0) {

@@ -255,7 +255,8 @@ void master::become_worker(const worker_proc& w, pid_t master_pid) noexcept {
     }
     worker::worker_stats& st = board_[w.board];
     st.pid.store(::getpid(), std::memory_order_relaxed);
-    ::_exit(worker::run(cfg_.worker, listen_fd, st));
+    const worker::scoreboard* peers = cfg_.balance == balance_mode::shared ? &board_ : nullptr;
+    ::_exit(worker::run(cfg_.worker, listen_fd, st, peers));
 }
 
 void master::reap() noexcept {

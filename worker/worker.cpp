@@ -26,7 +26,7 @@ namespace {
 // user_data layout: bits 0-7 the operation, 8-39 the connection slot,
 // 40-63 the slot's generation (low 24 bits), so a completion for a slot that was
 // closed and reused is recognised as stale.
-enum class op : std::uint8_t { accept = 1, recv, send, shutdown, close, cancel, signal, tick };
+enum class op : std::uint8_t { accept = 1, recv, send, shutdown, close, cancel, signal, tick, rebalance };
 
 constexpr std::uint64_t encode(op o, std::uint32_t slot = 0, std::uint32_t gen = 0) noexcept {
     return static_cast<std::uint64_t>(o) | static_cast<std::uint64_t>(slot) << 8 |
@@ -69,8 +69,10 @@ timer_wheel::tick_t ticks(std::chrono::milliseconds d) noexcept {
 
 class event_loop {
 public:
-    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats) noexcept
+    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
+               const scoreboard* peers) noexcept
         : stats_{&stats},
+          peers_{peers},
           ring_{std::move(r)},
           signal_fd_{std::move(sig)},
           listen_fd_{listen_fd},
@@ -114,6 +116,7 @@ private:
     void after_batch() noexcept;
 
     void arm_accept() noexcept;
+    [[nodiscard]] bool over_fair_share() const noexcept;
     void arm_recv(std::uint32_t slot) noexcept;
     void arm_signal() noexcept;
     void arm_tick() noexcept;
@@ -140,6 +143,7 @@ private:
     }
 
     worker_stats* stats_;
+    const scoreboard* peers_;   // shared mode: the other workers, for balancing accepts
     ring ring_;
     std::optional<buffer_ring> bufs_;   // destroyed before ring_
     unique_fd signal_fd_;
@@ -165,6 +169,8 @@ private:
 
     bool accept_armed_ = false;
     bool accept_backoff_ = false;   // accept failed for lack of resources: retry on the next tick
+    bool rebalance_armed_ = false;  // paused over our share of connections: a short timer to look again
+    __kernel_timespec rebalance_after_{.tv_sec = 0, .tv_nsec = 2'000'000};
     bool draining_ = false;
     bool stop_now_ = false;
 };
@@ -205,6 +211,7 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::send: on_send(slot_of(d), gen_of(d), cqe.res); break;
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
+        case op::rebalance: rebalance_armed_ = false; break;   // after_batch looks again
         case op::shutdown:
         case op::close:
         case op::cancel:
@@ -248,7 +255,10 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
     stats_->active.store(live_, std::memory_order_relaxed);
     arm_recv(slot);
     refresh_timer(slot, false);
-    if (free_slots_.empty() && accept_armed_) {
+    if (accept_armed_ && over_fair_share()) {
+        // Let the other workers take the next connections from the shared queue.
+        cancel(encode(op::accept));
+    } else if (free_slots_.empty() && accept_armed_) {
         // At the connection limit: leave new connections in the listen queue
         // (another worker may take them) until one of ours closes.
         cancel(encode(op::accept));
@@ -424,7 +434,16 @@ void event_loop::after_batch() noexcept {
     }
     flush_list_.clear();
     if (!accept_armed_ && !accept_backoff_ && !draining_ && !free_slots_.empty()) {
-        arm_accept();
+        if (!over_fair_share()) {
+            arm_accept();
+        } else if (!rebalance_armed_) {
+            // Paused for balance: look again soon, not only at the next event; the
+            // others may have caught up within a millisecond.
+            io_uring_sqe* sqe = ring_.sqe();
+            io_uring_prep_timeout(sqe, &rebalance_after_, 0, 0);
+            io_uring_sqe_set_data64(sqe, encode(op::rebalance));
+            rebalance_armed_ = true;
+        }
     }
 }
 
@@ -538,9 +557,49 @@ void event_loop::begin_drain() noexcept {
     }
 }
 
+// One shared listening socket wakes every worker for each connection, and the one
+// that is already running wins: under load a single worker would take them all. Like
+// nginx's accept_disabled, a worker holding more than the mean of the live workers
+// (ready, heartbeat under a second old) plus max(1, mean/8) stops accepting until the
+// others catch up; a stopped or hung peer is not counted, so it never strands the queue.
+// The slack grows with the mean so that a burst of thousands of connections settles in
+// a few rounds, while at -c64 shares stay within about 12 %.
+bool event_loop::over_fair_share() const noexcept {
+    if (peers_ == nullptr) {
+        return false;
+    }
+    constexpr std::uint64_t fresh_ms = 1000;
+    const std::uint64_t now = monotonic_now_ms();
+    std::uint64_t total = 0;
+    std::uint64_t live_workers = 0;
+    for (std::size_t i = 0; i < peers_->size(); ++i) {
+        const worker_stats& w = (*peers_)[i];
+        if (w.state.load(std::memory_order_relaxed) != worker_state::ready) {
+            continue;
+        }
+        const std::uint64_t beat = w.heartbeat_ms.load(std::memory_order_relaxed);
+        if (now > beat + fresh_ms) {
+            continue;
+        }
+        total += w.active.load(std::memory_order_relaxed);
+        ++live_workers;
+    }
+    if (live_workers < 2) {
+        return false;
+    }
+    const std::uint64_t mean = total / live_workers;
+    return live_ > mean + std::max<std::uint64_t>(1, mean / 8);
+}
+
 void event_loop::arm_accept() noexcept {
     io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (peers_ != nullptr) {
+        // Shared queue: one connection per accept, so the share is checked between any
+        // two (a multishot accept would drain a whole burst into this worker at once).
+        io_uring_prep_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    } else {
+        io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    }
     io_uring_sqe_set_data64(sqe, encode(op::accept));
     accept_armed_ = true;
 }
@@ -622,7 +681,7 @@ result<unique_fd> make_signal_fd() noexcept {
 
 }  // namespace
 
-int run(const settings& cfg, int listen_fd, worker_stats& stats) noexcept {
+int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard* peers) noexcept {
     std::signal(SIGPIPE, SIG_IGN);
     auto sig = make_signal_fd();
     if (!sig) {
@@ -636,7 +695,7 @@ int run(const settings& cfg, int listen_fd, worker_stats& stats) noexcept {
                  r.error().call, std::strerror(r.error().code));
         return 1;
     }
-    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig), stats);
+    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig), stats, peers);
     if (auto b = loop->set_up_buffers(); !b) {
         log_line("cannot set up receive buffers (%s: %s); needs Linux 5.19 or later",
                  b.error().call, std::strerror(b.error().code));

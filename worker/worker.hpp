@@ -8,6 +8,8 @@ namespace pfd::worker {
 // SIGQUIT (stop accepting, finish in-flight requests, then stop). Expects the
 // caller to have blocked those signals. Publishes its state, heartbeat and counters in
 // `stats` (its scoreboard slot). Returns the process exit code.
-int run(const settings& cfg, int listen_fd, worker_stats& stats) noexcept;
+// With `peers` (shared listener mode), a worker holding more than its share of the
+// connections pauses accepting so the others get theirs.
+int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard* peers) noexcept;
 
 }  // namespace pfd::worker
