@@ -46,6 +46,7 @@ struct worker_proc {
     unsigned slot = 0;
     std::uint32_t generation = 0;
     std::size_t board = 0;                 // its scoreboard entry
+    std::uint32_t config_gen = 0;          // the configuration it was started with
     clock::time_point started{};
     std::uint64_t request_limit = 0;       // max_requests + jitter; 0: none
     pid_t replaced_by = 0;                 // recycling: the replacement we wait for
@@ -76,14 +77,14 @@ double seconds(clock::duration d) noexcept {
 
 class master {
 public:
-    master(const config& cfg, std::vector<unique_fd> listeners, unique_fd sig, worker::scoreboard board,
+    master(config cfg, std::vector<unique_fd> listeners, unique_fd sig, worker::scoreboard board,
            control_socket control)
-        : cfg_{cfg},
+        : cfg_{std::move(cfg)},
           listeners_{std::move(listeners)},
           signal_fd_{std::move(sig)},
           control_{std::move(control)},
           board_{std::move(board)},
-          slots_(cfg.workers),
+          slots_(cfg_.workers),
           rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {}
 
     int run() noexcept;
@@ -98,6 +99,8 @@ private:
     void supervise() noexcept;
     void respawn_due() noexcept;
     void take_samples() noexcept;
+    void reload() noexcept;
+    void retire_old_generation() noexcept;
     [[nodiscard]] std::string answer(std::string_view command) const;
     [[nodiscard]] master_status status() const;
     void drain(worker_proc& w) noexcept;
@@ -110,7 +113,9 @@ private:
     }
     worker::worker_stats& stats(const worker_proc& w) noexcept { return board_[w.board]; }
 
-    const config& cfg_;
+    config cfg_;                  // the current configuration; replaced by a reload
+    std::uint32_t config_gen_ = 1;   // bumped by each successful reload
+    std::optional<clock::time_point> reload_deadline_;  // old workers drain by then at the latest
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
     control_socket control_;
@@ -157,6 +162,9 @@ int master::run() noexcept {
             supervise();
         }
         if (state_ == run_state::serving) {
+            retire_old_generation();
+        }
+        if (state_ == run_state::serving) {
             respawn_due();
         } else if (!killed_stragglers_ && clock::now() >= stop_deadline_) {
             log_line("%zu worker(s) still running after the stop timeout; sending SIGKILL", procs_.size());
@@ -192,6 +200,7 @@ void master::spawn(unsigned slot) noexcept {
     w.slot = slot;
     w.generation = next_generation_++;
     w.board = *entry;
+    w.config_gen = config_gen_;
     w.started = clock::now();
     const auto& sup = cfg_.supervisor;
     if (sup.max_requests > 0) {
@@ -274,8 +283,9 @@ void master::reap() noexcept {
 }
 
 bool master::slot_served(unsigned slot) const noexcept {
-    return std::any_of(procs_.begin(), procs_.end(),
-                       [slot](const worker_proc& w) { return w.slot == slot && !w.draining; });
+    return std::any_of(procs_.begin(), procs_.end(), [this, slot](const worker_proc& w) {
+        return w.slot == slot && !w.draining && w.config_gen == config_gen_;
+    });
 }
 
 void master::on_worker_exit(std::size_t index, int status) noexcept {
@@ -291,8 +301,8 @@ void master::on_worker_exit(std::size_t index, int status) noexcept {
     } else {
         std::snprintf(how, sizeof how, "exited with code %d", WEXITSTATUS(status));
     }
-    if (state_ != run_state::serving || w.draining || slot_served(w.slot)) {
-        // Planned: a stop, a recycle, or a worker whose replacement already serves.
+    if (state_ != run_state::serving || w.draining || w.config_gen != config_gen_ || slot_served(w.slot)) {
+        // Planned: a stop, a recycle, a reload, or a worker whose replacement already serves.
         log_line("worker %u pid %d %s after %.1f s", w.slot, static_cast<int>(w.pid), how, seconds(uptime));
         return;
     }
@@ -356,8 +366,8 @@ void master::supervise() noexcept {
             }
             continue;
         }
-        if (state_ != run_state::serving) {
-            continue;
+        if (state_ != run_state::serving || w.config_gen != config_gen_) {
+            continue;   // old generation: drained as a whole below
         }
         if (w.replaced_by != 0) {
             // Recycling: drain the old worker only once its replacement accepts.
@@ -460,6 +470,103 @@ std::string master::answer(std::string_view command) const {
     return "error: unknown command '" + std::string{command} + "'\n";
 }
 
+// After a reload, the old generation drains once the new one is ready in every slot
+// (or at reload_deadline_, so a new generation that cannot start never keeps the old
+// configuration serving forever... nor leaves the service without workers: the old
+// ones drain only when at least one new worker is ready).
+void master::retire_old_generation() noexcept {
+    if (!reload_deadline_) {
+        return;
+    }
+    std::size_t ready = 0;
+    bool old_left = false;
+    for (const auto& w : procs_) {
+        if (w.config_gen == config_gen_ &&
+            board_[w.board].state.load(std::memory_order_relaxed) == worker::worker_state::ready) {
+            ++ready;
+        }
+        old_left = old_left || (w.config_gen != config_gen_ && !w.draining);
+    }
+    if (!old_left) {
+        reload_deadline_.reset();
+        return;
+    }
+    const bool all_ready = ready >= cfg_.workers;
+    if (!all_ready && (ready == 0 || clock::now() < *reload_deadline_)) {
+        return;
+    }
+    std::size_t drained = 0;
+    for (auto& w : procs_) {
+        if (w.config_gen != config_gen_ && !w.draining) {
+            drain(w);
+            ++drained;
+        }
+    }
+    log_line("reload: %zu of %u new workers ready; draining %zu old worker(s)", ready, cfg_.workers, drained);
+    reload_deadline_.reset();
+}
+
+// HUP: re-read the configuration; if it is invalid, keep everything as it is. If valid,
+// start a new generation of workers with it and drain the old one once it is ready.
+void master::reload() noexcept {
+    auto fresh = load_config(cfg_.path);
+    if (!fresh) {
+        for (const auto& e : fresh.error()) {
+            log_line("reload failed: %s", e.c_str());
+        }
+        log_line("reload failed: %s is invalid; still serving the previous configuration", cfg_.path.c_str());
+        return;
+    }
+    config next = std::move(*fresh);
+    // Keep sockets that still fit (no gap, nothing queued lost); bind the rest.
+    const bool same_address = next.listen.addr_len == cfg_.listen.addr_len &&
+                              std::memcmp(&next.listen.addr, &cfg_.listen.addr, next.listen.addr_len) == 0 &&
+                              next.balance == cfg_.balance;
+    std::vector<unique_fd> sockets;
+    const unsigned wanted = next.balance == balance_mode::reuseport ? next.workers : 1;
+    for (unsigned i = 0; i < wanted; ++i) {
+        if (same_address && i < listeners_.size()) {
+            sockets.push_back(std::move(listeners_[i]));
+            continue;
+        }
+        auto fd = open_listener(next.listen, next.backlog, next.balance == balance_mode::reuseport);
+        if (!fd) {
+            log_line("reload failed: cannot listen on %s: %s failed: %s; still serving the previous configuration",
+                     next.listen.text.c_str(), fd.error().call, std::strerror(fd.error().code));
+            // Give back what was taken from listeners_ so nothing changes.
+            for (std::size_t k = 0; k < sockets.size() && same_address && k < listeners_.size(); ++k) {
+                if (!listeners_[k].valid()) {
+                    listeners_[k] = std::move(sockets[k]);
+                }
+            }
+            return;
+        }
+        sockets.push_back(std::move(*fd));
+    }
+    if (next.pid_file != cfg_.pid_file || next.control_socket != cfg_.control_socket) {
+        log_line("reload: pid_file and control_socket changes take effect at the next start");
+        next.pid_file = cfg_.pid_file;
+        next.control_socket = cfg_.control_socket;
+    }
+    // The old workers keep their own copies of the old sockets until they exit.
+    listeners_ = std::move(sockets);
+    const unsigned old_workers = cfg_.workers;
+    cfg_ = std::move(next);
+    ++config_gen_;
+    std::vector<slot_state> slots(cfg_.workers);
+    for (std::size_t i = 0; i < slots.size() && i < slots_.size(); ++i) {
+        slots[i].restarts = slots_[i].restarts;
+    }
+    slots_ = std::move(slots);
+    log_line("reload: %s is valid; starting generation %u: %u worker(s) (was %u), listening on %s (balance %s)",
+             cfg_.path.c_str(), config_gen_, cfg_.workers, old_workers, cfg_.listen.text.c_str(),
+             to_string(cfg_.balance));
+    reload_deadline_ = clock::now() + cfg_.supervisor.worker_timeout;
+    for (unsigned i = 0; i < cfg_.workers; ++i) {
+        spawn(i);
+    }
+}
+
 void master::on_signal(std::uint32_t signo) noexcept {
     switch (signo) {
         case SIGCHLD:
@@ -473,6 +580,12 @@ void master::on_signal(std::uint32_t signo) noexcept {
         case SIGQUIT:
             log_line("received SIGQUIT: stopping gracefully (in-flight requests finish)");
             begin_stop(run_state::stopping_gracefully);
+            break;
+        case SIGHUP:
+            if (state_ == run_state::serving) {
+                log_line("received SIGHUP: reloading %s", cfg_.path.c_str());
+                reload();
+            }
             break;
         default:
             log_line("received SIG%s: not supported yet, ignored", sigabbrev_np(static_cast<int>(signo)));
@@ -581,8 +694,9 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
     log_line("listening on %s (balance %s, %zu socket%s), starting %u worker%s", cfg.listen.text.c_str(),
              to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s", cfg.workers,
              cfg.workers == 1 ? "" : "s");
-    // Room for every slot twice: a recycled worker and its replacement overlap.
-    auto board = worker::scoreboard::create(static_cast<std::size_t>(cfg.workers) * 2 + 2);
+    // Room for every slot twice (a recycled worker and its replacement overlap, as do
+    // two generations during a reload), and for reloads that add workers.
+    auto board = worker::scoreboard::create(static_cast<std::size_t>(std::max(cfg.workers, 32U)) * 2 + 2);
     if (!board) {
         log_line("cannot create the scoreboard: %s failed: %s", board.error().call, std::strerror(board.error().code));
         return 1;
