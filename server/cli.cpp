@@ -1,5 +1,6 @@
 #include "server/cli.hpp"
 
+#include <charconv>
 #include <string_view>
 
 namespace pfd::server {
@@ -11,6 +12,9 @@ std::string usage_text(const char* program) {
          "       ";
     u += program;
     u += " status [-c FILE] [--json]\n"
+         "       ";
+    u += program;
+    u += " ctl scale N [-c FILE]\n"
          "\n"
          "  -c, --config FILE  configuration file (default: conf/server.toml)\n"
          "  -t, --test         check the configuration and exit: 0 if valid, else 1\n"
@@ -18,6 +22,7 @@ std::string usage_text(const char* program) {
          "  -s SIGNAL          signal the running master (from its pid file): stop, quit,\n"
          "                     reload or reopen\n"
          "  status             print the workers of the running master (--json for machines)\n"
+         "  ctl scale N        run N workers (TTIN / TTOU add or remove one)\n"
          "  -h, --help         show this help and exit\n"
          "  -v, --version      show the version and exit\n"
          "\n"
@@ -46,6 +51,19 @@ tl::expected<cli_options, std::string> parse_cli(int argc, char** argv) {
                 return tl::unexpected("unknown signal '" + o.signal_name + "'; use stop, quit, reload or reopen");
             }
             o.action = cli_action::signal;
+        } else if (a == "ctl" && i == 1) {
+            if (i + 2 >= argc || std::string_view{argv[i + 1]} != "scale") {
+                return tl::unexpected(std::string{"ctl needs a command: ctl scale N"});
+            }
+            const std::string_view n = argv[i + 2];
+            unsigned v = 0;
+            auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+            if (ec != std::errc{} || end != n.data() + n.size() || v < 1 || v > 1024) {
+                return tl::unexpected("ctl scale needs a worker count from 1 to 1024, got '" + std::string{n} + "'");
+            }
+            o.action = cli_action::scale;
+            o.scale_to = v;
+            i += 2;
         } else if (a == "status" && i == 1) {
             o.action = cli_action::status;
         } else if (a == "--json" && o.action == cli_action::status) {

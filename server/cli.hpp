@@ -6,13 +6,14 @@
 
 namespace pfd::server {
 
-enum class cli_action : std::uint8_t { serve, test_config, help, version, signal, status };
+enum class cli_action : std::uint8_t { serve, test_config, help, version, signal, status, scale };
 
 struct cli_options {
     cli_action action = cli_action::serve;
     std::string config_path = "conf/server.toml";
     std::string signal_name;  // -s: stop, quit, reload, reopen
     bool json = false;        // status --json
+    unsigned scale_to = 0;    // ctl scale N
 };
 
 // An error message (the caller prints it with the usage) for anything unknown.

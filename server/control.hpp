@@ -23,6 +23,11 @@ public:
     ~control_socket();
 
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // In a forked worker: drop the descriptor, leave the socket file to the master.
+    void close_in_worker() noexcept {
+        fd_.reset();
+        path_.clear();
+    }
     // Accepts one client, reads its one-line command and writes answer(command).
     void serve_one(const std::function<std::string(std::string_view)>& answer) noexcept;
 

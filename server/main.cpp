@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
         case cli_action::serve:
         case cli_action::signal:
         case cli_action::status:
+        case cli_action::scale:
             break;
     }
 
@@ -50,8 +51,11 @@ int main(int argc, char** argv) {
                      opts->config_path.c_str(), cfg.error().size(), cfg.error().size() == 1 ? "" : "s");
         return 1;
     }
-    if (opts->action == cli_action::status) {
-        auto reply = control_request(cfg->control_socket, opts->json ? "status json\n" : "status\n");
+    if (opts->action == cli_action::status || opts->action == cli_action::scale) {
+        const std::string command = opts->action == cli_action::scale ? "scale " + std::to_string(opts->scale_to) + "\n"
+                                    : opts->json                       ? "status json\n"
+                                                                       : "status\n";
+        auto reply = control_request(cfg->control_socket, command);
         if (!reply) {
             std::fprintf(stderr, "preforkd: cannot reach the master (%s); is it running with %s?\n",
                          reply.error().c_str(), opts->config_path.c_str());

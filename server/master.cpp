@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -100,8 +101,9 @@ private:
     void respawn_due() noexcept;
     void take_samples() noexcept;
     void reload() noexcept;
+    void scale(unsigned n) noexcept;
     void retire_old_generation() noexcept;
-    [[nodiscard]] std::string answer(std::string_view command) const;
+    [[nodiscard]] std::string answer(std::string_view command);
     [[nodiscard]] master_status status() const;
     void drain(worker_proc& w) noexcept;
     void kill_worker(worker_proc& w, const char* reason) noexcept;
@@ -115,7 +117,8 @@ private:
 
     config cfg_;                  // the current configuration; replaced by a reload
     std::uint32_t config_gen_ = 1;   // bumped by each successful reload
-    std::optional<clock::time_point> reload_deadline_;  // old workers drain by then at the latest
+    std::optional<clock::time_point> reload_deadline_;
+    unsigned pending_scale_ = 0;   // from the control socket, applied once the client is answered  // old workers drain by then at the latest
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
     control_socket control_;
@@ -152,6 +155,9 @@ int master::run() noexcept {
         }
         if (n > 0 && (p[1].revents & POLLIN) != 0) {
             control_.serve_one([this](std::string_view command) { return answer(command); });
+            if (pending_scale_ != 0) {
+                scale(std::exchange(pending_scale_, 0U));
+            }
         }
         if (clock::now() >= next_sample_) {
             next_sample_ = clock::now() + milliseconds{1000};
@@ -256,6 +262,7 @@ void master::become_worker(const worker_proc& w, pid_t master_pid) noexcept {
     set_proc_title(title);
 
     signal_fd_.reset();
+    control_.close_in_worker();
     const int listen_fd = listener_for(w.slot);
     for (auto& fd : listeners_) {
         if (fd.get() != listen_fd) {
@@ -301,7 +308,8 @@ void master::on_worker_exit(std::size_t index, int status) noexcept {
     } else {
         std::snprintf(how, sizeof how, "exited with code %d", WEXITSTATUS(status));
     }
-    if (state_ != run_state::serving || w.draining || w.config_gen != config_gen_ || slot_served(w.slot)) {
+    if (state_ != run_state::serving || w.draining || w.config_gen != config_gen_ || w.slot >= slots_.size() ||
+        slot_served(w.slot)) {
         // Planned: a stop, a recycle, a reload, or a worker whose replacement already serves.
         log_line("worker %u pid %d %s after %.1f s", w.slot, static_cast<int>(w.pid), how, seconds(uptime));
         return;
@@ -433,7 +441,7 @@ master_status master::status() const {
             case worker::worker_state::exiting: ws.state = "exiting"; break;
         }
         ws.uptime_s = seconds(now - w.started);
-        ws.restarts = slots_[w.slot].restarts;
+        ws.restarts = w.slot < slots_.size() ? slots_[w.slot].restarts : 0;
         ws.requests = st.requests.load(std::memory_order_relaxed);
         ws.active = st.active.load(std::memory_order_relaxed);
         ws.accepted = st.accepted.load(std::memory_order_relaxed);
@@ -457,7 +465,19 @@ master_status master::status() const {
     return s;
 }
 
-std::string master::answer(std::string_view command) const {
+std::string master::answer(std::string_view command) {
+    if (command.rfind("scale ", 0) == 0) {
+        unsigned n = 0;
+        const auto arg = command.substr(6);
+        auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), n);
+        if (ec != std::errc{} || end != arg.data() + arg.size() || n < 1 || n > 1024) {
+            return "error: scale needs a worker count from 1 to 1024\n";
+        }
+        // Applied after this client is answered and closed: a worker forked now would
+        // inherit its socket and keep it open.
+        pending_scale_ = n;
+        return "scaling to " + std::to_string(n) + " workers\n";
+    }
     if (command == "ping") {
         return "pong\n";
     }
@@ -567,6 +587,42 @@ void master::reload() noexcept {
     }
 }
 
+// TTIN/TTOU and `preforkd ctl scale N`: add workers, or drain the highest slots.
+void master::scale(unsigned n) noexcept {
+    if (n < 1 || n > 1024) {
+        log_line("scale: %u workers is out of range (1 to 1024); ignored", n);
+        return;
+    }
+    if (n == cfg_.workers || state_ != run_state::serving) {
+        return;
+    }
+    const bool reuseport = cfg_.balance == balance_mode::reuseport;
+    while (reuseport && listeners_.size() < n) {
+        auto fd = open_listener(cfg_.listen, cfg_.backlog, true);
+        if (!fd) {
+            log_line("scale: cannot open a socket for a new slot: %s failed: %s; staying at %u workers",
+                     fd.error().call, std::strerror(fd.error().code), cfg_.workers);
+            return;
+        }
+        listeners_.push_back(std::move(*fd));
+    }
+    const unsigned was = cfg_.workers;
+    cfg_.workers = n;
+    slots_.resize(n);
+    log_line("scale: %u -> %u workers", was, n);
+    for (unsigned i = was; i < n; ++i) {
+        spawn(i);
+    }
+    for (auto& w : procs_) {
+        if (w.slot >= n && !w.draining) {
+            drain(w);
+        }
+    }
+    if (reuseport && listeners_.size() > n) {
+        listeners_.resize(n);   // draining workers keep their own copies until they exit
+    }
+}
+
 void master::on_signal(std::uint32_t signo) noexcept {
     switch (signo) {
         case SIGCHLD:
@@ -580,6 +636,12 @@ void master::on_signal(std::uint32_t signo) noexcept {
         case SIGQUIT:
             log_line("received SIGQUIT: stopping gracefully (in-flight requests finish)");
             begin_stop(run_state::stopping_gracefully);
+            break;
+        case SIGTTIN:
+            scale(cfg_.workers + 1);
+            break;
+        case SIGTTOU:
+            scale(cfg_.workers - 1);
             break;
         case SIGHUP:
             if (state_ == run_state::serving) {
