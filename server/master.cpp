@@ -746,6 +746,17 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
         log_line("signalfd failed: %s", std::strerror(errno));
         return 1;
     }
+    // First: a second master with the same configuration is told so, not 'address in use'.
+    auto control = control_socket::open(cfg.control_socket);
+    if (!control) {
+        log_line("cannot open the control socket: %s", control.error().c_str());
+        return 1;
+    }
+    auto pid = pid_file::write(cfg.pid_file);
+    if (!pid) {
+        log_line("cannot write the pid file: %s", pid.error().c_str());
+        return 1;
+    }
     auto listeners = open_listeners(cfg);
     if (!listeners) {
         log_line("cannot listen on %s: %s failed: %s", cfg.listen.text.c_str(), listeners.error().call,
@@ -761,16 +772,6 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
     auto board = worker::scoreboard::create(static_cast<std::size_t>(std::max(cfg.workers, 32U)) * 2 + 2);
     if (!board) {
         log_line("cannot create the scoreboard: %s failed: %s", board.error().call, std::strerror(board.error().code));
-        return 1;
-    }
-    auto control = control_socket::open(cfg.control_socket);
-    if (!control) {
-        log_line("cannot open the control socket: %s", control.error().c_str());
-        return 1;
-    }
-    auto pid = pid_file::write(cfg.pid_file);
-    if (!pid) {
-        log_line("cannot write the pid file: %s", pid.error().c_str());
         return 1;
     }
     master m{cfg, std::move(*listeners), std::move(sig), std::move(*board), std::move(*control)};

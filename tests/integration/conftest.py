@@ -310,6 +310,13 @@ class Server:
         if self.log_file:
             self.log_file.close()
             self.log_file = None
+        # A master killed with SIGKILL cannot remove its default pid file and control
+        # socket; tests that do so must not litter /tmp (a later start replaces them anyway).
+        for leftover in (f"/tmp/preforkd-{self.port}.pid", f"/tmp/preforkd-{self.port}.sock"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
 
 
 @pytest.fixture
