@@ -62,9 +62,14 @@ tl::expected<control_socket, std::string> control_socket::open(const std::string
 }
 
 control_socket::~control_socket() {
+    release_path();
+}
+
+void control_socket::release_path() noexcept {
     if (!path_.empty() && fd_.valid()) {
         ::unlink(path_.c_str());
     }
+    path_.clear();
 }
 
 void control_socket::serve_one(const std::function<std::string(std::string_view)>& answer) noexcept {
@@ -145,6 +150,14 @@ tl::expected<pid_file, std::string> pid_file::write(const std::string& path) {
         return tl::unexpected(errno_text("rename to " + path));
     }
     return pid_file{path};
+}
+
+bool pid_file::move_to(const std::string& path) noexcept {
+    if (::rename(path_.c_str(), path.c_str()) < 0) {
+        return false;
+    }
+    path_ = path;
+    return true;
 }
 
 pid_file::~pid_file() {

@@ -17,12 +17,20 @@ public:
     static tl::expected<control_socket, std::string> open(const std::string& path);
 
     control_socket(control_socket&& o) noexcept : fd_{std::move(o.fd_)}, path_{std::move(o.path_)} { o.path_.clear(); }
-    control_socket& operator=(control_socket&&) = delete;
+    control_socket& operator=(control_socket&& o) noexcept {
+        release_path();
+        fd_ = std::move(o.fd_);
+        path_ = std::move(o.path_);
+        o.path_.clear();
+        return *this;
+    }
     control_socket(const control_socket&) = delete;
     control_socket& operator=(const control_socket&) = delete;
     ~control_socket();
 
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // Binary upgrade: free the path for the new master (this socket becomes unreachable).
+    void release_path() noexcept;
     // In a forked worker: drop the descriptor, leave the socket file to the master.
     void close_in_worker() noexcept {
         fd_.reset();
@@ -49,6 +57,9 @@ public:
     pid_file(const pid_file&) = delete;
     pid_file& operator=(const pid_file&) = delete;
     ~pid_file();
+
+    // Renames the file (binary upgrade: to .oldbin, and back); false with errno set on failure.
+    bool move_to(const std::string& path) noexcept;
 
 private:
     explicit pid_file(std::string path) : path_{std::move(path)} {}

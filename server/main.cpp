@@ -84,5 +84,5 @@ int main(int argc, char** argv) {
         return 0;
     }
     std::fflush(stdout);
-    return run_master(*cfg, cmdline);
+    return run_master(*cfg, std::vector<std::string>(argv, argv + argc), cmdline);
 }

@@ -79,8 +79,11 @@ double seconds(clock::duration d) noexcept {
 class master {
 public:
     master(config cfg, std::vector<unique_fd> listeners, unique_fd sig, worker::scoreboard board,
-           control_socket control)
-        : cfg_{std::move(cfg)},
+           control_socket control, pid_file pid, std::vector<std::string> argv, std::string binary_path)
+        : pid_file_{std::move(pid)},
+          argv_{std::move(argv)},
+          binary_path_{std::move(binary_path)},
+          cfg_{std::move(cfg)},
           listeners_{std::move(listeners)},
           signal_fd_{std::move(sig)},
           control_{std::move(control)},
@@ -101,6 +104,8 @@ private:
     void respawn_due() noexcept;
     void take_samples() noexcept;
     void reload() noexcept;
+    void upgrade() noexcept;
+    void on_upgrade_exit(int status) noexcept;
     void scale(unsigned n) noexcept;
     void retire_old_generation() noexcept;
     [[nodiscard]] std::string answer(std::string_view command);
@@ -115,10 +120,14 @@ private:
     }
     worker::worker_stats& stats(const worker_proc& w) noexcept { return board_[w.board]; }
 
+    pid_file pid_file_;
+    std::vector<std::string> argv_;  // to start the new master on USR2 with the same arguments
+    std::string binary_path_;        // the executable at start: USR2 runs what is there now
     config cfg_;                  // the current configuration; replaced by a reload
     std::uint32_t config_gen_ = 1;   // bumped by each successful reload
     std::optional<clock::time_point> reload_deadline_;
-    unsigned pending_scale_ = 0;   // from the control socket, applied once the client is answered  // old workers drain by then at the latest
+    unsigned pending_scale_ = 0;   // from the control socket, applied once the client is answered
+    pid_t upgrade_pid_ = 0;        // the new master started by USR2, while it runs  // old workers drain by then at the latest
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
     control_socket control_;
@@ -281,6 +290,10 @@ void master::reap() noexcept {
         const pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid <= 0) {
             return;   // 0: none left to reap now; -1/ECHILD: no children at all
+        }
+        if (pid == upgrade_pid_) {
+            on_upgrade_exit(status);
+            continue;
         }
         const auto it = std::find_if(procs_.begin(), procs_.end(), [pid](const worker_proc& w) { return w.pid == pid; });
         if (it != procs_.end()) {
@@ -587,6 +600,72 @@ void master::reload() noexcept {
     }
 }
 
+// USR2: start the (possibly replaced) binary as a second master that inherits the
+// listening sockets, so no connection is refused at any point. Both masters serve until
+// the operator sends QUIT to the old one. The old master steps aside from the pid file
+// (renamed to .oldbin, as nginx does) and from the control socket's path; if the new
+// master dies, it takes both back and goes on alone.
+void master::upgrade() noexcept {
+    if (upgrade_pid_ != 0) {
+        log_line("upgrade: a new master (pid %d) is already running; ignored", static_cast<int>(upgrade_pid_));
+        return;
+    }
+    std::string fds;
+    for (const auto& fd : listeners_) {
+        fds += (fds.empty() ? "" : ",") + std::to_string(fd.get());
+    }
+    const std::string old_pid_file = cfg_.pid_file + ".oldbin";
+    if (!pid_file_.move_to(old_pid_file)) {
+        log_line("upgrade: cannot rename %s: %s; not upgrading", cfg_.pid_file.c_str(), std::strerror(errno));
+        return;
+    }
+    control_.release_path();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        log_line("upgrade: fork failed: %s", std::strerror(errno));
+        on_upgrade_exit(0);
+        return;
+    }
+    if (pid == 0) {
+        // The new master: listening sockets survive exec, nothing else of ours does.
+        for (const auto& fd : listeners_) {
+            ::fcntl(fd.get(), F_SETFD, 0);
+        }
+        ::setenv("PREFORKD_LISTEN_FDS", fds.c_str(), 1);
+        const sigset_t set = master_signals();
+        ::sigprocmask(SIG_UNBLOCK, &set, nullptr);   // the mask survives exec
+        std::vector<char*> args;
+        for (const auto& a : argv_) {
+            args.push_back(const_cast<char*>(a.c_str()));
+        }
+        args.push_back(nullptr);
+        ::execv(binary_path_.c_str(), args.data());
+        std::fprintf(stderr, "preforkd: upgrade: exec %s failed: %s\n", binary_path_.c_str(), std::strerror(errno));
+        ::_exit(127);
+    }
+    upgrade_pid_ = pid;
+    log_line("upgrade: started new master pid %d from %s with the listening sockets %s; send QUIT to this "
+             "master (pid %d, now in %s) once it serves",
+             static_cast<int>(pid), binary_path_.c_str(), fds.c_str(), static_cast<int>(::getpid()), old_pid_file.c_str());
+}
+
+void master::on_upgrade_exit(int status) noexcept {
+    const pid_t pid = std::exchange(upgrade_pid_, 0);
+    if (state_ != run_state::serving) {
+        return;
+    }
+    log_line("upgrade: new master pid %d exited (%s %d) before this one was told to quit; this master keeps "
+             "serving and takes back %s", static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), cfg_.pid_file.c_str());
+    pid_file_.move_to(cfg_.pid_file);
+    auto reopened = control_socket::open(cfg_.control_socket);
+    if (reopened) {
+        control_ = std::move(*reopened);
+    } else {
+        log_line("upgrade: cannot reopen the control socket: %s", reopened.error().c_str());
+    }
+}
+
 // TTIN/TTOU and `preforkd ctl scale N`: add workers, or drain the highest slots.
 void master::scale(unsigned n) noexcept {
     if (n < 1 || n > 1024) {
@@ -642,6 +721,11 @@ void master::on_signal(std::uint32_t signo) noexcept {
             break;
         case SIGTTOU:
             scale(cfg_.workers - 1);
+            break;
+        case SIGUSR2:
+            if (state_ == run_state::serving) {
+                upgrade();
+            }
             break;
         case SIGHUP:
             if (state_ == run_state::serving) {
@@ -733,7 +817,62 @@ void raise_fd_limit(const config& cfg) noexcept {
 
 }  // namespace
 
-int run_master(const config& cfg, const std::string& cmdline) noexcept {
+namespace {
+
+// A binary upgrade hands the listening sockets over in PREFORKD_LISTEN_FDS. Sockets bound
+// to the configured address are adopted (nothing queued on them is lost); the rest are
+// closed and what is missing is bound.
+result<std::vector<unique_fd>> adopt_or_open_listeners(const config& cfg) noexcept {
+    const char* inherited = std::getenv("PREFORKD_LISTEN_FDS");
+    if (inherited == nullptr) {
+        return open_listeners(cfg);
+    }
+    std::vector<unique_fd> adopted;
+    for (std::string_view rest{inherited}; !rest.empty();) {
+        const auto comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        int fd = -1;
+        std::from_chars(item.data(), item.data() + item.size(), fd);
+        if (fd < 0) {
+            continue;
+        }
+        unique_fd owned{fd};
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        int listening = 0;
+        socklen_t optlen = sizeof listening;
+        const bool ours = ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+                          ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening != 0 &&
+                          len == cfg.listen.addr_len && std::memcmp(&addr, &cfg.listen.addr, len) == 0;
+        if (ours) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            adopted.push_back(std::move(owned));
+        }
+    }
+    ::unsetenv("PREFORKD_LISTEN_FDS");
+    const unsigned wanted = cfg.balance == balance_mode::reuseport ? cfg.workers : 1;
+    adopted.resize(std::min<std::size_t>(adopted.size(), wanted));
+    log_line("adopted %zu listening socket(s) from the previous master", adopted.size());
+    while (adopted.size() < wanted) {
+        auto fd = open_listener(cfg.listen, cfg.backlog, cfg.balance == balance_mode::reuseport);
+        if (!fd) {
+            return tl::unexpected(fd.error());
+        }
+        adopted.push_back(std::move(*fd));
+    }
+    return adopted;
+}
+
+std::string own_executable() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string{buf, static_cast<std::size_t>(n)} : std::string{};
+}
+
+}  // namespace
+
+int run_master(const config& cfg, const std::vector<std::string>& argv, const std::string& cmdline) noexcept {
     set_log_identity("master");
     raise_fd_limit(cfg);
     const sigset_t set = master_signals();
@@ -757,7 +896,7 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
         log_line("cannot write the pid file: %s", pid.error().c_str());
         return 1;
     }
-    auto listeners = open_listeners(cfg);
+    auto listeners = adopt_or_open_listeners(cfg);
     if (!listeners) {
         log_line("cannot listen on %s: %s failed: %s", cfg.listen.text.c_str(), listeners.error().call,
                  std::strerror(listeners.error().code));
@@ -774,7 +913,8 @@ int run_master(const config& cfg, const std::string& cmdline) noexcept {
         log_line("cannot create the scoreboard: %s failed: %s", board.error().call, std::strerror(board.error().code));
         return 1;
     }
-    master m{cfg, std::move(*listeners), std::move(sig), std::move(*board), std::move(*control)};
+    master m{cfg,          std::move(*listeners), std::move(sig), std::move(*board), std::move(*control),
+             std::move(*pid), argv, own_executable()};
     return m.run();
 }
 

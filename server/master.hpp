@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 #include "server/config.hpp"
 
@@ -11,6 +12,7 @@ sigset_t master_signals() noexcept;
 
 // Binds the listeners, forks cfg.workers workers and supervises them until told to
 // stop. Returns the process exit code.
-int run_master(const config& cfg, const std::string& cmdline) noexcept;
+// argv: the command line, to start a new master with on a binary upgrade.
+int run_master(const config& cfg, const std::vector<std::string>& argv, const std::string& cmdline) noexcept;
 
 }  // namespace pfd::server
