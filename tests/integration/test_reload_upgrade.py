@@ -1,0 +1,204 @@
+"""Reload (HUP) and binary upgrade (USR2) under load: no failed request, and a bad
+configuration or a broken binary leaves the running server as it was."""
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+from conftest import BIN, Client, ConnectionClosed, alive, free_port, get, request, wait_for_port, wait_until
+
+
+class Load:
+    """Keep-alive clients in threads; every exception or non-200 is a failure."""
+
+    def __init__(self, port, threads=4):
+        self.port = port
+        self.stop_flag = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.bodies = set()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        client = None
+        while not self.stop_flag.is_set():
+            try:
+                if client is None:
+                    client = Client(self.port, timeout=5)
+                client.send(request())
+                r = client.read_response()
+                with self.lock:
+                    if r.status == 200:
+                        self.ok += 1
+                        self.bodies.add(r.body)
+                    else:
+                        self.failures.append(f"status {r.status}")
+                if (r.header("Connection") or "").lower() == "close":
+                    client.sock.close()
+                    client = None
+            except (OSError, ConnectionClosed) as e:
+                with self.lock:
+                    self.failures.append(repr(e))
+                client = None
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(10)
+
+
+def write_conf(path, port, body, workers=2, balance="shared", broken=False):
+    path.write_text(
+        f'[server]\nlisten = "127.0.0.1:{port}"\nworkers = {workers}\nbalance = "{balance}"\n'
+        f'pid_file = "{path.parent}/p.pid"\ncontrol_socket = "{path.parent}/c.sock"\n'
+        + ('workers_typo = 3\n' if broken else '')
+        + f'[[route]]\npath = "/"\nbody = "{body}"\n')
+
+
+def start(binary, conf, log):
+    proc = subprocess.Popen([str(binary), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    return proc
+
+
+def stop(proc, *pids):
+    for pid in (proc.pid, *pids):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_twenty_reloads_under_load_lose_no_request(tmp_path):
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "v0")
+    with open(tmp_path / "log", "wb") as log:
+        proc = start(BIN, conf, log)
+        try:
+            wait_for_port(port, proc=proc)
+            with Load(port) as load:
+                for i in range(1, 21):
+                    write_conf(conf, port, f"v{i}")
+                    proc.send_signal(signal.SIGHUP)
+                    time.sleep(0.25)
+                time.sleep(0.5)
+            assert load.failures == [], load.failures[:5]
+            assert load.ok > 500
+            # Every generation served and the last one is what answers now.
+            assert get(port).body == b"v20"
+            assert len(load.bodies) >= 10
+        finally:
+            stop(proc)
+    text = (tmp_path / "log").read_text()
+    assert text.count("reload: ") >= 20
+    assert "killed by signal" not in text
+
+
+def test_invalid_config_on_reload_keeps_serving_the_old_one(tmp_path):
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "good")
+    with open(tmp_path / "log", "wb") as log:
+        proc = start(BIN, conf, log)
+        try:
+            wait_for_port(port, proc=proc)
+            write_conf(conf, port, "never", broken=True)
+            proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "still serving the previous configuration" in (tmp_path / "log").read_text(),
+                       5, what="the reload failure in the log")
+            assert get(port).body == b"good"
+            assert proc.poll() is None
+        finally:
+            stop(proc)
+    text = (tmp_path / "log").read_text()
+    # The broken key is named with file, line and column (line 7: after [server] and its 5 keys).
+    assert f"reload failed: {conf}:7:1: unknown key 'workers_typo'" in text, text
+
+
+def master_pid_from(pid_file):
+    try:
+        return int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def test_binary_upgrade_under_load_then_quit_old_master(tmp_path):
+    binary = tmp_path / "preforkd"
+    shutil.copy(BIN, binary)
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "hello word")
+    pid_file = tmp_path / "p.pid"
+    new_pid = None
+    with open(tmp_path / "log", "wb") as log:
+        old = start(binary, conf, log)
+        try:
+            wait_for_port(port, proc=old)
+            with Load(port) as load:
+                time.sleep(0.5)
+                old.send_signal(signal.SIGUSR2)
+                wait_until(lambda: (master_pid_from(pid_file) or old.pid) != old.pid, 5, what="the new pid file")
+                new_pid = master_pid_from(pid_file)
+                assert master_pid_from(tmp_path / "p.pid.oldbin") == old.pid
+                wait_until(lambda: "adopted 1 listening socket" in (tmp_path / "log").read_text(), 5,
+                           what="the new master adopting the socket")
+                time.sleep(0.5)   # both masters serve side by side
+                old.send_signal(signal.SIGQUIT)
+                old.wait(10)
+                time.sleep(0.5)
+            assert old.returncode == 0
+            assert load.failures == [], load.failures[:5]
+            assert load.ok > 200
+            assert alive(new_pid)
+            assert get(port).body == b"hello word"
+            assert not (tmp_path / "p.pid.oldbin").exists()
+            assert master_pid_from(pid_file) == new_pid
+        finally:
+            stop(old, *([new_pid] if new_pid else []))
+            if new_pid:
+                wait_until(lambda: not alive(new_pid), 5, what="the new master to stop")
+
+
+def test_broken_new_binary_leaves_old_master_serving(tmp_path):
+    binary = tmp_path / "preforkd"
+    shutil.copy(BIN, binary)
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "hello word")
+    pid_file = tmp_path / "p.pid"
+    with open(tmp_path / "log", "wb") as log:
+        old = start(binary, conf, log)
+        try:
+            wait_for_port(port, proc=old)
+            # A "new version" that fails at once.
+            binary.unlink()
+            binary.write_text("#!/bin/sh\necho broken build >&2\nexit 3\n")
+            binary.chmod(0o755)
+            with Load(port) as load:
+                time.sleep(0.3)
+                old.send_signal(signal.SIGUSR2)
+                wait_until(lambda: "this master keeps serving" in (tmp_path / "log").read_text(), 5,
+                           what="the old master to notice the failed upgrade")
+                time.sleep(0.5)
+            assert load.failures == [], load.failures[:5]
+            assert old.poll() is None
+            assert master_pid_from(pid_file) == old.pid
+            assert (tmp_path / "c.sock").exists()
+            status = subprocess.run([BIN, "status", "-c", str(conf)], capture_output=True, text=True, timeout=10)
+            assert status.returncode == 0 and f"master pid {old.pid}" in status.stdout
+        finally:
+            stop(old)
