@@ -202,3 +202,47 @@ def test_broken_new_binary_leaves_old_master_serving(tmp_path):
             assert status.returncode == 0 and f"master pid {old.pid}" in status.stdout
         finally:
             stop(old)
+
+
+def test_killing_a_random_worker_every_100ms_under_load(tmp_path):
+    """The master never dies, every slot is filled at the end, no zombies, and the only
+    failed requests are ones in flight on killed workers (at most one per client
+    connection per kill)."""
+    import random
+    from conftest import children, proc_stat
+
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "hello word")
+    conf.write_text(conf.read_text() + '[supervisor]\nmin_uptime = "200ms"\nrestart_delay_max = "400ms"\n')
+    threads = 4
+    kills = 0
+    with open(tmp_path / "log", "wb") as log:
+        proc = start(BIN, conf, log)
+        try:
+            wait_for_port(port, proc=proc)
+            wait_until(lambda: len(children(proc.pid)) == 2, 5, what="2 workers")
+            rng = random.Random(7)
+            with Load(port, threads=threads) as load:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    workers = [p for p in children(proc.pid) if (proc_stat(p) or "Z")[0] != "Z"]
+                    if workers:
+                        try:
+                            os.kill(rng.choice(workers), signal.SIGKILL)
+                            kills += 1
+                        except ProcessLookupError:
+                            pass
+                    time.sleep(0.1)
+                ok_before_end = load.ok
+            assert proc.poll() is None, "the master died"
+            wait_until(lambda: len([p for p in children(proc.pid) if (proc_stat(p) or "Z")[0] != "Z"]) == 2, 3,
+                       what="both slots filled again")
+            wait_until(lambda: all((proc_stat(p) or "X")[0] != "Z" for p in children(proc.pid)), 2,
+                       what="no zombies")
+            assert get(port).body == b"hello word"
+            assert ok_before_end > 100
+            assert kills > 50
+            assert len(load.failures) <= kills * threads, (len(load.failures), kills)
+        finally:
+            stop(proc)
