@@ -1,0 +1,941 @@
+#!/usr/bin/python3
+"""preforkd benchmark driver (stdlib only). Run it through bench/run.sh.
+
+For each workload, the servers are alternated (A B C ... A B C ...): every run
+starts the server fresh, warms it up, measures one wrk run, and stops it. The
+raw record of every run goes to results/<stamp>.json; report.py turns that into
+results/<stamp>.md and the PNG charts.
+"""
+import argparse
+import collections
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# Open files: as high as the hard limit allows (the sandbox may forbid raising it).
+NOFILE = min(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+BODY = b"hello word"
+
+# ---------------------------------------------------------------- workloads
+
+WORKLOADS = {
+    "keepalive": dict(
+        title="keep-alive", threads=2, conns=64,
+        desc="wrk -t2 -c64: 64 keep-alive connections, one request in flight on each"),
+    "pipelined": dict(
+        title="pipelined x16", threads=2, conns=64, script="pipeline.lua",
+        desc="wrk -t2 -c64 -s pipeline.lua: 16 requests per write on each connection"),
+    "close": dict(
+        title="connection per request", threads=2, conns=64, headers=["Connection: close"],
+        sample_conns=False,  # connections live for one request; /proc/net/tcp is full of TIME_WAIT
+        desc="wrk -t2 -c64 -H 'Connection: close': a new TCP connection for every request"),
+    "idle10k": dict(
+        title="keep-alive + 10k idle", threads=2, conns=64, idle=10000,
+        sample_conns=False,  # reading 10k fds mid-run would disturb it; idle spread is taken before
+        desc="10,000 idle keep-alive connections held open (idle_conns.py) while wrk -t2 -c64 runs"),
+    "pinned": dict(
+        title="pinned, 1 worker", threads=1, conns=64, pinned=True,
+        desc="server: 1 worker, taskset -c 0; wrk -t1 -c64 under taskset -c 1"),
+}
+
+# ------------------------------------------------------------------ servers
+
+
+class Server:
+    """One server under test. `prepare` writes its config into `tmp` and returns argv."""
+
+    name = ""
+    kind = "processes"  # "processes": master + worker children; "threads": one process
+    port_offset = 0
+
+    def __init__(self, args):
+        self.args = args
+
+    def prepare(self, tmp, port, workers):
+        raise NotImplementedError
+
+    def env(self, port, workers):
+        return None
+
+    def version(self):
+        return ""
+
+
+class Preforkd(Server):
+    kind = "processes"
+
+    def __init__(self, args, balance):
+        super().__init__(args)
+        self.balance = balance
+        self.name = f"preforkd-{balance}"
+        self.port_offset = 0 if balance == "shared" else 1
+        self.binary = Path(args.preforkd)
+
+    def config_text(self, port, workers, keepalive_timeout=True):
+        return ("[server]\n"
+                f'listen = "{HOST}:{port}"\n'
+                f"workers = {workers}\n"
+                f'balance = "{self.balance}"\n'
+                "backlog = 4096\n"
+                "\n[limits]\n"
+                "max_connections = 20000\n"
+                # as long as nginx's: the 10k idle connections must outlive the run
+                + ('keepalive_timeout = "600s"\n' if keepalive_timeout else "")
+                + "\n[[route]]\n"
+                'path = "/"\n'
+                'body = "hello word"\n'
+                'content_type = "text/plain"\n')
+
+    def prepare(self, tmp, port, workers):
+        conf = tmp / "preforkd.toml"
+        conf.write_text(self.config_text(port, workers))
+        # Older builds have no keepalive_timeout key: check with -t, drop it if refused.
+        if subprocess.run([str(self.binary), "-t", "-c", str(conf)], capture_output=True).returncode != 0:
+            conf.write_text(self.config_text(port, workers, keepalive_timeout=False))
+        return [str(self.binary), "-c", str(conf)]
+
+    def version(self):
+        out = run_text([str(self.binary), "-v"]).strip()
+        head = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).strip()
+        dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                          "server", "worker", "proto", "meson.build"]).strip()
+        return f"{out}, git {head}{' + uncommitted changes' if dirty else ''}"
+
+
+class Nginx(Server):
+    name = "nginx"
+    port_offset = 2
+
+    def prepare(self, tmp, port, workers):
+        conf = tmp / "nginx.conf"
+        conf.write_text(f"""\
+worker_processes {workers};
+worker_rlimit_nofile {NOFILE};
+daemon off;
+master_process on;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{
+    worker_connections 20000;
+}}
+http {{
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    server {{
+        listen {HOST}:{port};
+        location / {{
+            return 200 "hello word";
+        }}
+    }}
+}}
+""")
+        return ["nginx", "-p", str(tmp), "-c", str(conf)]
+
+    def version(self):
+        return run_text(["nginx", "-v"], stderr=True).strip().replace("nginx version: ", "")
+
+
+class H2o(Server):
+    name = "h2o"
+    kind = "threads"
+    port_offset = 3
+
+    def prepare(self, tmp, port, workers):
+        # h2o 2.2 has no handler that returns a fixed body without mruby; it serves
+        # a file instead: file.file maps "/" to one file (10 bytes: "hello word").
+        # It drops to user "nobody" when started as root, so the file is world-readable.
+        doc = tmp / "hello.txt"
+        doc.write_bytes(BODY)
+        doc.chmod(0o644)
+        conf = tmp / "h2o.conf"
+        conf.write_text(f"""\
+listen:
+  host: {HOST}
+  port: {port}
+num-threads: {workers}
+max-connections: 20000
+http1-request-timeout: 600
+error-log: {tmp}/error.log
+hosts:
+  default:
+    paths:
+      /:
+        file.file: {doc}
+""")
+        return ["h2o", "-c", str(conf)]
+
+    def version(self):
+        return run_text(["h2o", "--version"]).splitlines()[0].replace("h2o version ", "")
+
+
+class NodeCluster(Server):
+    name = "node-cluster"
+    port_offset = 4
+
+    def prepare(self, tmp, port, workers):
+        return ["/usr/bin/node", str(BENCH / "node" / "cluster.js")]
+
+    def env(self, port, workers):
+        e = dict(os.environ)
+        e.update(PORT=str(port), HOST=HOST, WORKERS=str(workers), KEEPALIVE_MS="600000")
+        return e
+
+    def version(self):
+        return "node " + run_text(["/usr/bin/node", "--version"]).strip()
+
+
+class Ceiling(Server):
+    name = "ceiling"
+    port_offset = 5
+
+    def prepare(self, tmp, port, workers):
+        return [self.args.ceiling, "--port", str(port), "--workers", str(workers)]
+
+    def version(self):
+        src = (BENCH / "ceiling" / "ceiling.cpp").read_bytes()
+        uring = run_text(["dpkg-query", "-W", "-f=${Version}", "liburing-dev"]).strip()
+        return f"bench/ceiling/ceiling.cpp sha256 {hashlib.sha256(src).hexdigest()[:12]}, liburing {uring}"
+
+
+def make_servers(args):
+    table = {
+        "preforkd-shared": lambda: Preforkd(args, "shared"),
+        "preforkd-reuseport": lambda: Preforkd(args, "reuseport"),
+        "nginx": lambda: Nginx(args),
+        "h2o": lambda: H2o(args),
+        "node-cluster": lambda: NodeCluster(args),
+        "ceiling": lambda: Ceiling(args),
+    }
+    out = []
+    for name in args.servers:
+        if name not in table:
+            sys.exit(f"bench: unknown server {name!r}; known: {', '.join(table)}")
+        out.append(table[name]())
+    return out
+
+
+# -------------------------------------------------------------- /proc helpers
+
+
+def run_text(argv, stderr=False):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"? ({e})"
+    return p.stderr if stderr else p.stdout
+
+
+def read_stat(path):
+    """(utime+stime ticks, ppid, starttime, rss pages, comm) from a /proc stat file."""
+    with open(path) as f:
+        s = f.read()
+    comm = s[s.index("(") + 1:s.rindex(")")]
+    f = s[s.rindex(")") + 2:].split()
+    return int(f[11]) + int(f[12]), int(f[1]), int(f[19]), int(f[21]), comm
+
+
+def all_ppids():
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                out[int(d)] = read_stat(f"/proc/{d}/stat")[1]
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def tree(root):
+    """root and all its descendants (pids), root first."""
+    kids = collections.defaultdict(list)
+    for pid, ppid in all_ppids().items():
+        kids[ppid].append(pid)
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo += sorted(kids.get(p, []))
+    return out
+
+
+def proc_ticks(pids):
+    """{pid: ticks} for processes (all threads included)."""
+    out = {}
+    for p in pids:
+        try:
+            out[p] = read_stat(f"/proc/{p}/stat")[0]
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def thread_ticks(pid):
+    out = {}
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out[int(t)] = read_stat(f"/proc/{pid}/task/{t}/stat")[0]
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def cpu_stat():
+    """/proc/stat 'cpu' line: (busy ticks, steal ticks)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+    return user + nice + system + irq + softirq, steal
+
+
+def established_inodes(port):
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "01" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(parts[9])
+        except OSError:
+            pass
+    return inodes
+
+
+def connections_per_process(pids, port):
+    """{pid: established connections to `port` held in its fd table}."""
+    inodes = established_inodes(port)
+    out = {}
+    for p in pids:
+        n = 0
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                try:
+                    link = os.readlink(f"/proc/{p}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    n += 1
+        except OSError:
+            continue
+        out[p] = n
+    return out
+
+
+def port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def http_get(port, timeout=1.0):
+    """One GET / with Connection: close; True if 200 with body 'hello word'."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+                if data.endswith(BODY):
+                    break
+        return data.startswith(b"HTTP/1.1 200") and data.endswith(BODY)
+    except OSError:
+        return False
+
+
+def raise_nofile():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+
+# ------------------------------------------------------ process bookkeeping
+
+LIVE = {}  # pid -> (starttime, label): every process we started and have not reaped
+
+
+def remember(pid, label):
+    try:
+        LIVE[pid] = (read_stat(f"/proc/{pid}/stat")[2], label)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def same_process(pid, starttime):
+    try:
+        return read_stat(f"/proc/{pid}/stat")[2] == starttime
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def kill_remembered(pids, sig=signal.SIGKILL):
+    for pid in pids:
+        st = LIVE.get(pid)
+        if st and same_process(pid, st[0]):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def wait_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if p in LIVE and same_process(p, LIVE[p][0])
+                 and not _zombie(p)]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        return s[s.rindex(")") + 2] == "Z"
+    except OSError:
+        return True
+
+
+class Running:
+    """A started server: its Popen, every pid of its tree, its port."""
+
+    def __init__(self, server, popen, port, tmp):
+        self.server, self.popen, self.port, self.tmp = server, popen, port, tmp
+        self.pids = [popen.pid]
+
+    def refresh(self):
+        self.pids = tree(self.popen.pid)
+        for p in self.pids:
+            if p not in LIVE:
+                remember(p, self.server.name)
+        return self.pids
+
+    def workers(self):
+        """Worker units: child processes, or threads of the one process (h2o)."""
+        if self.server.kind == "threads":
+            return thread_ticks(self.popen.pid)
+        return proc_ticks(self.pids[1:])
+
+    def stop(self):
+        pids = list(dict.fromkeys(self.refresh() + [p for p, v in LIVE.items()
+                                                    if v[1] == self.server.name]))
+        if self.popen.poll() is None:
+            try:
+                os.kill(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(8)
+            except subprocess.TimeoutExpired:
+                kill_remembered([self.popen.pid])
+                self.popen.wait(5)
+        if not wait_gone(pids, 3):
+            kill_remembered(pids)
+            wait_gone(pids, 5)
+        for p in pids:
+            LIVE.pop(p, None)
+
+
+STARTED = []  # Running servers and helper Popens, for cleanup on any exit
+
+
+def cleanup():
+    for r in list(STARTED):
+        try:
+            if isinstance(r, Running):
+                r.stop()
+            elif r.poll() is None:
+                r.kill()
+                r.wait(5)
+        except Exception as e:  # keep cleaning the rest
+            print(f"bench: cleanup: {e}", file=sys.stderr)
+        STARTED.remove(r)
+    kill_remembered(list(LIVE))
+
+
+# ------------------------------------------------------------------ one run
+
+
+def start_server(server, tmp, port, workers, pinned):
+    argv = server.prepare(tmp, port, workers)
+    if pinned:
+        argv = ["taskset", "-c", "0"] + argv
+    log = open(tmp / "server.log", "wb")
+    popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             cwd=tmp, env=server.env(port, workers), start_new_session=True,
+                             preexec_fn=raise_nofile)
+    log.close()
+    remember(popen.pid, server.name)
+    r = Running(server, popen, port, tmp)
+    STARTED.append(r)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {popen.returncode}: "
+                               f"{(tmp / 'server.log').read_text(errors='replace')[-2000:]}")
+        r.refresh()
+        if len(r.workers()) >= workers and http_get(port):
+            return r, argv
+        time.sleep(0.05)
+    raise RuntimeError(f"{server.name} not ready on port {port} after 20 s: "
+                       f"{(tmp / 'server.log').read_text(errors='replace')[-2000:]}")
+
+
+def wrk_argv(wl, port, duration):
+    argv = ["wrk", f"-t{wl['threads']}", f"-c{wl['conns']}", f"-d{duration}s", "--latency",
+            "-s", str(BENCH / wl.get("script", "report.lua"))]
+    for h in wl.get("headers", []):
+        argv += ["-H", h]
+    argv.append(f"http://{HOST}:{port}/")
+    if wl.get("pinned"):
+        argv = ["taskset", "-c", "1"] + argv
+    return argv
+
+
+def wrk_env(wl):
+    e = dict(os.environ)
+    e["WRK_REPORT_LUA"] = str(BENCH / "report.lua")
+    return e
+
+
+def run_wrk(argv, env, duration):
+    """Run wrk; returns (parsed WRKJSON, text, cpu seconds used by wrk)."""
+    t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                         start_new_session=True)
+    remember(p.pid, "wrk")
+    STARTED.append(p)
+    try:
+        out, _ = p.communicate(timeout=duration + 20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    STARTED.remove(p)
+    LIVE.pop(p.pid, None)
+    t1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (t1.ru_utime - t0.ru_utime) + (t1.ru_stime - t0.ru_stime)
+    m = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
+    if not m:
+        raise RuntimeError(f"wrk printed no WRKJSON line (exit {p.returncode}):\n{out[-2000:]}")
+    return json.loads(m.group(1)), out, cpu
+
+
+def perf_works():
+    if shutil.which("perf") is None:
+        return False, "perf not installed"
+    p = subprocess.run(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter,context-switches",
+                        "--", "true"], capture_output=True, text=True)
+    if p.returncode != 0 or "<not supported>" in p.stderr or "raw_syscalls" not in p.stderr:
+        return False, (p.stderr.strip().splitlines() or ["perf stat failed"])[-1]
+    return True, ""
+
+
+def start_perf(pids, out):
+    p = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter,context-switches",
+                          "-p", ",".join(map(str, pids)), "-o", str(out)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    remember(p.pid, "perf")
+    STARTED.append(p)
+    return p
+
+
+def stop_perf(p, out):
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    STARTED.remove(p)
+    LIVE.pop(p.pid, None)
+    counts = {}
+    try:
+        for line in out.read_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            f = line.split(",")
+            if len(f) >= 3:
+                try:
+                    counts[f[2]] = int(float(f[0]))
+                except ValueError:
+                    counts[f[2]] = None
+    except OSError:
+        pass
+    return counts.get("raw_syscalls:sys_enter"), counts.get("context-switches")
+
+
+def start_idle(port, count, max_seconds):
+    p = subprocess.Popen(["/usr/bin/python3", str(BENCH / "idle_conns.py"), "--port", str(port),
+                          "--count", str(count), "--max-seconds", str(max_seconds)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True, preexec_fn=raise_nofile)
+    remember(p.pid, "idle_conns")
+    STARTED.append(p)
+    line = p.stdout.readline().split()
+    if len(line) != 3 or line[0] != "ready":
+        err = p.stderr.read() if p.poll() is not None else ""
+        raise RuntimeError(f"idle_conns.py did not get ready: {line} {err[-1000:]}")
+    return p, int(line[1]), int(line[2])
+
+
+def stop_idle(p):
+    alive = None
+    try:
+        p.stdin.write("check\n")
+        p.stdin.flush()
+        line = p.stdout.readline().split()
+        if len(line) == 2 and line[0] == "alive":
+            alive = int(line[1])
+        p.wait(30)
+    except (OSError, subprocess.TimeoutExpired):
+        p.kill()
+        p.wait()
+    STARTED.remove(p)
+    LIVE.pop(p.pid, None)
+    return alive
+
+
+def wait_for_quiet(max_wait):
+    """Before a run (nothing of ours running): wait until the CPUs are < 10% busy over
+    0.5 s, for at most max_wait seconds. Returns (seconds waited, busy % first seen)."""
+    t0 = time.monotonic()
+    first = None
+    while True:
+        b0, _ = cpu_stat()
+        time.sleep(0.5)
+        b1, _ = cpu_stat()
+        busy = 100.0 * (b1 - b0) / CLK_TCK / (0.5 * os.cpu_count())
+        if first is None:
+            first = busy
+        if busy < 10 or time.monotonic() - t0 >= max_wait:
+            return round(time.monotonic() - t0 - 0.5, 1), round(first, 1)
+        time.sleep(0.5)
+
+
+def shares(d):
+    total = sum(d.values())
+    if total <= 0:
+        return []
+    return sorted((round(100.0 * v / total, 1) for v in d.values()), reverse=True)
+
+
+def one_run(args, server, wl_name, run_index, port, perf_ok):
+    wl = WORKLOADS[wl_name]
+    pinned = wl.get("pinned", False)
+    workers = 1 if pinned else args.workers
+    tmp = Path(tempfile.mkdtemp(prefix=f"{server.name}-{wl_name}-{run_index}-", dir=args.tmp))
+    tmp.chmod(0o755)  # h2o and nginx workers run as nobody
+    rec = dict(server=server.name, workload=wl_name, run=run_index, port=port, workers=workers,
+               pinned=pinned, started=datetime.datetime.now().isoformat(timespec="seconds"))
+    running, argv = start_server(server, tmp, port, workers, pinned)
+    rec["server_argv"] = argv
+    if run_index == 0:  # the generated config, for the report
+        rec["config"] = {f.name: f.read_text() for f in sorted(tmp.iterdir())
+                         if f.suffix in (".toml", ".conf")}
+    idle = None
+    try:
+        wenv = wrk_env(wl)
+        # warm-up: the same load, short
+        if args.warmup > 0:
+            run_wrk(wrk_argv(wl, port, args.warmup), wenv, args.warmup)
+        if wl.get("idle"):
+            pids = running.refresh()
+            rss0 = rss_bytes(pids)
+            idle, opened, failed = start_idle(port, wl["idle"], args.duration * 4 + 120)
+            time.sleep(0.3)
+            pids = running.refresh()
+            rss1 = rss_bytes(pids)
+            per = connections_per_process(pids[1:], port) if server.kind == "processes" else {}
+            rec["idle"] = dict(requested=wl["idle"], opened=opened, failed=failed,
+                               rss_before=rss0, rss_after=rss1,
+                               rss_per_conn=(rss1 - rss0) / opened if opened else None,
+                               per_worker=sorted(per.values(), reverse=True))
+        pids = running.refresh()
+        rec["pids"] = len(pids)
+        sample = {}
+
+        def sample_conns():
+            if server.kind != "processes" or not wl.get("sample_conns", True):
+                return  # threads share one fd table; see WORKLOADS for the others
+            time.sleep(args.duration / 2)
+            sample.update(connections_per_process(running.pids[1:], port))
+
+        sampler = threading.Thread(target=sample_conns, daemon=True)
+        argv = wrk_argv(wl, port, args.duration)
+        rec["wrk_argv"] = argv
+        w0 = running.workers()
+        c0 = proc_ticks(pids)
+        busy0, steal0 = cpu_stat()
+        t_start = time.monotonic()
+        sampler.start()
+        result, text, wrk_cpu = run_wrk(argv, wenv, args.duration)
+        elapsed = time.monotonic() - t_start
+        c1 = proc_ticks(pids)
+        w1 = running.workers()
+        busy1, steal1 = cpu_stat()
+        sampler.join(timeout=5)
+        # Syscalls and context switches: a separate, shorter wrk pass with perf
+        # attached, so perf's tracepoint overhead never touches req/s or CPU/req.
+        syscalls = ctxsw = perf_req = None
+        if perf_ok and run_index < args.perf_runs:
+            perf_out = tmp / "perf.csv"
+            perf = start_perf(running.refresh(), perf_out)
+            time.sleep(0.3)
+            perf_result, _, _ = run_wrk(wrk_argv(wl, port, args.perf_duration), wenv, args.perf_duration)
+            syscalls, ctxsw = stop_perf(perf, perf_out)
+            perf_req = perf_result["requests"]
+        rec["rss_end"] = rss_bytes(running.refresh())
+        if idle:
+            rec["idle"]["alive_after"] = stop_idle(idle)
+            idle = None
+        req = result["requests"]
+        ticks = sum(c1.get(p, c0[p]) - c0[p] for p in c0)
+        wdelta = {k: w1[k] - w0.get(k, 0) for k in w1}
+        if server.kind == "threads":  # h2o: only threads that did real work
+            tot = sum(wdelta.values())
+            wdelta = {k: v for k, v in wdelta.items() if tot and v >= 0.02 * tot}
+        server_cpu_s = ticks / CLK_TCK
+        other = (busy1 - busy0) / CLK_TCK - server_cpu_s - wrk_cpu
+        rec.update(
+            wrk=result, wrk_text=text,
+            rps=req / (result["duration_us"] / 1e6) if result["duration_us"] else 0,
+            requests=req,
+            p50_us=result["p50_us"], p99_us=result["p99_us"],
+            socket_errors=result["connect_errors"] + result["read_errors"]
+            + result["write_errors"] + result["timeouts"],
+            non2xx=result["non2xx"],
+            server_cpu_s=server_cpu_s,
+            cpu_us_per_req=server_cpu_s * 1e6 / req if req else None,
+            wrk_cpu_s=wrk_cpu,
+            other_cpu_s=other,
+            elapsed_s=elapsed,
+            machine_busy_pct=100.0 * (busy1 - busy0) / CLK_TCK / (elapsed * os.cpu_count()),
+            steal_s=(steal1 - steal0) / CLK_TCK,
+            syscalls=syscalls, ctx_switches=ctxsw, perf_requests=perf_req,
+            syscalls_per_req=syscalls / perf_req if syscalls is not None and perf_req else None,
+            ctxsw_per_req=ctxsw / perf_req if ctxsw is not None and perf_req else None,
+            worker_cpu_share=shares(wdelta),
+            worker_conn_share=shares(sample) if sample else [],
+            worker_conns=sorted(sample.values(), reverse=True),
+        )
+    finally:
+        if idle:
+            stop_idle(idle)
+        running.stop()
+        STARTED.remove(running)
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rec
+
+
+# --------------------------------------------------------------------- main
+
+
+def machine_info():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) // 1024 // 1024} GiB"
+    except OSError:
+        pass
+    return dict(nproc=os.cpu_count(), cpu_model=model, kernel=platform.release(), memory=mem,
+                os=run_text(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]).strip(),
+                somaxconn=Path("/proc/sys/net/core/somaxconn").read_text().strip(),
+                tcp_tw_reuse=Path("/proc/sys/net/ipv4/tcp_tw_reuse").read_text().strip(),
+                clk_tck=CLK_TCK)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="preforkd benchmark suite (run via bench/run.sh)")
+    ap.add_argument("-d", "--duration", type=int, default=5, help="seconds per measured run (default 5)")
+    ap.add_argument("-r", "--runs", type=int, default=3, help="runs per server and workload (default 3)")
+    ap.add_argument("-w", "--warmup", type=int, default=1, help="warm-up seconds after each start (default 1)")
+    ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,nginx,h2o,node-cluster,ceiling",
+                    help="comma list, alternated in this order")
+    ap.add_argument("-l", "--workloads", default="keepalive,pipelined,close,idle10k,pinned", help="comma list")
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="workers per server (default nproc)")
+    ap.add_argument("--quick", action="store_true", help="1 run of 2 s per server and workload (~2 min)")
+    ap.add_argument("--no-perf", action="store_true", help="skip perf stat (syscalls, context switches)")
+    ap.add_argument("--perf-runs", type=int, default=1,
+                    help="rounds that add a perf-stat pass after the measured run (default 1: the first)")
+    ap.add_argument("--perf-duration", type=int, default=2, help="seconds of the perf-stat pass (default 2)")
+    ap.add_argument("--max-other-cpu", type=float, default=15,
+                    help="a run during which other processes used more than this %% of the CPUs is "
+                         "run again (default 15)")
+    ap.add_argument("--retries", type=int, default=1, help="how often a disturbed run is repeated (default 1)")
+    ap.add_argument("--quiet-wait", type=float, default=20,
+                    help="before each run, wait up to this many seconds for the machine to be idle (default 20)")
+    ap.add_argument("--base-port", type=int, default=18080)
+    ap.add_argument("--preforkd", default=str(REPO / "build-bench" / "preforkd"))
+    ap.add_argument("--ceiling", required=True)
+    ap.add_argument("--out", default=str(BENCH / "results"))
+    ap.add_argument("--stamp", default=datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S"))
+    ap.add_argument("--command", default="", help="the command line, for the report")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the generated configs and logs")
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.runs, args.warmup, args.perf_duration = 2, 1, 1, 1
+    args.ceiling = str(Path(args.ceiling).resolve())
+    args.preforkd = str(Path(args.preforkd).resolve())
+    args.servers = [s for s in args.servers.split(",") if s]
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            sys.exit(f"bench: unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
+    if os.cpu_count() < 2 and "pinned" in args.workloads:
+        sys.exit("bench: the pinned workload needs 2 CPUs")
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, on_signal)
+    raise_nofile()
+
+    servers = make_servers(args)
+    ports = {}
+    for s in servers:
+        port = args.base_port + s.port_offset
+        while not port_free(port):
+            port += 10
+            if port > args.base_port + 200:
+                sys.exit(f"bench: no free port for {s.name}")
+        ports[s.name] = port
+
+    perf_ok, perf_why = (False, "disabled with --no-perf") if args.no_perf else perf_works()
+    if not perf_ok:
+        print(f"bench: perf stat unavailable ({perf_why}); syscalls and context switches not measured",
+              file=sys.stderr)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args.tmp = tempfile.mkdtemp(prefix="preforkd-bench-")
+    os.chmod(args.tmp, 0o755)
+    doc = dict(
+        stamp=args.stamp, date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        command=args.command or " ".join(shlex.quote(a) for a in sys.argv),
+        settings=dict(duration=args.duration, runs=args.runs, warmup=args.warmup, workers=args.workers,
+                      perf_runs=args.perf_runs, perf_duration=args.perf_duration,
+                      max_other_cpu=args.max_other_cpu, retries=args.retries, quiet_wait=args.quiet_wait,
+                      repo=str(REPO), run_dir=args.tmp,
+                      servers=args.servers, workloads=args.workloads, perf=perf_ok, perf_note=perf_why,
+                      ports=ports),
+        machine=machine_info(),
+        versions=dict({s.name: s.version() for s in servers},
+                      wrk=run_text(["wrk", "-v"]).splitlines()[0].split(" Copyright")[0],
+                      perf=run_text(["perf", "--version"]).strip() if shutil.which("perf") else None,
+                      python=platform.python_version()),
+        workloads={w: dict(WORKLOADS[w], wrk=" ".join(shlex.quote(a) for a in wrk_argv(
+            WORKLOADS[w], 18080, args.duration))) for w in args.workloads},
+        runs=[], failures=[], discarded=[])
+    json_path = out_dir / f"{args.stamp}.json"
+    total = len(args.workloads) * args.runs * len(servers)
+    n = 0
+    t_begin = time.monotonic()
+    try:
+        for wl in args.workloads:
+            for r in range(args.runs):
+                for s in servers:
+                    n += 1
+                    try:
+                        for attempt in range(args.retries + 1):
+                            waited, busy = wait_for_quiet(args.quiet_wait)
+                            rec = one_run(args, s, wl, r, ports[s.name], perf_ok)
+                            rec["quiet_wait_s"], rec["busy_before_pct"] = waited, busy
+                            other = 100.0 * rec["other_cpu_s"] / (rec["elapsed_s"] * os.cpu_count())
+                            rec["other_cpu_pct"] = other
+                            if other <= args.max_other_cpu or attempt == args.retries:
+                                break
+                            print(f"[{n}/{total}] {wl} run {r + 1} {s.name}: other CPU {other:.0f}% "
+                                  f"(> {args.max_other_cpu:g}%): disturbed, running it again", flush=True)
+                            doc["discarded"].append(rec)
+                        doc["runs"].append(rec)
+                        extra = ""
+                        if rec.get("idle"):
+                            i = rec["idle"]
+                            extra = (f" idle {i['opened']}/{i['requested']} alive {i.get('alive_after')}"
+                                     f" +{(i['rss_per_conn'] or 0):.0f} B/conn")
+                        sc = rec["syscalls_per_req"]
+                        print(f"[{n}/{total} {time.monotonic() - t_begin:5.0f}s] {wl:9} run {r + 1} {s.name:18} "
+                              f"{rec['rps']:>10,.0f} req/s  p99 {rec['p99_us'] / 1000:6.2f} ms  "
+                              f"cpu {rec['cpu_us_per_req']:.2f} us/req"
+                              + (f"  {sc:.2f} syscalls/req" if sc is not None else "")
+                              + f"  err {rec['socket_errors']}/{rec['non2xx']}  other {other:.0f}%{extra}",
+                              flush=True)
+                    except KeyboardInterrupt:
+                        raise
+                    except Exception as e:  # record and go on with the others
+                        msg = f"{wl} run {r + 1} {s.name}: {e}"
+                        print(f"[{n}/{total}] FAILED {msg}", file=sys.stderr, flush=True)
+                        doc["failures"].append(msg)
+                    json_path.write_text(json.dumps(doc, indent=1))
+    except KeyboardInterrupt:
+        print("bench: interrupted; stopping servers", file=sys.stderr)
+        doc["interrupted"] = True
+    finally:
+        cleanup()
+        doc["elapsed_s"] = round(time.monotonic() - t_begin, 1)
+        json_path.write_text(json.dumps(doc, indent=1))
+        if not args.keep_tmp:
+            shutil.rmtree(args.tmp, ignore_errors=True)
+    print(f"bench: raw results in {json_path} ({doc['elapsed_s']:.0f} s)")
+    return 1 if doc.get("interrupted") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+"""Turn one bench.py JSON file into results/<stamp>.md and PNG charts (gnuplot).
+
+  /usr/bin/python3 bench/report.py bench/results/<stamp>.json
+
+Stdlib only. Every figure in a table is the median over the runs of that server
+and workload; ratios are ratios of those medians, taken within the one run of the
+suite (servers alternated), never across files.
+"""
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CEILING = "ceiling"
+NGINX = "nginx"
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt_int(v):
+    return "–" if v is None else f"{v:,.0f}"
+
+
+def fmt(v, digits=2):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def fmt_ms(us):
+    return "–" if us is None else f"{us / 1000:.2f}"
+
+
+def fmt_ratio(a, b):
+    if a is None or not b:
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def median_shares(runs, key):
+    """Median of each position of the sorted per-worker shares."""
+    lists = [r.get(key) or [] for r in runs]
+    lists = [l for l in lists if l]
+    if not lists:
+        return None
+    n = max(len(l) for l in lists)
+    out = []
+    for i in range(n):
+        vals = [l[i] for l in lists if len(l) > i]
+        out.append(statistics.median(vals))
+    return out
+
+
+def display(doc, text):
+    """Shorter paths for the report: repo-relative, $RUN for the run's temp dir."""
+    st = doc["settings"]
+    if st.get("run_dir"):
+        text = text.replace(st["run_dir"], "$RUN")
+    if st.get("repo"):
+        text = text.replace(st["repo"] + "/", "")
+    return text
+
+
+def summarize(doc):
+    groups = {}
+    for r in doc["runs"]:
+        groups.setdefault((r["workload"], r["server"]), []).append(r)
+    summary = {}
+    for (wl, srv), runs in groups.items():
+        rps = [r["rps"] for r in runs]
+        s = dict(
+            runs=len(runs),
+            rps=med(rps),
+            rps_min=min(rps), rps_max=max(rps),
+            p50_us=med(r["p50_us"] for r in runs),
+            p99_us=med(r["p99_us"] for r in runs),
+            socket_errors=sum(r["socket_errors"] for r in runs),
+            non2xx=sum(r["non2xx"] for r in runs),
+            requests=sum(r["requests"] for r in runs),
+            cpu_us_per_req=med(r["cpu_us_per_req"] for r in runs),
+            syscalls_per_req=med(r.get("syscalls_per_req") for r in runs),
+            ctxsw_per_req=med(r.get("ctxsw_per_req") for r in runs),
+            other_cpu_pct=med(100.0 * r["other_cpu_s"] / (r["elapsed_s"] * doc["machine"]["nproc"])
+                              for r in runs),
+            worker_cpu_share=median_shares(runs, "worker_cpu_share"),
+            worker_conn_share=median_shares(runs, "worker_conn_share"),
+        )
+        idles = [r["idle"] for r in runs if r.get("idle")]
+        if idles:
+            s["idle_rss_per_conn"] = med(i.get("rss_per_conn") for i in idles)
+            s["idle_opened"] = min(i["opened"] for i in idles)
+            s["idle_requested"] = idles[0]["requested"]
+            alive = [i.get("alive_after") for i in idles if i.get("alive_after") is not None]
+            s["idle_alive"] = min(alive) if alive else None
+            s["idle_per_worker"] = median_shares([{"x": i.get("per_worker")} for i in idles], "x")
+        summary[(wl, srv)] = s
+    return summary
+
+
+def shares_text(shares):
+    if not shares:
+        return "–"
+    return "/".join(f"{v:.0f}" for v in shares)
+
+
+def write_charts(doc, summary, out_dir, stamp):
+    """Two PNGs: req/s and CPU µs/req, one panel per workload. Returns file names."""
+    if shutil.which("gnuplot") is None:
+        return []
+    workloads = [w for w in doc["settings"]["workloads"] if any(k[0] == w for k in summary)]
+    servers = doc["settings"]["servers"]
+    made = []
+    for metric, label, fname in (("rps", "requests/s (thousands)", f"{stamp}-rps.png"),
+                                 ("cpu_us_per_req", "server CPU µs per request", f"{stamp}-cpu.png")):
+        dat = out_dir / f".{stamp}-{metric}.dat"
+        lines = []
+        for w in workloads:
+            for i, srv in enumerate(servers):
+                s = summary.get((w, srv))
+                v = None if s is None else s[metric]
+                if v is not None and metric == "rps":
+                    v /= 1000.0
+                lines.append(f'"{w}" {i} "{srv}" {v if v is not None else "NaN"}')
+            lines.append("")
+            lines.append("")
+        dat.write_text("\n".join(lines) + "\n")
+        cols = min(3, len(workloads))
+        rows = (len(workloads) + cols - 1) // cols
+        script = [
+            f'set terminal pngcairo size {420 * cols},{360 * rows} font "sans,9"',
+            f'set output "{out_dir / fname}"',
+            f'set multiplot layout {rows},{cols} title "{label} — median of runs ({stamp})"',
+            "set style fill solid 0.8 border -1",
+            "set boxwidth 0.7",
+            "set grid ytics",
+            "set yrange [0:*]",
+            "set xtics rotate by -35 nomirror",
+            "unset key",
+        ]
+        for bi, w in enumerate(workloads):
+            title = doc["workloads"][w]["title"]
+            script += [
+                f'set title "{title}"',
+                f'set xrange [-0.6:{len(servers) - 0.4}]',
+                f'plot "{dat}" index {bi} using 2:4:($2+1):xtic(3) with boxes lc variable, '
+                f'"" index {bi} using 2:4:(sprintf("%.{1 if metric == "rps" else 2}f", $4)) '
+                'with labels offset 0,0.6 font "sans,8"',
+            ]
+        script.append("unset multiplot")
+        p = subprocess.run(["gnuplot"], input="\n".join(script), text=True, capture_output=True)
+        dat.unlink(missing_ok=True)
+        if p.returncode == 0:
+            made.append(fname)
+        else:
+            print(f"report: gnuplot failed for {fname}: {p.stderr[-500:]}", file=sys.stderr)
+    return made
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS.json")
+    path = Path(sys.argv[1])
+    doc = json.loads(path.read_text())
+    out_dir = path.parent
+    stamp = doc["stamp"]
+    summary = summarize(doc)
+    servers = doc["settings"]["servers"]
+    workloads = doc["settings"]["workloads"]
+    m = doc["machine"]
+    st = doc["settings"]
+    charts = write_charts(doc, summary, out_dir, stamp)
+
+    L = []
+    L.append(f"# preforkd benchmark — {doc['date']}")
+    L.append("")
+    if doc.get("interrupted"):
+        L.append("**The run was interrupted: tables hold only the runs that finished.**")
+        L.append("")
+    L.append(f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory']}, {m['os']}, "
+             f"kernel {m['kernel']}; somaxconn {m['somaxconn']}, tcp_tw_reuse {m['tcp_tw_reuse']}; "
+             "load generator and servers share the CPUs")
+    L.append(f"- command: `{doc['command']}` — {st['runs']} run(s) per server and workload, "
+             f"{st['duration']} s each after a fresh start and a {st['warmup']} s warm-up; servers "
+             f"alternated in the order {', '.join(servers)}; {st['workers']} workers each "
+             f"(1 in the pinned workload); total {doc.get('elapsed_s', 0):.0f} s")
+    L.append("- versions: " + "; ".join(f"{k}: {v}" for k, v in doc["versions"].items() if v))
+    if not st["perf"]:
+        L.append(f"- perf stat unavailable ({st.get('perf_note')}): syscalls and context switches not measured")
+    if doc.get("discarded"):
+        L.append(f"- {len(doc['discarded'])} run(s) were disturbed (other CPU above "
+                 f"{st.get('max_other_cpu', '?')}%) and run again; the repeats are in the tables, "
+                 "the disturbed ones only in the JSON (`discarded`)")
+    if doc.get("failures"):
+        L.append(f"- **{len(doc['failures'])} run(s) failed**: " + "; ".join(doc["failures"][:10]))
+    L.append("")
+    L.append("Figures are medians over the runs. Only ratios within this file mean anything "
+             "(figures drift 10–15% between suite runs). `CPU µs/req` = server CPU time "
+             "(utime+stime of the master and every worker) / completed requests; it is the "
+             "fairest figure on a machine where wrk competes for the same CPUs. "
+             "Latency: wrk's histogram (p99 repaired where wrk prints 0, see README); for "
+             "pipelined it is per batch of 16. `errors` = socket errors / non-2xx, summed over runs. "
+             "`worker CPU %` = each worker's share of the server's worker CPU time, a proxy for "
+             "its share of requests (no server here exposes a per-worker request counter); "
+             "`worker conns %` = share of the open connections, sampled mid-run. "
+             "`other CPU` = CPU used by anything but the server and wrk during the run "
+             "(perf, this driver, other processes on the machine): a high value means the run was disturbed.")
+    L.append("")
+
+    # headline
+    L.append("## Headline")
+    L.append("")
+    head = "| server | " + " | ".join(f"{doc['workloads'][w]['title']} req/s | µs/req" for w in workloads) + " |"
+    L.append(head)
+    L.append("|---|" + "---:|---:|" * len(workloads))
+    for srv in servers:
+        cells = []
+        for w in workloads:
+            s = summary.get((w, srv))
+            cells += [fmt_int(s and s["rps"]), fmt(s and s["cpu_us_per_req"])]
+        L.append(f"| {srv} | " + " | ".join(cells) + " |")
+    L.append("")
+    for srv in [s for s in servers if s.startswith("preforkd")]:
+        L.append(f"**{srv}** — req/s ratio to ceiling / to nginx; CPU µs/req ratio to ceiling / to nginx:")
+        L.append("")
+        L.append("| workload | req/s ÷ ceiling | req/s ÷ nginx | µs/req ÷ ceiling | µs/req ÷ nginx |")
+        L.append("|---|---:|---:|---:|---:|")
+        for w in workloads:
+            s, c, n = summary.get((w, srv)), summary.get((w, CEILING)), summary.get((w, NGINX))
+            L.append(f"| {doc['workloads'][w]['title']} | "
+                     f"{fmt_ratio(s and s['rps'], c and c['rps'])} | {fmt_ratio(s and s['rps'], n and n['rps'])} | "
+                     f"{fmt_ratio(s and s['cpu_us_per_req'], c and c['cpu_us_per_req'])} | "
+                     f"{fmt_ratio(s and s['cpu_us_per_req'], n and n['cpu_us_per_req'])} |")
+        L.append("")
+    for c in charts:
+        L.append(f"![{c}]({c})")
+        L.append("")
+
+    # per workload
+    for w in workloads:
+        wd = doc["workloads"][w]
+        L.append(f"## {wd['title']}")
+        L.append("")
+        L.append(f"{wd['desc']}. Measured: `{display(doc, wd['wrk'].replace('18080', 'PORT'))}`")
+        L.append("")
+        idle = wd.get("idle")
+        cols = ["server", "req/s", "÷ ceiling", "÷ nginx", "p50 ms", "p99 ms", "errors",
+                "CPU µs/req", "syscalls/req", "ctx-sw/req", "worker CPU %", "worker conns %"]
+        if idle:
+            cols += ["RSS B/idle conn", "idle open at end", "idle per worker"]
+        cols += ["req/s min–max", "other CPU %"]
+        L.append("| " + " | ".join(cols) + " |")
+        L.append("|---|" + "---:|" * (len(cols) - 1))
+        c = summary.get((w, CEILING))
+        n = summary.get((w, NGINX))
+        for srv in servers:
+            s = summary.get((w, srv))
+            if s is None:
+                L.append(f"| {srv} | " + " | ".join(["–"] * (len(cols) - 1)) + " |")
+                continue
+            row = [srv, fmt_int(s["rps"]), fmt_ratio(s["rps"], c and c["rps"]),
+                   fmt_ratio(s["rps"], n and n["rps"]), fmt_ms(s["p50_us"]), fmt_ms(s["p99_us"]),
+                   f"{s['socket_errors']}/{s['non2xx']}", fmt(s["cpu_us_per_req"]),
+                   fmt(s["syscalls_per_req"]), fmt(s["ctxsw_per_req"], 3),
+                   shares_text(s["worker_cpu_share"]), shares_text(s["worker_conn_share"])]
+            if idle:
+                alive = s.get("idle_alive")
+                row += [fmt_int(s.get("idle_rss_per_conn")),
+                        f"{fmt_int(alive)}/{fmt_int(s.get('idle_opened'))}",
+                        "/".join(f"{v:.0f}" for v in (s.get("idle_per_worker") or [])) or "–"]
+            row += [f"{fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])}", fmt(s["other_cpu_pct"], 1)]
+            L.append("| " + " | ".join(row) + " |")
+        L.append("")
+        if w == "close":
+            L.append("wrk counts a *read error* each time it reads the server's end-of-file as a "
+                     "separate read after a complete response on a `Connection: close` connection, "
+                     "so read errors here mostly mean \"the server closed first\", not failed requests.")
+            L.append("")
+
+    # commands and configs
+    L.append("## Exact commands")
+    L.append("")
+    L.append("```")
+    L.append(doc["command"])
+    for w in workloads:
+        L.append(f"# {w}: {display(doc, doc['workloads'][w]['wrk'].replace('18080', 'PORT'))}")
+    seen = set()
+    for r in doc["runs"]:
+        if r["server"] in seen or r.get("pinned"):
+            continue
+        seen.add(r["server"])
+        L.append(f"# {r['server']} (port {r['port']}): " + display(doc, " ".join(r["server_argv"])))
+    L.append("```")
+    L.append("")
+    seen = set()
+    for r in doc["runs"]:
+        if r["server"] in seen or not r.get("config") or r.get("pinned"):
+            continue
+        seen.add(r["server"])
+        for fname, text in r["config"].items():
+            L.append(f"<details><summary>{r['server']}: {fname}</summary>")
+            L.append("")
+            L.append("```")
+            L.append(display(doc, text.rstrip()))
+            L.append("```")
+            L.append("")
+            L.append("</details>")
+            L.append("")
+    L.append(f"Raw data of every run: [{path.name}]({path.name}).")
+    L.append("")
+    md = out_dir / f"{stamp}.md"
+    md.write_text("\n".join(L))
+    print(f"report: {md}" + "".join(f", {out_dir / c}" for c in charts))
+
+
+if __name__ == "__main__":
+    main()
