@@ -91,7 +91,7 @@ class Preforkd(Server):
         self.port_offset = 0 if balance == "shared" else 1
         self.binary = Path(args.preforkd)
 
-    def config_text(self, port, workers, keepalive_timeout=True):
+    def config_text(self, port, workers):
         return ("[server]\n"
                 f'listen = "{HOST}:{port}"\n'
                 f"workers = {workers}\n"
@@ -99,9 +99,11 @@ class Preforkd(Server):
                 "backlog = 4096\n"
                 "\n[limits]\n"
                 "max_connections = 20000\n"
-                # as long as nginx's: the 10k idle connections must outlive the run
-                + ('keepalive_timeout = "600s"\n' if keepalive_timeout else "")
-                + "\n[[route]]\n"
+                # as nginx's keepalive_requests/keepalive_timeout below: no reconnects
+                # mid-run, and the 10k idle connections outlive the run
+                "max_requests_per_connection = 0\n"
+                'keepalive_timeout = "600s"\n'
+                "\n[[route]]\n"
                 'path = "/"\n'
                 'body = "hello word"\n'
                 'content_type = "text/plain"\n')
@@ -109,10 +111,18 @@ class Preforkd(Server):
     def prepare(self, tmp, port, workers):
         conf = tmp / "preforkd.toml"
         conf.write_text(self.config_text(port, workers))
-        # Older builds have no keepalive_timeout key: check with -t, drop it if refused.
-        if subprocess.run([str(self.binary), "-t", "-c", str(conf)], capture_output=True).returncode != 0:
-            conf.write_text(self.config_text(port, workers, keepalive_timeout=False))
+        self.conf = conf
         return [str(self.binary), "-c", str(conf)]
+
+    def request_counts(self):
+        """Requests answered so far by each worker slot, from the scoreboard
+        (`preforkd status --json`): the real per-worker share, not a CPU proxy."""
+        try:
+            out = subprocess.run([str(self.binary), "status", "--json", "-c", str(self.conf)],
+                                 capture_output=True, text=True, timeout=5).stdout
+            return {w["slot"]: w["requests"] for w in json.loads(out)["workers"]}
+        except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+            return {}
 
     def version(self):
         out = run_text([str(self.binary), "-v"]).strip()
@@ -219,6 +229,16 @@ class Ceiling(Server):
         return f"bench/ceiling/ceiling.cpp sha256 {hashlib.sha256(src).hexdigest()[:12]}, liburing {uring}"
 
 
+class CeilingReuseport(Ceiling):
+    """The ceiling with one SO_REUSEPORT socket per worker: connections spread evenly,
+    as preforkd spreads them; the yardstick for a server that uses all its workers."""
+    name = "ceiling-reuseport"
+    port_offset = 6
+
+    def prepare(self, tmp, port, workers):
+        return super().prepare(tmp, port, workers) + ["--reuseport"]
+
+
 def make_servers(args):
     table = {
         "preforkd-shared": lambda: Preforkd(args, "shared"),
@@ -227,6 +247,7 @@ def make_servers(args):
         "h2o": lambda: H2o(args),
         "node-cluster": lambda: NodeCluster(args),
         "ceiling": lambda: Ceiling(args),
+        "ceiling-reuseport": lambda: CeilingReuseport(args),
     }
     out = []
     for name in args.servers:
@@ -710,6 +731,8 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
         sampler = threading.Thread(target=sample_conns, daemon=True)
         argv = wrk_argv(wl, port, args.duration)
         rec["wrk_argv"] = argv
+        counts = getattr(server, "request_counts", None)
+        r0 = counts() if counts else {}
         w0 = running.workers()
         c0 = proc_ticks(pids)
         busy0, steal0 = cpu_stat()
@@ -719,6 +742,7 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
         elapsed = time.monotonic() - t_start
         c1 = proc_ticks(pids)
         w1 = running.workers()
+        r1 = counts() if counts else {}
         busy1, steal1 = cpu_stat()
         sampler.join(timeout=5)
         # Syscalls and context switches: a separate, shorter wrk pass with perf
@@ -762,6 +786,7 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
             syscalls_per_req=syscalls / perf_req if syscalls is not None and perf_req else None,
             ctxsw_per_req=ctxsw / perf_req if ctxsw is not None and perf_req else None,
             worker_cpu_share=shares(wdelta),
+            worker_req_share=shares({k: r1[k] - r0.get(k, 0) for k in r1}) if r1 else [],
             worker_conn_share=shares(sample) if sample else [],
             worker_conns=sorted(sample.values(), reverse=True),
         )
@@ -806,7 +831,7 @@ def main():
     ap.add_argument("-d", "--duration", type=int, default=5, help="seconds per measured run (default 5)")
     ap.add_argument("-r", "--runs", type=int, default=3, help="runs per server and workload (default 3)")
     ap.add_argument("-w", "--warmup", type=int, default=1, help="warm-up seconds after each start (default 1)")
-    ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,nginx,h2o,node-cluster,ceiling",
+    ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,nginx,h2o,node-cluster,ceiling,ceiling-reuseport",
                     help="comma list, alternated in this order")
     ap.add_argument("-l", "--workloads", default="keepalive,pipelined,close,idle10k,pinned", help="comma list")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="workers per server (default nproc)")

@@ -61,6 +61,9 @@ listen = "127.0.0.1:$port"
 workers = 1
 balance = "shared"
 
+[limits]
+max_requests_per_connection = 0
+
 [[route]]
 path = "/"
 body = "hello word"

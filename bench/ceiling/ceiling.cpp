@@ -10,7 +10,7 @@
 // only closes cleanly on a response that says so).
 //
 // build: g++ -O2 -std=c++20 ceiling.cpp -o ceiling -luring
-// usage: ceiling [--port 18089] [--workers N] [--close]
+// usage: ceiling [--port 18089] [--workers N] [--close] [--reuseport]
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -178,25 +178,34 @@ std::uint64_t count_terminators(conn& c, const char* p, std::size_t n) {
 
 int main(int argc, char** argv) {
     int port = 18089, workers = int(sysconf(_SC_NPROCESSORS_ONLN));
+    bool reuseport = false;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--close")) force_close = true;
-        else { fprintf(stderr, "usage: ceiling [--port P] [--workers N] [--close]\n"); return 2; }
+        else if (!strcmp(argv[i], "--reuseport")) reuseport = true;
+        else { fprintf(stderr, "usage: ceiling [--port P] [--workers N] [--close] [--reuseport]\n"); return 2; }
     }
     for (unsigned i = 0; i < copies; ++i) {
         responses[0].append(response, resp_lens[0]);
         responses[1].append(close_response, resp_lens[1]);
     }
     conns.resize(max_fds);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(lfd, 4096) < 0) { perror("bind/listen"); return 1; }
+    // One listening socket shared by every worker, or (--reuseport) one SO_REUSEPORT
+    // socket per worker, so the kernel spreads connections evenly.
+    std::vector<int> lfds;
+    for (int i = 0; i < (reuseport ? workers : 1); ++i) {
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuseport) setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(lfd, 4096) < 0) { perror("bind/listen"); return 1; }
+        lfds.push_back(lfd);
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -207,7 +216,7 @@ int main(int argc, char** argv) {
         pid_t pid = fork();
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            serve(lfd, set);
+            serve(lfds[reuseport ? i : 0], set);
         }
         kids.push_back(pid);
     }

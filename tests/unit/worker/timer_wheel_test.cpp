@@ -96,6 +96,38 @@ TEST_CASE("re-arming moves the deadline", "[worker][timer_wheel]") {
     }
 }
 
+TEST_CASE("a deadline moved later again and again fires once, at the last one", "[worker][timer_wheel]") {
+    // What a busy keep-alive connection does: every request pushes its deadline on.
+    timer_wheel w{3, 8};
+    w.arm(0, 4);
+    w.arm(1, 6);
+    tick_t deadline = 4;
+    std::multimap<std::uint32_t, tick_t> at;
+    for (tick_t t = 1; t <= 60; ++t) {
+        if (t < 40) {
+            deadline = t + 4;   // moved later at every tick, past several turns of the wheel
+            w.arm(0, deadline);
+        }
+        for (auto id : advance(w, t)) {
+            at.emplace(id, t);
+        }
+    }
+    REQUIRE(at.count(0) == 1);
+    CHECK(at.find(0)->second == 43);
+    REQUIRE(at.count(1) == 1);
+    CHECK(at.find(1)->second == 6);
+}
+
+TEST_CASE("moved later, then earlier than where it is linked, it fires at the earlier one", "[worker][timer_wheel]") {
+    timer_wheel w{2, 8};
+    w.arm(0, 5);
+    w.arm(0, 20);   // later: stays linked at 5
+    w.arm(0, 3);    // earlier than 5: relinked
+    CHECK(advance(w, 2).empty());
+    CHECK(advance(w, 3) == ids{0});
+    CHECK(advance(w, 30).empty());
+}
+
 TEST_CASE("disarm prevents firing", "[worker][timer_wheel]") {
     timer_wheel w{3, 8};
     w.arm(0, 2);
