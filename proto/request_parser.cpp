@@ -48,6 +48,56 @@ constexpr auto tchar_table = [] {
 
 bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
 
+bool is_hex(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// RFC 9110 7.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ], where uri-host is an
+// IP-literal in brackets or a reg-name (which covers IPv4 addresses, and may be empty).
+bool valid_host(std::string_view v) noexcept {
+    std::string_view host = v;
+    std::string_view port;
+    if (!v.empty() && v.front() == '[') {
+        const auto close = v.find(']');
+        if (close == std::string_view::npos || close == 1) {
+            return false;
+        }
+        // IPv6address or IPvFuture: hex digits, ':' and '.', or unreserved / sub-delims.
+        for (char c : v.substr(1, close - 1)) {
+            const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+            if (!alnum && std::string_view{":.-_~!$&'()*+,;="}.find(c) == std::string_view::npos) {
+                return false;
+            }
+        }
+        host = {};
+        const std::string_view rest = v.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                return false;
+            }
+            port = rest.substr(1);
+        }
+    } else if (const auto colon = v.find(':'); colon != std::string_view::npos) {
+        host = v.substr(0, colon);
+        port = v.substr(colon + 1);
+    }
+    for (std::size_t i = 0; i < host.size(); ++i) {
+        const char c = host[i];
+        const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                c == '-' || c == '.' || c == '_' || c == '~';
+        const bool sub_delim = std::string_view{"!$&'()*+,;="}.find(c) != std::string_view::npos;
+        if (c == '%') {
+            if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
+                return false;
+            }
+            i += 2;
+        } else if (!unreserved && !sub_delim) {
+            return false;
+        }
+    }
+    return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 bool within(const char* p, const char* begin, const char* end) noexcept {
     return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);
 }
@@ -78,6 +128,7 @@ struct parser_callbacks {
     static int header_value_complete(llhttp_t* p) { return self(p).on_header_value_complete(); }
     static int headers_complete(llhttp_t* p) { return self(p).on_headers_complete(); }
     static int body(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_body(at, n); }
+    static int chunk_header(llhttp_t* p) { return self(p).on_chunk_header(); }
     static int message_complete(llhttp_t* p) { return self(p).on_message_complete(); }
 
     static const llhttp_settings_t& settings() noexcept {
@@ -93,6 +144,7 @@ struct parser_callbacks {
             v.on_header_value_complete = header_value_complete;
             v.on_headers_complete = headers_complete;
             v.on_body = body;
+            v.on_chunk_header = chunk_header;
             v.on_message_complete = message_complete;
             return v;
         }();
@@ -386,6 +438,9 @@ int request_parser::on_header_value_complete() noexcept {
 
 int request_parser::check_target() noexcept {
     std::string_view t = head_.target;
+    if (t.find('#') != std::string_view::npos) {
+        return fail(400, "fragment in the request target");   // RFC 9112 3.2: never sent
+    }
     if (head_.method == method::connect) {
         head_.form = target_form::origin;   // authority-form; refused by method, not syntax
         head_.path = {};
@@ -449,22 +504,34 @@ int request_parser::on_headers_complete() noexcept {
     head_.method = to_method(llhttp_.method);
     head_.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0 && llhttp_.upgrade == 0;
     int hosts = 0;
+    bool host_ok = true;
+    bool transfer_encoding = (llhttp_.flags & F_TRANSFER_ENCODING) != 0;
     for (std::size_t i = 0; i < head_.header_count; ++i) {
-        hosts += iequals(head_.headers[i].name, "host") ? 1 : 0;
+        const auto& h = head_.headers[i];
+        if (iequals(h.name, "host")) {
+            ++hosts;
+            host_ok = host_ok && valid_host(h.value);
+        } else if (iequals(h.name, "transfer-encoding")) {
+            transfer_encoding = true;   // llhttp does not flag an empty one
+        }
     }
-    // RFC 9112 3.2: exactly one Host in HTTP/1.1; at most one ever.
+    // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one ever, and a valid one.
     if (hosts > 1 || (hosts == 0 && head_.version_minor >= 1)) {
         fail(400, hosts == 0 ? "missing Host header" : "more than one Host header");
         return -1;
     }
+    if (!host_ok) {
+        fail(400, "invalid Host header");
+        return -1;
+    }
     const bool chunked = (llhttp_.flags & F_CHUNKED) != 0;
-    if ((llhttp_.flags & F_TRANSFER_ENCODING) != 0 && !chunked) {
+    if (transfer_encoding && !chunked) {
         // RFC 9112 6.3: a request's body length is unknowable unless chunked is the
         // final coding. llhttp says so only after this callback; refuse before answering.
         fail(400, "Transfer-Encoding without chunked as the final coding");
         return -1;
     }
-    if ((llhttp_.flags & F_TRANSFER_ENCODING) != 0 && head_.version_minor == 0) {
+    if (transfer_encoding && head_.version_minor == 0) {
         // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
         fail(400, "Transfer-Encoding in an HTTP/1.0 request");
         return -1;
@@ -493,6 +560,15 @@ int request_parser::on_body(const char* at, std::size_t n) noexcept {
     if ((llhttp_.flags & F_CHUNKED) != 0 && llhttp_.content_length == 0) {
         chunk_crlf_left_ = 2;
         return check_chunk_crlf(at + n, read_end_);
+    }
+    return 0;
+}
+
+// A chunk that would take the body past the limit is refused on its size line,
+// before any of its data arrives.
+int request_parser::on_chunk_header() noexcept {
+    if (llhttp_.content_length > limits_.max_body_bytes - std::min(body_bytes_, limits_.max_body_bytes)) {
+        return fail(413, "request body too large");
     }
     return 0;
 }

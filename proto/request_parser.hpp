@@ -76,6 +76,7 @@ private:
     int on_header_value_complete() noexcept;
     int on_headers_complete() noexcept;
     int on_body(const char* at, std::size_t n) noexcept;
+    int on_chunk_header() noexcept;
     int check_chunk_crlf(const char* p, const char* end) noexcept;
     int on_message_complete() noexcept;
 

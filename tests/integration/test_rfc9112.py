@@ -246,6 +246,12 @@ CASES = [
     C("150-pipelined-unlimited-requests", req() * 150, [HELLO_KA] * 150, False,
       note="max_requests_per_connection = 0 means unlimited"),
     C("host-empty-value-allowed", req(headers=(("Host", ""),)), [HELLO], False),
+    C("host-name-and-port-allowed", req(headers=(("Host", "example.com:9000"),)), [HELLO], False),
+    C("host-ipv6-literal-allowed", req(headers=(("Host", "[::1]:9000"),)), [HELLO], False),
+    *[bad(f"host-invalid-{name}-400", req(headers=(("Host", value),)),
+          note="RFC 9112 3.2: a Host with an invalid value MUST get 400")
+      for name, value in (("space", "a b"), ("slash", "a/b"), ("userinfo", "user@a"), ("port", "a:abc"),
+                          ("unclosed-ip-literal", "[::1"))],
     C("host-name-case-insensitive", head_with(b"hOsT: x"), [HELLO], False),
     C("htab-inside-value-allowed", head_with(b"Host: x", b"X-A: a\tb"), [HELLO], False),
     C("obs-text-in-value-allowed", head_with(b"Host: x", b"X-A: caf\xe9"), [HELLO], False),
@@ -372,6 +378,14 @@ CASES = [
     C("te-gzip-then-chunked", head_with(b"Host: x", b"Transfer-Encoding: gzip, chunked", method="POST")
       + b"0\r\n\r\n", [Exp(one_of(405, 501, 400))], None,
       note="framing is valid (chunked last); an unknown coding SHOULD get 501"),
+    bad("te-empty-400", head_with(b"Host: x", b"Transfer-Encoding:"),
+        note="RFC 9112 6.3: a Transfer-Encoding without chunked last: the length is unknowable"),
+    bad("te-whitespace-only-400", head_with(b"Host: x", b"Transfer-Encoding: \t ")),
+    bad("te-empty-with-content-length-400",
+        head_with(b"Host: x", b"Transfer-Encoding:", b"Content-Length: 5", method="POST") + b"hello",
+        note="TE and CL together: 400 and close, never framed by CL"),
+    bad("te-empty-then-chunked-body-400", head_with(b"Host: x", b"Transfer-Encoding:", method="POST")
+        + b"5\r\nhello\r\n0\r\n\r\n", note="one message, one framing: never answered twice"),
     bad("te-in-http10-400", head_with(b"Transfer-Encoding: chunked", method="POST", version="HTTP/1.0")
         + b"0\r\n\r\n"),
     bad("chunk-size-not-hex", CHUNKED_HEAD + b"zz\r\nhello\r\n0\r\n\r\n"),
@@ -379,6 +393,9 @@ CASES = [
     bad("chunk-size-empty", CHUNKED_HEAD + b"\r\nhello\r\n0\r\n\r\n"),
     bad("chunk-size-trailing-space", CHUNKED_HEAD + b"5 \r\nhello\r\n0\r\n\r\n",
         note="RFC 9112 7.1: BWS only before ';'"),
+    bad("chunk-size-over-body-limit-413-at-once", CHUNKED_HEAD + b"FFFFFFFFFFFFFFF\r\nhello", 413, trailer=False,
+        note="refused on the chunk-size line, without waiting for its data"),
+    bad("target-with-fragment-400", req(target="/#frag"), note="RFC 9112 3.2: a fragment is never sent"),
     C("chunk-size-overflow", CHUNKED_HEAD + b"fffffffffffffffffffff\r\nx\r\n", [Exp(one_of(400, 413))], True),
     bad("chunk-data-longer-than-size", CHUNKED_HEAD + b"3\r\nhello\r\n0\r\n\r\n"),
     bad("chunk-bare-lf", CHUNKED_HEAD + b"5\nhello\r\n0\r\n\r\n"),

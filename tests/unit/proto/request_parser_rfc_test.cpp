@@ -292,12 +292,33 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
         }(),
         bad("Transfer-Encoding \"chunked, gzip\"",
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
+        // llhttp ignores an empty Transfer-Encoding; RFC 9112 6.3 does not: it is there and
+        // chunked is not its final coding, so the body length cannot be known.
+        bad("empty Transfer-Encoding", "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n", 400),
+        bad("whitespace-only Transfer-Encoding",
+            "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \t \r\n\r\n", 400),
+        bad("empty Transfer-Encoding with Content-Length",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\nhello", 400),
         bad("Transfer-Encoding in HTTP/1.0",
             "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
         bad_chunk("invalid chunk size",
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
         bad_chunk("chunk data not followed by CRLF",
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", 400),
+        [] {
+            // Refused on the size line: its data never needs to arrive.
+            rfc_case c = bad_chunk("a chunk declared larger than max_body_bytes",
+                                   "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "5\r\nhello\r\n400\r\n", 413);
+            c.limits = body_limit(1000);
+            return c;
+        }(),
+        [] {
+            rfc_case c = bad_chunk("a huge declared chunk size",
+                                   "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "FFFFFFFFFFFFFFF\r\nhello", 413);
+            return c;
+        }(),
         bad_chunk("chunk size overflowing 64 bits",
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffffff\r\n", 400),
     };
@@ -370,6 +391,18 @@ TEST_CASE("RFC 9112 5: header field syntax", "[proto][parser][rfc]") {
         {.name = "HTTP/1.0 without Host", .bytes = "GET /old HTTP/1.0\r\n\r\n", .status = parse_status::closed,
          .path = "/old", .keep_alive = false},
         {.name = "empty Host value is allowed", .bytes = "GET / HTTP/1.1\r\nHost:\r\n\r\n"},
+        bad("Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+        bad("Host with a slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+        bad("Host with userinfo", "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400),
+        bad("Host with a non-numeric port", "GET / HTTP/1.1\r\nHost: a:abc\r\n\r\n", 400),
+        bad("Host with a bad percent-encoding", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400),
+        bad("Host with an unclosed IP literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+        bad("Host with junk after an IP literal", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+        {.name = "Host name and port", .bytes = "GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"},
+        {.name = "Host IPv4 and port", .bytes = "GET / HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n"},
+        {.name = "Host IPv6 literal and port", .bytes = "GET / HTTP/1.1\r\nHost: [::1]:9000\r\n\r\n"},
+        {.name = "Host with an empty port", .bytes = "GET / HTTP/1.1\r\nHost: h:\r\n\r\n"},
+        {.name = "Host percent-encoded", .bytes = "GET / HTTP/1.1\r\nHost: a%41b\r\n\r\n"},
         {.name = "obs-text in a value is allowed",
          .bytes = "GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\xc3\xa9\r\n\r\n"},
         {.name = "OWS around a value and HTAB inside it",
@@ -397,6 +430,8 @@ TEST_CASE("RFC 9112 3: request line syntax and version", "[proto][parser][rfc]")
 TEST_CASE("RFC 9112 3.2: request target forms", "[proto][parser][rfc]") {
     const std::vector<rfc_case> cases = {
         {.name = "origin-form with a query", .bytes = "GET /a?b HTTP/1.1\r\nHost: h\r\n\r\n", .path = "/a"},
+        bad("a fragment in the target", "GET /#frag HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("a fragment after a query", "GET /a?b#c HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         {.name = "origin-form with an empty query", .bytes = "GET /a/b? HTTP/1.1\r\nHost: h\r\n\r\n",
          .path = "/a/b"},
         {.name = "absolute-form with port, path and query",
