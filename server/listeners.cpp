@@ -1,5 +1,6 @@
 #include "server/listeners.hpp"
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -9,7 +10,9 @@
 namespace pfd::server {
 
 result<unique_fd> open_listener(const listen_address& where, int backlog, bool reuseport) noexcept {
-    unique_fd fd{::socket(where.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    // Non-blocking, so a draining worker can take what is queued without waiting
+    // (io_uring's accepts poll either way).
+    unique_fd fd{::socket(where.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
     if (!fd.valid()) {
         return fail(errno, "socket");
     }
@@ -32,6 +35,28 @@ result<unique_fd> open_listener(const listen_address& where, int backlog, bool r
         return fail(errno, "listen");
     }
     return fd;
+}
+
+result<bool> join_reuseport_group(int fd) noexcept {
+    const int one = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        return fail(errno, "setsockopt(SO_REUSEPORT)");
+    }
+    if (::setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &one, sizeof one) < 0 && errno != ENOENT) {
+        return fail(errno, "setsockopt(SO_DETACH_REUSEPORT_BPF)");
+    }
+    return true;
+}
+
+result<bool> steer_to_first_socket(int fd) noexcept {
+    // A classic BPF program for the reuseport group: "return 0", the index of the
+    // group's first socket (the kernel keeps the group in join order).
+    sock_filter code[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    sock_fprog prog{.len = 1, .filter = code};
+    if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
+        return fail(errno, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
+    }
+    return true;
 }
 
 result<std::vector<unique_fd>> open_listeners(const config& cfg) noexcept {

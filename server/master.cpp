@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -553,8 +554,22 @@ void master::reload() noexcept {
     config next = std::move(*fresh);
     // Keep sockets that still fit (no gap, nothing queued lost); bind the rest.
     const bool same_address = next.listen.addr_len == cfg_.listen.addr_len &&
-                              std::memcmp(&next.listen.addr, &cfg_.listen.addr, next.listen.addr_len) == 0 &&
-                              next.balance == cfg_.balance;
+                              std::memcmp(&next.listen.addr, &cfg_.listen.addr, next.listen.addr_len) == 0;
+    const bool to_reuseport = same_address && cfg_.balance == balance_mode::shared &&
+                              next.balance == balance_mode::reuseport && !listeners_.empty();
+    const bool to_shared = same_address && cfg_.balance == balance_mode::reuseport &&
+                           next.balance == balance_mode::shared && !listeners_.empty();
+    if (to_reuseport) {
+        // The shared socket becomes slot 0's. The kernel lets the new SO_REUSEPORT sockets
+        // share its port only if it has the option too (allowed after listen()), and a
+        // steering program left from an earlier switch to shared mode must go, or every
+        // connection would still go to it.
+        if (auto r = join_reuseport_group(listeners_[0].get()); !r) {
+            log_line("reload failed: %s on the shared socket: %s; still serving the previous configuration",
+                     r.error().call, std::strerror(r.error().code));
+            return;
+        }
+    }
     std::vector<unique_fd> sockets;
     const unsigned wanted = next.balance == balance_mode::reuseport ? next.workers : 1;
     for (unsigned i = 0; i < wanted; ++i) {
@@ -580,6 +595,16 @@ void master::reload() noexcept {
         log_line("reload: pid_file and control_socket changes take effect at the next start");
         next.pid_file = cfg_.pid_file;
         next.control_socket = cfg_.control_socket;
+    }
+    if (to_shared) {
+        // Socket 0 (SO_REUSEPORT is harmless alone) becomes the shared one. The others
+        // stay in its reuseport group until the old workers holding them have drained,
+        // and the kernel would go on spreading new connections to them, to be reset when
+        // they close: steer every new connection to socket 0 instead.
+        if (auto r = steer_to_first_socket(sockets[0].get()); !r) {
+            log_line("reload: %s: %s; connections queued on the old sockets may be reset as they close",
+                     r.error().call, std::strerror(r.error().code));
+        }
     }
     // The old workers keep their own copies of the old sockets until they exit.
     listeners_ = std::move(sockets);
@@ -750,6 +775,10 @@ void master::begin_stop(run_state how) noexcept {
     for (auto& s : slots_) {
         s.respawn_at.reset();
     }
+    // Close our copies of the listening sockets first: once the workers close theirs
+    // too, new clients are refused at once rather than queued until we exit. (A new
+    // master from a binary upgrade holds its own copies and goes on serving.)
+    listeners_.clear();
     for (auto& w : procs_) {
         w.draining = true;
         w.drain_deadline = stop_deadline_;

@@ -1,5 +1,6 @@
 #include "worker/worker.hpp"
 
+#include <fcntl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
@@ -113,6 +114,8 @@ public:
 private:
     void dispatch(const io_uring_cqe& cqe) noexcept;
     void on_accept(int res, unsigned flags) noexcept;
+    void adopt(int fd) noexcept;
+    void let_go_of_listener() noexcept;
     void on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept;
     void on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
     void on_signal(int res) noexcept;
@@ -279,16 +282,7 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
     }
     // Accepted while draining (the cancel was in flight): serve it, with Connection: close,
     // rather than reset a client that did nothing wrong.
-    const std::uint32_t slot = free_slots_.back();
-    free_slots_.pop_back();
-    connection& c = conns_[slot];
-    c.fd = res;
-    c.state = conn_state::open;
-    ++live_;
-    worker_stats::add(stats_->accepted, std::uint64_t{1});
-    stats_->active.store(live_, std::memory_order_relaxed);
-    arm_recv(slot);
-    refresh_timer(slot, false);
+    adopt(res);
     if (accept_armed_ && over_fair_share()) {
         // Let the other workers take the next connections from the shared queue.
         cancel(encode(op::accept));
@@ -297,6 +291,19 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
         // (another worker may take them) until one of ours closes.
         cancel(encode(op::accept));
     }
+}
+
+void event_loop::adopt(int fd) noexcept {
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    connection& c = conns_[slot];
+    c.fd = fd;
+    c.state = conn_state::open;
+    ++live_;
+    worker_stats::add(stats_->accepted, std::uint64_t{1});
+    stats_->active.store(live_, std::memory_order_relaxed);
+    arm_recv(slot);
+    refresh_timer(slot, false);
 }
 
 void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept {
@@ -578,6 +585,7 @@ void event_loop::begin_drain() noexcept {
     if (accept_armed_) {
         cancel(encode(op::accept));
     }
+    let_go_of_listener();
     // Busy connections close after their current response (it says Connection: close).
     // Idle keep-alive ones get a short grace instead of an immediate close: a request
     // may already be on its way, and closing under it would fail it. One that arrives is
@@ -589,6 +597,30 @@ void event_loop::begin_drain() noexcept {
             refresh_timer(slot, false);
         }
     }
+}
+
+// A draining worker takes the connections already queued for it (they are served, with
+// Connection: close) and closes its copy of the listening socket. On a graceful stop
+// the master has closed its copy first, so once every worker has let go the kernel
+// refuses new connections at once instead of queueing them for nobody; on a reload or
+// a recycle the master and the new workers keep the socket open.
+void event_loop::let_go_of_listener() noexcept {
+    if (listen_fd_ < 0) {
+        return;
+    }
+    if (const int fl = ::fcntl(listen_fd_, F_GETFL); fl >= 0 && (fl & O_NONBLOCK) == 0) {
+        ::fcntl(listen_fd_, F_SETFL, fl | O_NONBLOCK);   // inherited from an older master
+    }
+    while (!free_slots_.empty()) {
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            break;   // EAGAIN: nothing queued (or another worker took it)
+        }
+        adopt(fd);
+    }
+    // The accept being cancelled holds its own reference to the socket.
+    ::close(listen_fd_);
+    listen_fd_ = -1;
 }
 
 // One shared listening socket wakes every worker for each connection, and the one

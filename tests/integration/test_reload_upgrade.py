@@ -246,3 +246,36 @@ def test_killing_a_random_worker_every_100ms_under_load(tmp_path):
             assert len(load.failures) <= kills * threads, (len(load.failures), kills)
         finally:
             stop(proc)
+
+
+def listening_sockets(port):
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return len([l for l in out.splitlines() if l.strip()])
+
+
+def test_reload_switches_balance_mode_both_ways_under_load(tmp_path):
+    # shared -> reuseport -> shared on the same address: the kernel refuses a plain and a
+    # SO_REUSEPORT socket on one port, so the master must hand its socket over, not rebind.
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "shared-1", balance="shared")
+    with open(tmp_path / "log", "wb") as log:
+        proc = start(BIN, conf, log)
+        try:
+            wait_for_port(port, proc=proc)
+            with Load(port) as load:
+                for i, (mode, sockets) in enumerate((("reuseport", 2), ("shared", 1), ("reuseport", 2)), 2):
+                    write_conf(conf, port, f"{mode}-{i}", balance=mode)
+                    proc.send_signal(signal.SIGHUP)
+                    wait_until(lambda: get(port).body == f"{mode}-{i}".encode(), 5.0,
+                               what=f"generation {i} ({mode}) to answer")
+                    wait_until(lambda: listening_sockets(port) == sockets, 5.0,
+                               what=f"{sockets} listening socket(s) in {mode} mode")
+                time.sleep(0.3)
+            assert load.failures == [], load.failures[:5]
+            assert load.ok > 100
+        finally:
+            stop(proc)
+    text = (tmp_path / "log").read_text()
+    assert "reload failed" not in text, text
+    assert text.count("reload: ") >= 3, text

@@ -418,6 +418,46 @@ def test_quit_lets_a_slow_download_finish(server_factory, ctl_dir):
     assert_one_line_per_event(s)
 
 
+@pytest.mark.parametrize("balance", ["shared", "reuseport"])
+def test_quit_refuses_new_connections_at_once_while_draining(server_factory, ctl_dir, balance):
+    # While a slow download keeps a worker draining, the listening sockets must be
+    # closed (by the master and every worker): a new client is refused at once, not
+    # left in a listen queue that nobody accepts from until the master exits.
+    s = supervised(server_factory, ctl_dir, workers=2, balance=balance, routes=BIG_ROUTES,
+                   graceful_timeout="10s")
+    sock = raw_connect(s.port, 4096)
+    try:
+        sock.sendall(request(path="/big"))
+        client_port = sock.getsockname()[1]
+        wait_until(lambda: (q := tcp_queues(s.port, client_port)) is not None and q[0] > 0, 3.0,
+                   what="the download to be in flight")
+        s.signal(signal.SIGQUIT)
+        wait_until(lambda: "received SIGQUIT" in s.log_text(), 3.0, what="the master to take SIGQUIT")
+        outcomes = []
+        for _ in range(20):   # until every worker has let go (they act on their own SIGQUIT)
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            try:
+                with socket.create_connection(("127.0.0.1", s.port), timeout=2.0) as c:
+                    c.sendall(request(path="/", headers={"Host": "x", "Connection": "close"}))
+                    data = b""
+                    while chunk := c.recv(4096):
+                        data += chunk
+                    outcomes.append(("answered", data.startswith(b"HTTP/1.1 200") and data.endswith(b"hello word")))
+            except ConnectionRefusedError:
+                outcomes.append(("refused", True))
+            except OSError as e:   # a timeout: queued for nobody
+                outcomes.append((f"{type(e).__name__} after {time.monotonic() - t0:.1f} s", False))
+            if outcomes[-1][0] == "refused":
+                break
+        assert all(ok for _, ok in outcomes), outcomes
+        assert outcomes[-1][0] == "refused", f"still accepting 2 s after SIGQUIT: {outcomes}"
+        assert alive(s.proc.pid), "the master must still be waiting for the download"
+    finally:
+        sock.close()
+    wait_until(s.exited, 12.0, what="the master to exit once the download is dropped")
+
+
 def test_graceful_timeout_cuts_a_client_that_never_reads(server_factory, ctl_dir):
     s = supervised(server_factory, ctl_dir, workers=2, routes=BIG_ROUTES, graceful_timeout="1s")
     sock = raw_connect(s.port, 4096)
