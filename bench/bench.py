@@ -239,6 +239,17 @@ class CeilingReuseport(Ceiling):
         return super().prepare(tmp, port, workers) + ["--reuseport"]
 
 
+class CeilingBatch(Ceiling):
+    """ceiling-reuseport plus preforkd's adaptive batched wait (--batch): not in the
+    default list; run it with -s to see what that loop technique gives a responder
+    that does no HTTP work."""
+    name = "ceiling-batch"
+    port_offset = 7
+
+    def prepare(self, tmp, port, workers):
+        return super().prepare(tmp, port, workers) + ["--reuseport", "--batch"]
+
+
 def make_servers(args):
     table = {
         "preforkd-shared": lambda: Preforkd(args, "shared"),
@@ -248,6 +259,7 @@ def make_servers(args):
         "node-cluster": lambda: NodeCluster(args),
         "ceiling": lambda: Ceiling(args),
         "ceiling-reuseport": lambda: CeilingReuseport(args),
+        "ceiling-batch": lambda: CeilingBatch(args),
     }
     out = []
     for name in args.servers:

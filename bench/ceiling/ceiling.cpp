@@ -10,7 +10,7 @@
 // only closes cleanly on a response that says so).
 //
 // build: g++ -O2 -std=c++20 ceiling.cpp -o ceiling -luring
-// usage: ceiling [--port 18089] [--workers N] [--close] [--reuseport]
+// usage: ceiling [--port 18089] [--workers N] [--close] [--reuseport] [--batch]
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -44,6 +45,7 @@ io_uring ring;
 io_uring_buf_ring* bufs;
 char* buf_mem;
 bool force_close;
+bool batch;  // --batch: preforkd's adaptive batched wait (worker/worker.cpp next_wait), for comparison
 
 void submit(op o, int fd, void (*prep)(io_uring_sqe*, int)) {
     io_uring_sqe* s = io_uring_get_sqe(&ring);
@@ -122,8 +124,15 @@ std::uint64_t count_terminators(conn& c, const char* p, std::size_t n) {
     // TERM/INT stay blocked and arrive through a signalfd polled by the ring, so the
     // worker exits cleanly even while blocked in io_uring_enter.
     submit(op_signal, signalfd(-1, &stop, SFD_CLOEXEC), [](io_uring_sqe* s, int fd) { io_uring_prep_poll_add(s, fd, POLLIN); });
+    unsigned ask = 1;
     for (;;) {
-        io_uring_submit_and_wait(&ring, 1);
+        if (batch && ask > 1) {
+            __kernel_timespec patience{.tv_sec = 0, .tv_nsec = 100'000};
+            io_uring_cqe* first;
+            io_uring_submit_and_wait_timeout(&ring, &first, ask, &patience, nullptr);
+        } else {
+            io_uring_submit_and_wait(&ring, 1);
+        }
         io_uring_cqe* cqe;
         unsigned head, seen = 0, recycled = 0;
         io_uring_for_each_cqe(&ring, head, cqe) {
@@ -171,6 +180,9 @@ std::uint64_t count_terminators(conn& c, const char* p, std::size_t n) {
             }
         }
         io_uring_cq_advance(&ring, seen);
+        if (batch) {  // ask for more while batches overflow the ask, less once a wait times out
+            ask = seen < ask ? std::max(1U, seen / 2) : seen >= 2 * ask + 2 ? std::min(ask * 2, 16U) : ask;
+        }
         if (recycled) io_uring_buf_ring_advance(bufs, recycled);
     }
 }
@@ -184,7 +196,8 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--close")) force_close = true;
         else if (!strcmp(argv[i], "--reuseport")) reuseport = true;
-        else { fprintf(stderr, "usage: ceiling [--port P] [--workers N] [--close] [--reuseport]\n"); return 2; }
+        else if (!strcmp(argv[i], "--batch")) batch = true;
+        else { fprintf(stderr, "usage: ceiling [--port P] [--workers N] [--close] [--reuseport] [--batch]\n"); return 2; }
     }
     for (unsigned i = 0; i < copies; ++i) {
         responses[0].append(response, resp_lens[0]);
