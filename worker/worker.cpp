@@ -210,7 +210,9 @@ int event_loop::run() noexcept {
     stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
     stats_->state.store(worker_state::ready, std::memory_order_relaxed);
     unsigned wait_for = 1;
-    while (!stop_now_ && !(draining_ && live_ == 0)) {
+    // A draining worker leaves once its connections are done and it has let go of the
+    // listening socket (which waits for its accept to come back cancelled).
+    while (!stop_now_ && !(draining_ && live_ == 0 && listen_fd_ < 0)) {
         int rc = 0;
         if (wait_for > 1) {
             io_uring_cqe* first = nullptr;
@@ -259,6 +261,16 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
 void event_loop::on_accept(int res, unsigned flags) noexcept {
     if ((flags & IORING_CQE_F_MORE) == 0) {
         accept_armed_ = false;
+    }
+    if (draining_ && !accept_armed_) {
+        // The accept cancelled by begin_drain is back: now take what is queued.
+        if (res >= 0 && !free_slots_.empty()) {
+            adopt(res);
+        } else if (res >= 0) {
+            ::close(res);
+        }
+        let_go_of_listener();
+        return;
     }
     if (res < 0) {
         switch (-res) {
@@ -582,10 +594,15 @@ void event_loop::begin_drain() noexcept {
     draining_ = true;
     ctx_.draining = true;
     stats_->state.store(worker_state::draining, std::memory_order_relaxed);
+    // io_uring's accept waits as an exclusive waiter: a connection whose wake-up it took
+    // is still queued when the cancel lands, and no other worker was woken for it. So
+    // the backlog is taken only once the accept has come back (on_accept), and the
+    // worker does not exit before that.
     if (accept_armed_) {
         cancel(encode(op::accept));
+    } else {
+        let_go_of_listener();
     }
-    let_go_of_listener();
     // Busy connections close after their current response (it says Connection: close).
     // Idle keep-alive ones get a short grace instead of an immediate close: a request
     // may already be on its way, and closing under it would fail it. One that arrives is
