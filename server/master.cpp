@@ -462,15 +462,16 @@ master_status master::status() const {
         ws.bytes_in = st.bytes_in.load(std::memory_order_relaxed);
         ws.bytes_out = st.bytes_out.load(std::memory_order_relaxed);
         ws.rss_bytes = rss_bytes(w.pid);
-        // Rates from the oldest sample within the last 10 s to now.
-        if (w.sample_count > 0) {
-            const std::size_t kept = std::min(w.sample_count, w.samples.size());
-            const auto& oldest = w.samples[(w.sample_count - kept) % w.samples.size()];
-            const double dt = seconds(now - oldest.at);
-            if (dt > 0.05) {
-                ws.requests_per_s = static_cast<double>(ws.requests - oldest.requests) / dt;
-                ws.cpu_percent = static_cast<double>(cpu_time_ms(w.pid) - oldest.cpu_ms) / 10.0 / dt;
-            }
+        // Rates over the last 10 s: from the oldest sample once the window is full, else
+        // from the worker's start (its counters start at zero), so a worker born under
+        // load shows what it did before its first sample.
+        worker_proc::sample oldest{.at = w.started, .requests = 0, .cpu_ms = 0};
+        if (w.sample_count >= w.samples.size()) {
+            oldest = w.samples[w.sample_count % w.samples.size()];
+        }
+        if (const double dt = seconds(now - oldest.at); dt > 0.05) {
+            ws.requests_per_s = static_cast<double>(ws.requests - oldest.requests) / dt;
+            ws.cpu_percent = static_cast<double>(cpu_time_ms(w.pid) - oldest.cpu_ms) / 10.0 / dt;
         }
         s.workers.push_back(ws);
     }

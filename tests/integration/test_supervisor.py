@@ -546,6 +546,24 @@ def test_status_requests_sum_to_requests_sent(server_factory, ctl_dir):
     assert sum(w["bytes_out"] for w in ws) >= sent * len(b"hello word"), ws
 
 
+def test_status_rate_of_a_new_worker_counts_from_its_start(server_factory, ctl_dir):
+    # A replacement worker serves a burst before the master's next once-a-second sample,
+    # then nothing: its REQ/S over the last 10 s must include the burst (it was 0.0).
+    s = supervised(server_factory, ctl_dir, workers=1)
+    _, new, _ = kill_slot_and_wait_respawn(s, 0)
+    sent = 0
+    with Client(s.port) as c:
+        t_end = time.monotonic() + 0.3
+        while time.monotonic() < t_end and sent < 2000:   # under max_requests_per_connection
+            c.send(request(path="/"))
+            assert c.read_response().status == 200
+            sent += 1
+    time.sleep(1.5)   # at least one sample after the burst
+    (w,) = [w for w in status_workers(s) if w["pid"] == new]
+    assert w["requests"] == sent, (w, sent)
+    assert abs(w["requests_per_s"] * w["uptime_s"] - sent) <= 0.1 * sent, (w, sent)
+
+
 def test_status_active_connections(server_factory, ctl_dir):
     s = supervised(server_factory, ctl_dir, workers=2)
     active = lambda: sum(w["active_connections"] for w in status_workers(s))   # noqa: E731
