@@ -48,11 +48,22 @@ result<bool> join_reuseport_group(int fd) noexcept {
     return true;
 }
 
-result<bool> steer_to_first_socket(int fd) noexcept {
-    // A classic BPF program for the reuseport group: "return 0", the index of the
-    // group's first socket (the kernel keeps the group in join order).
-    sock_filter code[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-    sock_fprog prog{.len = 1, .filter = code};
+result<bool> spread_over_first_sockets(int fd, unsigned n) noexcept {
+    // A classic BPF program for fd's reuseport group: a random index below n. The
+    // kernel keeps the group in join order, which is slot order here (sockets are bound
+    // in slot order and the highest slots are removed first).
+    sock_filter random_below_n[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<__u32>(SKF_AD_OFF + SKF_AD_RANDOM)),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    sock_filter first[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    sock_fprog prog{};
+    if (n <= 1) {
+        prog = {.len = 1, .filter = first};
+    } else {
+        prog = {.len = 3, .filter = random_below_n};
+    }
     if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
         return fail(errno, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
     }

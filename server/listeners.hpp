@@ -17,7 +17,9 @@ result<std::vector<unique_fd>> open_listeners(const config& cfg) noexcept;
 // a plain listening socket joins (or starts) a SO_REUSEPORT group, with no steering
 // program left on the group;
 result<bool> join_reuseport_group(int fd) noexcept;
-// every new connection to fd's reuseport group goes to the group's first socket.
-result<bool> steer_to_first_socket(int fd) noexcept;
+// New connections to fd's reuseport group go only to its first n sockets (the slots
+// that stay), so the sockets of removed slots are never handed a connection they would
+// reset when they close.
+result<bool> spread_over_first_sockets(int fd, unsigned n) noexcept;
 
 }  // namespace pfd::server

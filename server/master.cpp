@@ -101,6 +101,7 @@ private:
     void on_worker_exit(std::size_t index, int status) noexcept;
     void on_signal(std::uint32_t signo) noexcept;
     void begin_stop(run_state how) noexcept;
+    void steer_new_connections(int fd, unsigned n) noexcept;
     void supervise() noexcept;
     void respawn_due() noexcept;
     void take_samples() noexcept;
@@ -597,15 +598,12 @@ void master::reload() noexcept {
         next.pid_file = cfg_.pid_file;
         next.control_socket = cfg_.control_socket;
     }
-    if (to_shared) {
-        // Socket 0 (SO_REUSEPORT is harmless alone) becomes the shared one. The others
-        // stay in its reuseport group until the old workers holding them have drained,
-        // and the kernel would go on spreading new connections to them, to be reset when
-        // they close: steer every new connection to socket 0 instead.
-        if (auto r = steer_to_first_socket(sockets[0].get()); !r) {
-            log_line("reload: %s: %s; connections queued on the old sockets may be reset as they close",
-                     r.error().call, std::strerror(r.error().code));
-        }
+    if (to_shared || (same_address && next.balance == balance_mode::reuseport)) {
+        // Sockets that go stay in the reuseport group until the old workers holding them
+        // have drained, and the kernel would go on handing them new connections, to be
+        // reset when they close: spread new connections over the sockets that stay
+        // (reuseport -> shared: socket 0 alone; SO_REUSEPORT is harmless on it).
+        steer_new_connections(sockets[0].get(), static_cast<unsigned>(sockets.size()));
     }
     // The old workers keep their own copies of the old sockets until they exit.
     listeners_ = std::move(sockets);
@@ -718,13 +716,26 @@ void master::scale(unsigned n) noexcept {
     for (unsigned i = was; i < n; ++i) {
         spawn(i);
     }
+    if (reuseport) {
+        // Before the removed slots' workers are told to drain: once steered, nothing
+        // new is queued on their sockets while they take what is there and close them.
+        steer_new_connections(listeners_[0].get(), n);
+        listeners_.resize(n);   // draining workers keep their own copies until they exit
+    }
     for (auto& w : procs_) {
         if (w.slot >= n && !w.draining) {
             drain(w);
         }
     }
-    if (reuseport && listeners_.size() > n) {
-        listeners_.resize(n);   // draining workers keep their own copies until they exit
+}
+
+// Reuseport: new connections go only to the first n sockets of the group, the slots
+// that stay; the sockets of removed slots drain what they hold and close with nothing
+// queued (Linux would reset it, unless net.ipv4.tcp_migrate_req is set).
+void master::steer_new_connections(int fd, unsigned n) noexcept {
+    if (auto r = spread_over_first_sockets(fd, n); !r) {
+        log_line("%s: %s; connections queued on removed sockets may be reset as they close", r.error().call,
+                 std::strerror(r.error().code));
     }
 }
 

@@ -281,3 +281,82 @@ def test_reload_switches_balance_mode_both_ways_under_load(tmp_path):
     text = (tmp_path / "log").read_text()
     assert "reload failed" not in text, text
     assert text.count("reload: ") >= 3, text
+
+
+class ConnectionChurn:
+    """Threads making a new connection for every request: whatever is queued in a
+    listen queue when a socket closes shows up here as a reset or a timeout."""
+
+    def __init__(self, port, threads=4):
+        self.port = port
+        self.stop_flag = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        while not self.stop_flag.is_set():
+            try:
+                with Client(self.port, timeout=5) as c:
+                    c.send(request(path="/", headers={"Host": "x", "Connection": "close"}))
+                    r = c.read_response()
+                with self.lock:
+                    if r.status == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"status {r.status}")
+            except (OSError, ConnectionClosed) as e:
+                with self.lock:
+                    self.failures.append(repr(e))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(10)
+
+
+def slot_requests(conf):
+    import json
+    out = subprocess.run([str(BIN), "status", "--json", "-c", str(conf)], capture_output=True, text=True,
+                         timeout=5).stdout
+    per = {}
+    for w in json.loads(out)["workers"]:
+        if w["state"] == "ready":
+            per[w["slot"]] = per.get(w["slot"], 0) + w["requests"]
+    return per
+
+
+def test_reuseport_scale_down_and_up_loses_no_connection(tmp_path):
+    # Scaling down in reuseport mode closes the removed slots' sockets: the kernel must
+    # stop sending them new connections first, or those queued on them are reset.
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "hello word", workers=3, balance="reuseport")
+    with open(tmp_path / "log", "wb") as log:
+        proc = start(BIN, conf, log)
+        try:
+            wait_for_port(port, proc=proc)
+            with ConnectionChurn(port) as churn:
+                time.sleep(0.5)
+                for n in (1, 3, 2):
+                    r = subprocess.run([str(BIN), "ctl", "scale", str(n), "-c", str(conf)], capture_output=True,
+                                       text=True, timeout=5)
+                    assert r.returncode == 0, r.stderr
+                    wait_until(lambda: len(slot_requests(conf)) == n, 5.0, what=f"{n} ready workers")
+                    wait_until(lambda: listening_sockets(port) == n, 5.0, what=f"{n} listening sockets")
+                    before = slot_requests(conf)
+                    time.sleep(0.6)
+                    after = slot_requests(conf)
+                    # Every remaining slot gets its share of the new connections.
+                    assert all(after[s] - before.get(s, 0) > 20 for s in after), (n, before, after)
+            assert churn.failures == [], churn.failures[:5]
+            assert churn.ok > 300
+        finally:
+            stop(proc)
+    assert "killed by signal" not in (tmp_path / "log").read_text()
