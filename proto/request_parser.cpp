@@ -34,11 +34,15 @@ std::string_view trim_trailing_ows(std::string_view v) noexcept {
 
 const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
 
+constexpr bool is_alnum(int c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 // RFC 9110 5.6.2 tchar, as a table: it is checked for every byte of every field name.
 constexpr auto tchar_table = [] {
     std::array<bool, 256> t{};
     for (int c = 0; c < 256; ++c) {
-        t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        t[static_cast<std::size_t>(c)] = is_alnum(c);
     }
     for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
         t[static_cast<unsigned char>(c)] = true;
@@ -64,8 +68,7 @@ bool valid_host(std::string_view v) noexcept {
         }
         // IPv6address or IPvFuture: hex digits, ':' and '.', or unreserved / sub-delims.
         for (char c : v.substr(1, close - 1)) {
-            const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-            if (!alnum && std::string_view{":.-_~!$&'()*+,;="}.find(c) == std::string_view::npos) {
+            if (!is_alnum(c) && std::string_view{":.-_~!$&'()*+,;="}.find(c) == std::string_view::npos) {
                 return false;
             }
         }
@@ -83,8 +86,7 @@ bool valid_host(std::string_view v) noexcept {
     }
     for (std::size_t i = 0; i < host.size(); ++i) {
         const char c = host[i];
-        const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                                c == '-' || c == '.' || c == '_' || c == '~';
+        const bool unreserved = is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
         const bool sub_delim = std::string_view{"!$&'()*+,;="}.find(c) != std::string_view::npos;
         if (c == '%') {
             if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {

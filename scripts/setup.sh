@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Installs the Debian packages preforkd needs to build, run and test.
+# Installs the Debian packages preforkd needs to build, run and test, or, given
+# package names, those (bench/setup.sh passes its own list).
 # Safe to run any number of times: it only calls apt-get for what is missing.
 set -euo pipefail
 
-packages=(
-  build-essential meson ninja-build pkg-config
-  liburing-dev node-llhttp libmimalloc-dev libtomlplusplus-dev libexpected-dev
-  catch2 python3-pytest
-  curl wrk procps
-  clang libclang-rt-14-dev
-)
+packages=("$@")
+if [ ${#packages[@]} -eq 0 ]; then
+  packages=(
+    build-essential meson ninja-build pkg-config
+    liburing-dev node-llhttp libmimalloc-dev libtomlplusplus-dev libexpected-dev
+    catch2 python3-pytest
+    curl wrk procps
+    clang libclang-rt-14-dev
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,4 +33,18 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
-"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# policy-rc.d keeps packages' init scripts from starting services (a system nginx on
+# port 80, say) while they install; it is removed again if this script created it.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod +x "$policy"
+  created_policy=1
+fi
+rc=0
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+if [ "$created_policy" = 1 ]; then
+  "${sudo[@]}" rm -f "$policy"
+fi
+exit "$rc"

@@ -37,13 +37,10 @@ result<unique_fd> open_listener(const listen_address& where, int backlog, bool r
     return fd;
 }
 
-result<bool> join_reuseport_group(int fd) noexcept {
+result<bool> allow_reuseport(int fd) noexcept {
     const int one = 1;
     if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
         return fail(errno, "setsockopt(SO_REUSEPORT)");
-    }
-    if (::setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &one, sizeof one) < 0 && errno != ENOENT) {
-        return fail(errno, "setsockopt(SO_DETACH_REUSEPORT_BPF)");
     }
     return true;
 }

@@ -13,10 +13,9 @@ result<unique_fd> open_listener(const listen_address& where, int backlog, bool r
 // shared: one socket for all; reuseport: one per worker slot, so slot i always serves socket i.
 result<std::vector<unique_fd>> open_listeners(const config& cfg) noexcept;
 
-// Balance-mode switches on reload, on the same address:
-// a plain listening socket joins (or starts) a SO_REUSEPORT group, with no steering
-// program left on the group;
-result<bool> join_reuseport_group(int fd) noexcept;
+// shared -> reuseport on reload: the bound, listening shared socket may share its port
+// with new SO_REUSEPORT sockets (Linux allows setting the option after listen()).
+result<bool> allow_reuseport(int fd) noexcept;
 // New connections to fd's reuseport group go only to its first n sockets (the slots
 // that stay), so the sockets of removed slots are never handed a connection they would
 // reset when they close.

@@ -562,11 +562,9 @@ void master::reload() noexcept {
     const bool to_shared = same_address && cfg_.balance == balance_mode::reuseport &&
                            next.balance == balance_mode::shared && !listeners_.empty();
     if (to_reuseport) {
-        // The shared socket becomes slot 0's. The kernel lets the new SO_REUSEPORT sockets
-        // share its port only if it has the option too (allowed after listen()), and a
-        // steering program left from an earlier switch to shared mode must go, or every
-        // connection would still go to it.
-        if (auto r = join_reuseport_group(listeners_[0].get()); !r) {
+        // The shared socket becomes slot 0's; any steering program left from an earlier
+        // switch to shared mode is replaced below, once the new sockets are bound.
+        if (auto r = allow_reuseport(listeners_[0].get()); !r) {
             log_line("reload failed: %s on the shared socket: %s; still serving the previous configuration",
                      r.error().call, std::strerror(r.error().code));
             return;
@@ -598,7 +596,7 @@ void master::reload() noexcept {
         next.pid_file = cfg_.pid_file;
         next.control_socket = cfg_.control_socket;
     }
-    if (to_shared || (same_address && next.balance == balance_mode::reuseport)) {
+    if (same_address && (to_shared || next.balance == balance_mode::reuseport)) {
         // Sockets that go stay in the reuseport group until the old workers holding them
         // have drained, and the kernel would go on handing them new connections, to be
         // reset when they close: spread new connections over the sockets that stay

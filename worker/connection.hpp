@@ -35,13 +35,13 @@ public:
     // Answers with an error status (e.g. 408 on a timeout) and closes after it.
     void fail(int status) noexcept;
 
-    // No request half-read and nothing left to send: the session can go back to the pool.
-    [[nodiscard]] bool idle() const noexcept { return parser_.idle() && out_.empty() && sending_.empty(); }
-    [[nodiscard]] bool in_head() const noexcept { return parser_.in_head(); }
     // Part of a request (head or body) has arrived, not all of it.
     [[nodiscard]] bool mid_request() const noexcept { return !parser_.idle(); }
+    [[nodiscard]] bool in_head() const noexcept { return parser_.in_head(); }
     // Responses are queued or being sent.
     [[nodiscard]] bool has_output() const noexcept { return !out_.empty() || !sending_.empty(); }
+    // No request half-read and nothing left to send: the session can go back to the pool.
+    [[nodiscard]] bool idle() const noexcept { return !mid_request() && !has_output(); }
     // The connection must close once everything queued is sent.
     [[nodiscard]] bool closing() const noexcept { return close_after_; }
     // The client may still be sending (an error cut a request short, or it pipelined past

@@ -262,16 +262,6 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
     if ((flags & IORING_CQE_F_MORE) == 0) {
         accept_armed_ = false;
     }
-    if (draining_ && !accept_armed_) {
-        // The accept cancelled by begin_drain is back: now take what is queued.
-        if (res >= 0 && !free_slots_.empty()) {
-            adopt(res);
-        } else if (res >= 0) {
-            ::close(res);
-        }
-        let_go_of_listener();
-        return;
-    }
     if (res < 0) {
         switch (-res) {
             case ECANCELED:
@@ -285,23 +275,21 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
                 accept_backoff_ = true;
                 break;
         }
-        return;
-    }
-    if (free_slots_.empty()) {
+    } else if (free_slots_.empty()) {
         // Accepted while the cancel of the accept was in flight, at the limit.
         ::close(res);
-        return;
+    } else {
+        // Accepted while draining (the cancel was in flight): serve it, with Connection:
+        // close, rather than reset a client that did nothing wrong.
+        adopt(res);
+        if (accept_armed_ && (over_fair_share() || free_slots_.empty())) {
+            // Let the other workers take the next connections from the shared queue, or,
+            // at the connection limit, leave them queued until one of ours closes.
+            cancel(encode(op::accept));
+        }
     }
-    // Accepted while draining (the cancel was in flight): serve it, with Connection: close,
-    // rather than reset a client that did nothing wrong.
-    adopt(res);
-    if (accept_armed_ && over_fair_share()) {
-        // Let the other workers take the next connections from the shared queue.
-        cancel(encode(op::accept));
-    } else if (free_slots_.empty() && accept_armed_) {
-        // At the connection limit: leave new connections in the listen queue
-        // (another worker may take them) until one of ours closes.
-        cancel(encode(op::accept));
+    if (draining_ && !accept_armed_) {
+        let_go_of_listener();   // the accept begin_drain cancelled is back
     }
 }
 

@@ -11,10 +11,13 @@ from conftest import BIN, Client, ConnectionClosed, alive, free_port, get, reque
 
 
 class Load:
-    """Keep-alive clients in threads; every exception or non-200 is a failure."""
+    """Keep-alive clients in threads; every exception or non-200 is a failure. With
+    new_connection_each_time, every request says Connection: close, so whatever sits
+    in a listen queue when a socket closes shows up as a reset or a timeout."""
 
-    def __init__(self, port, threads=4):
+    def __init__(self, port, threads=4, new_connection_each_time=False):
         self.port = port
+        self.headers = {"Host": "x", "Connection": "close"} if new_connection_each_time else None
         self.stop_flag = threading.Event()
         self.ok = 0
         self.failures = []
@@ -28,7 +31,7 @@ class Load:
             try:
                 if client is None:
                     client = Client(self.port, timeout=5)
-                client.send(request())
+                client.send(request(headers=self.headers))
                 r = client.read_response()
                 with self.lock:
                     if r.status == 200:
@@ -283,44 +286,6 @@ def test_reload_switches_balance_mode_both_ways_under_load(tmp_path):
     assert text.count("reload: ") >= 3, text
 
 
-class ConnectionChurn:
-    """Threads making a new connection for every request: whatever is queued in a
-    listen queue when a socket closes shows up here as a reset or a timeout."""
-
-    def __init__(self, port, threads=4):
-        self.port = port
-        self.stop_flag = threading.Event()
-        self.ok = 0
-        self.failures = []
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self):
-        while not self.stop_flag.is_set():
-            try:
-                with Client(self.port, timeout=5) as c:
-                    c.send(request(path="/", headers={"Host": "x", "Connection": "close"}))
-                    r = c.read_response()
-                with self.lock:
-                    if r.status == 200:
-                        self.ok += 1
-                    else:
-                        self.failures.append(f"status {r.status}")
-            except (OSError, ConnectionClosed) as e:
-                with self.lock:
-                    self.failures.append(repr(e))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(10)
-
-
 def slot_requests(conf):
     import json
     out = subprocess.run([str(BIN), "status", "--json", "-c", str(conf)], capture_output=True, text=True,
@@ -342,7 +307,7 @@ def test_reuseport_scale_down_and_up_loses_no_connection(tmp_path):
         proc = start(BIN, conf, log)
         try:
             wait_for_port(port, proc=proc)
-            with ConnectionChurn(port) as churn:
+            with Load(port, new_connection_each_time=True) as churn:
                 time.sleep(0.5)
                 for n in (1, 3, 2):
                     r = subprocess.run([str(BIN), "ctl", "scale", str(n), "-c", str(conf)], capture_output=True,

@@ -418,6 +418,16 @@ def test_quit_lets_a_slow_download_finish(server_factory, ctl_dir):
     assert_one_line_per_event(s)
 
 
+def stuck_download(s):
+    """A client that asks for /big and reads nothing: the server is left stuck sending."""
+    sock = raw_connect(s.port, 4096)
+    sock.sendall(request(path="/big"))
+    client_port = sock.getsockname()[1]
+    wait_until(lambda: (q := tcp_queues(s.port, client_port)) is not None and q[0] > 0, 3.0,
+               what="the server to be stuck sending")
+    return sock
+
+
 @pytest.mark.parametrize("balance", ["shared", "reuseport"])
 def test_quit_refuses_new_connections_at_once_while_draining(server_factory, ctl_dir, balance):
     # While a slow download keeps a worker draining, the listening sockets must be
@@ -425,12 +435,8 @@ def test_quit_refuses_new_connections_at_once_while_draining(server_factory, ctl
     # left in a listen queue that nobody accepts from until the master exits.
     s = supervised(server_factory, ctl_dir, workers=2, balance=balance, routes=BIG_ROUTES,
                    graceful_timeout="10s")
-    sock = raw_connect(s.port, 4096)
+    sock = stuck_download(s)
     try:
-        sock.sendall(request(path="/big"))
-        client_port = sock.getsockname()[1]
-        wait_until(lambda: (q := tcp_queues(s.port, client_port)) is not None and q[0] > 0, 3.0,
-                   what="the download to be in flight")
         s.signal(signal.SIGQUIT)
         wait_until(lambda: "received SIGQUIT" in s.log_text(), 3.0, what="the master to take SIGQUIT")
         outcomes = []
@@ -460,12 +466,8 @@ def test_quit_refuses_new_connections_at_once_while_draining(server_factory, ctl
 
 def test_graceful_timeout_cuts_a_client_that_never_reads(server_factory, ctl_dir):
     s = supervised(server_factory, ctl_dir, workers=2, routes=BIG_ROUTES, graceful_timeout="1s")
-    sock = raw_connect(s.port, 4096)
+    sock = stuck_download(s)
     try:
-        sock.sendall(request(path="/big"))
-        client_port = sock.getsockname()[1]
-        wait_until(lambda: (q := tcp_queues(s.port, client_port)) is not None and q[0] > 0, 3.0,
-                   what="the server to be stuck sending")
         busy = wait_until(lambda: [w for w in status_workers(s) if w["active_connections"] == 1], 3.0,
                           interval=0.05, what="status to show the busy worker")
         assert len(busy) == 1, busy
