@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstring>
 #include <functional>
+
+#include "proto/http_chars.hpp"
 
 namespace pfd::proto {
 
@@ -33,28 +34,6 @@ std::string_view trim_trailing_ows(std::string_view v) noexcept {
 }
 
 const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
-
-constexpr bool is_alnum(int c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-// RFC 9110 5.6.2 tchar, as a table: it is checked for every byte of every field name.
-constexpr auto tchar_table = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-        t[static_cast<std::size_t>(c)] = is_alnum(c);
-    }
-    for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
-        t[static_cast<unsigned char>(c)] = true;
-    }
-    return t;
-}();
-
-bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
-
-bool is_hex(char c) noexcept {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 // RFC 9110 7.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ], where uri-host is an
 // IP-literal in brackets or a reg-name (which covers IPv4 addresses, and may be empty).
@@ -130,7 +109,6 @@ struct parser_callbacks {
     static int header_value_complete(llhttp_t* p) { return self(p).on_header_value_complete(); }
     static int headers_complete(llhttp_t* p) { return self(p).on_headers_complete(); }
     static int body(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_body(at, n); }
-    static int chunk_header(llhttp_t* p) { return self(p).on_chunk_header(); }
     static int message_complete(llhttp_t* p) { return self(p).on_message_complete(); }
 
     static const llhttp_settings_t& settings() noexcept {
@@ -146,7 +124,6 @@ struct parser_callbacks {
             v.on_header_value_complete = header_value_complete;
             v.on_headers_complete = headers_complete;
             v.on_body = body;
-            v.on_chunk_header = chunk_header;
             v.on_message_complete = message_complete;
             return v;
         }();
@@ -157,13 +134,20 @@ struct parser_callbacks {
 request_parser::request_parser(request_sink& sink, parser_limits limits) noexcept
     : sink_{&sink}, limits_{limits} {
     limits_.max_headers = std::min(limits_.max_headers, request_head::max_headers);
+    init_llhttp();
+}
+
+void request_parser::init_llhttp() noexcept {
     llhttp_init(&llhttp_, HTTP_REQUEST, &parser_callbacks::settings());
     llhttp_.data = this;
+    // Any single-digit version gets through llhttp; on_headers_complete decides (RFC 9110
+    // 6.2: HTTP/1.2 is read as 1.1; another major version is a 505). llhttp 8.1 has the
+    // flag but no setter for it.
+    llhttp_.lenient_flags |= LENIENT_VERSION;
 }
 
 void request_parser::reset() noexcept {
-    llhttp_init(&llhttp_, HTTP_REQUEST, &parser_callbacks::settings());
-    llhttp_.data = this;
+    init_llhttp();
     if (spilled_.capacity() > spill_keep_capacity) {
         spilled_.release();
     }
@@ -171,8 +155,7 @@ void request_parser::reset() noexcept {
     head_start_ = nullptr;
     header_bytes_ = 0;
     body_bytes_ = 0;
-    chunk_crlf_left_ = 0;
-    in_message_ = in_head_ = left_input_ = false;
+    chunked_body_ = in_message_ = in_head_ = left_input_ = false;
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
@@ -199,12 +182,37 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
         std::memcpy(copy, begin, n);
         begin = copy;
     }
-    const char* end = begin + n;
-    read_end_ = end;
-    if (chunk_crlf_left_ > 0 && check_chunk_crlf(begin, end) != 0) {
-        return stop(parse_status::error, end, end);
+    const char* p = begin;
+    const char* const end = begin + n;
+    for (;;) {
+        if (chunked_body_) {
+            const auto [st, used] = chunked_.feed({p, static_cast<std::size_t>(end - p)});
+            p += used;
+            if (st == chunked_decoder::status::error) {
+                fail(chunked_.error_status(), chunked_.error_reason());
+                return stop(parse_status::error, end, end);
+            }
+            if (st == chunked_decoder::status::need_more) {
+                keep_partial_head(end);
+                return parse_status::need_more;
+            }
+            chunked_body_ = false;
+            if (finish_message() != 0) {
+                return stop(parse_status::closed, p, end);
+            }
+            llhttp_resume(&llhttp_);
+        }
+        const llhttp_errno_t err = llhttp_execute(&llhttp_, p, static_cast<std::size_t>(end - p));
+        if (err == HPE_PAUSED && chunked_body_) {
+            // Paused by on_message_complete after a chunked head: the body is ours.
+            p = llhttp_get_error_pos(&llhttp_);
+            continue;
+        }
+        return after_execute(err, end);
     }
-    const llhttp_errno_t err = llhttp_execute(&llhttp_, begin, n);
+}
+
+parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) noexcept {
     switch (err) {
         case HPE_OK:
             keep_partial_head(end);
@@ -218,15 +226,9 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
             // request that asked to switch protocols: we answer it and close.
             return stop(parse_status::closed, llhttp_get_error_pos(&llhttp_), end);
         case HPE_INVALID_VERSION:
-            // A well-formed version we do not speak is 505; anything malformed around
-            // it (a space after "HTTP/1.1", a bare CR) is a syntax error.
-            if (version_.size() == 3 && std::isdigit(static_cast<unsigned char>(version_[0])) != 0 &&
-                version_[1] == '.' && std::isdigit(static_cast<unsigned char>(version_[2])) != 0 &&
-                version_ != "1.0" && version_ != "1.1") {
-                fail(505, "unsupported HTTP version");
-            } else {
-                fail(400, "malformed HTTP version");
-            }
+            // Digits of any version pass (LENIENT_VERSION); this is a malformed one:
+            // "HTTP/1.10", a space after "HTTP/1.1", a bare CR.
+            fail(400, "malformed HTTP version");
             break;
         default:
             if (error_status_ == 0) {
@@ -356,21 +358,7 @@ int request_parser::on_version(const char* at, std::size_t n) noexcept {
     return 0;
 }
 
-// Trailer fields of a chunked body come through the header callbacks after the head
-// is complete: they only count toward the size limit (nothing reads them, and the
-// reads they span are not kept).
-int request_parser::count_trailer(std::size_t n) noexcept {
-    header_bytes_ += n;
-    if (header_bytes_ > limits_.max_header_bytes) {
-        return fail(431, "trailer fields too large");
-    }
-    return 0;
-}
-
 int request_parser::on_header_name(const char* at, std::size_t n) noexcept {
-    if (!in_head_) {
-        return count_trailer(n);
-    }
     if (head_.header_count >= limits_.max_headers) {
         return fail(431, "too many header fields");
     }
@@ -384,9 +372,6 @@ int request_parser::on_header_name(const char* at, std::size_t n) noexcept {
 }
 
 int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
-    if (!in_head_) {
-        return count_trailer(n);
-    }
     header_bytes_ += n;
     if (header_bytes_ > limits_.max_header_bytes) {
         return fail(431, "header fields too large");
@@ -414,9 +399,6 @@ int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
 }
 
 int request_parser::on_header_value_complete() noexcept {
-    if (!in_head_) {
-        return count_trailer(4);
-    }
     // ": " and CRLF count toward the limit too, so many empty fields cannot evade it.
     header_bytes_ += 4;
     if (header_bytes_ > limits_.max_header_bytes) {
@@ -497,12 +479,14 @@ int request_parser::check_expect() noexcept {
 }
 
 int request_parser::on_headers_complete() noexcept {
-    head_.version_major = llhttp_.http_major;
-    head_.version_minor = llhttp_.http_minor;
-    if (head_.version_major != 1) {
+    if (llhttp_.http_major != 1) {
         fail(505, "unsupported HTTP version");
         return -1;
     }
+    // RFC 9110 6.2: a higher minor version of a major version we speak is read as the
+    // highest minor version we speak.
+    head_.version_major = 1;
+    head_.version_minor = std::min<std::uint8_t>(llhttp_.http_minor, 1);
     head_.method = to_method(llhttp_.method);
     head_.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0 && llhttp_.upgrade == 0;
     int hosts = 0;
@@ -548,50 +532,41 @@ int request_parser::on_headers_complete() noexcept {
     }
     in_head_ = false;
     sink_->on_request_head(head_);
+    if (chunked) {
+        // llhttp 8.1 reads chunked framing loosely (it skips the CRLF after chunk data
+        // unread, and refuses RFC-valid extensions): it skips the body, pauses after the
+        // head, and chunked_ reads the body in its place.
+        chunked_.start({.max_body_bytes = limits_.max_body_bytes,
+                        .max_trailer_bytes = limits_.max_header_bytes,
+                        .max_trailer_fields = limits_.max_headers});
+        chunked_body_ = true;
+        return 1;   // llhttp: no body
+    }
     return 0;
 }
 
-int request_parser::on_body(const char* at, std::size_t n) noexcept {
+int request_parser::on_body(const char* /*at*/, std::size_t n) noexcept {
+    // Only Content-Length bodies come here, and their length was checked on the head;
+    // this bounds them again in case the two ever disagree.
     body_bytes_ += n;
     if (body_bytes_ > limits_.max_body_bytes) {
         return fail(413, "request body too large");
-    }
-    // llhttp 8.1 skips the two bytes after chunk data without looking at them: a
-    // smuggling hole. Check them here (or at the start of the next read) before llhttp
-    // moves on.
-    if ((llhttp_.flags & F_CHUNKED) != 0 && llhttp_.content_length == 0) {
-        chunk_crlf_left_ = 2;
-        return check_chunk_crlf(at + n, read_end_);
-    }
-    return 0;
-}
-
-// A chunk that would take the body past the limit is refused on its size line,
-// before any of its data arrives.
-int request_parser::on_chunk_header() noexcept {
-    if (llhttp_.content_length > limits_.max_body_bytes - std::min(body_bytes_, limits_.max_body_bytes)) {
-        return fail(413, "request body too large");
-    }
-    return 0;
-}
-
-int request_parser::check_chunk_crlf(const char* p, const char* end) noexcept {
-    for (; chunk_crlf_left_ > 0 && p < end; ++p, --chunk_crlf_left_) {
-        if (*p != (chunk_crlf_left_ == 2 ? '\r' : '\n')) {
-            chunk_crlf_left_ = 0;
-            return fail(400, "chunk data not followed by CRLF");
-        }
     }
     return 0;
 }
 
 int request_parser::on_message_complete() noexcept {
+    if (chunked_body_) {
+        return HPE_PAUSED;   // the body follows: feed() hands it to chunked_
+    }
+    return finish_message();
+}
+
+int request_parser::finish_message() noexcept {
     in_message_ = false;
     sink_->on_request_complete();
-    if (!head_.keep_alive) {
-        return HPE_PAUSED;
-    }
-    return 0;
+    // After a last request, stop: feed() answers it and closes.
+    return head_.keep_alive ? 0 : HPE_PAUSED;
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {

@@ -5,7 +5,8 @@
 // Header views point into the bytes given to feed() while a head lies within one
 // read. When a read ends inside a head, the head's raw bytes are kept in a buffer
 // owned by the parser and later reads are appended to it until the head is complete,
-// so a head is always contiguous, whatever the split. Bodies are passed over.
+// so a head is always contiguous, whatever the split. Bodies are passed over: a
+// Content-Length one by llhttp, a chunked one by chunked_decoder.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -14,6 +15,7 @@
 #include <llhttp.h>
 
 #include "proto/byte_buffer.hpp"
+#include "proto/chunked_decoder.hpp"
 #include "proto/request.hpp"
 
 namespace pfd::proto {
@@ -76,12 +78,12 @@ private:
     int on_header_value_complete() noexcept;
     int on_headers_complete() noexcept;
     int on_body(const char* at, std::size_t n) noexcept;
-    int on_chunk_header() noexcept;
-    int check_chunk_crlf(const char* p, const char* end) noexcept;
     int on_message_complete() noexcept;
+    int finish_message() noexcept;
 
+    void init_llhttp() noexcept;
+    parse_status after_execute(llhttp_errno_t err, const char* end) noexcept;
     int fail(int status, const char* reason) noexcept;
-    int count_trailer(std::size_t n) noexcept;
     int check_target() noexcept;
     int check_expect() noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
@@ -97,8 +99,8 @@ private:
     const char* head_start_ = nullptr;
     std::size_t header_bytes_ = 0;
     std::uint64_t body_bytes_ = 0;
-    const char* read_end_ = nullptr;    // end of the bytes being parsed now
-    int chunk_crlf_left_ = 0;           // bytes of the CRLF after chunk data still to check
+    chunked_decoder chunked_;
+    bool chunked_body_ = false;         // a chunked body is being read (by chunked_)
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

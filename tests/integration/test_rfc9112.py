@@ -300,6 +300,8 @@ CASES = [
     C("post-chunked-extensions-and-trailers",
       CHUNKED_HEAD + b'5;a=b\r\nhello\r\n6;c="d e";f\r\n world\r\n0;g=h\r\nX-T: 1\r\nX-U: 2\r\n\r\n',
       [NOT_ALLOWED], False),
+    C("post-chunked-extensions-with-bws", CHUNKED_HEAD + b'5 ;a=b\r\nhello\r\n6\t; c = "d\\"e" ;f\r\n world\r\n0\r\n\r\n',
+      [NOT_ALLOWED], False, note="RFC 9112 7.1.1: BWS around ';' and '=', several extensions, quoted-pair"),
     C("post-chunked-in-pieces", [CHUNKED_HEAD, b"5\r\nhel", b"lo\r\n0\r", b"\n\r", b"\n"], [NOT_ALLOWED], False),
     C("post-chunked-uppercase-hex-size", CHUNKED_HEAD + b"A\r\n0123456789\r\n0\r\n\r\n", [NOT_ALLOWED], False),
     C("post-content-length-at-limit", req("POST", headers=hdrs(("Content-Length", str(MAX_BODY))),
@@ -399,6 +401,12 @@ CASES = [
     C("chunk-size-overflow", CHUNKED_HEAD + b"fffffffffffffffffffff\r\nx\r\n", [Exp(one_of(400, 413))], True),
     bad("chunk-data-longer-than-size", CHUNKED_HEAD + b"3\r\nhello\r\n0\r\n\r\n"),
     bad("chunk-bare-lf", CHUNKED_HEAD + b"5\nhello\r\n0\r\n\r\n"),
+    bad("chunk-ext-trailing-bws", CHUNKED_HEAD + b"5;a=b \r\nhello\r\n0\r\n\r\n", note="RFC 9112 7.1.1: BWS only before ';'"),
+    bad("chunk-ext-without-name", CHUNKED_HEAD + b"5;=b\r\nhello\r\n0\r\n\r\n"),
+    bad("chunk-last-then-request-without-empty-line", CHUNKED_HEAD + b"0\r\n" + req(),
+        note="the request where the empty line belongs is read as a trailer field, and refused"),
+    bad("chunk-trailer-obs-fold", CHUNKED_HEAD + b"0\r\nX-T: a\r\n b\r\n\r\n"),
+    bad("chunk-trailer-space-before-colon", CHUNKED_HEAD + b"0\r\nX-T : a\r\n\r\n"),
 
     # ---------------------------------------------------------------- field syntax (RFC 9112 5, RFC 9110 5)
     bad("space-before-colon", head_with(b"Host : x")),
@@ -450,8 +458,9 @@ CASES = [
 
     # ---------------------------------------------------------------- versions: 505
     bad("http09-version-505", b"GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505),
-    bad("http12-version-505", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505,
-        note="RFC 9110 2.5 would let a 1.1 server process 1.2 as 1.1; preforkd answers 505 as documented"),
+    C("http12-served-as-http11", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", [HELLO_KA], False,
+      note="RFC 9110 6.2: a higher minor version is processed as the highest one implemented"),
+    bad("http12-without-host-400", b"GET / HTTP/1.2\r\n\r\n", note="read as HTTP/1.1, so Host is required"),
     bad("http20-version-505", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     bad("http30-version-505", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
     bad("http09-simple-request-505", b"GET /\r\n\r\n", 505),

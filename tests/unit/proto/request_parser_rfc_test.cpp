@@ -319,8 +319,14 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
                                    "FFFFFFFFFFFFFFF\r\nhello", 413);
             return c;
         }(),
-        bad_chunk("chunk size overflowing 64 bits",
-            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffffff\r\n", 400),
+        [] {
+            // Over any limit long before it would overflow 64 bits.
+            rfc_case c = bad_chunk("chunk size overflowing 64 bits",
+                                   "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "1ffffffffffffffffff\r\n", 413);
+            c.limits = body_limit(UINT64_MAX);
+            return c;
+        }(),
     };
 
     cases.push_back({.name = "chunked with extensions and trailers, then a pipelined GET",
@@ -334,14 +340,17 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
                      .m = method::post,
                      .path = "/up",
                      .has_body = true});
-    // RFC 9112 7.1.1 allows several extensions on one chunk ("5;a=b;c=d"), but Debian's
-    // llhttp 8.1 rejects a second name=value pair as an invalid chunk size. Refusing is
-    // the safe direction (no framing is misread), so this records the limitation: if
-    // llhttp is upgraded and accepts it, this row fails and should flip to a good case.
-    cases.push_back(bad_chunk("several name=value extensions on one chunk (llhttp 8.1 limitation)",
-                              "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "5;a=b;c=d\r\nhello\r\n0\r\n\r\n" + get_ok,
-                              400));
+    cases.push_back({.name = "several extensions on one chunk, with BWS and quoted-pairs",
+                     .bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5;a=b;c=d\r\nhello\r\n"
+                              "5 ;a=b\r\nhello\r\n"
+                              "5\t ; a = b ;\tc\r\nhello\r\n"
+                              "5;q=\"x\\\"y;z\" ; t=\"\"\r\nhello\r\n"
+                              "00000;end\r\n\r\n" + get_ok,
+                     .heads = 2,
+                     .completions = 2,
+                     .m = method::post,
+                     .has_body = true});
     cases.push_back({.name = "Content-Length body then a pipelined GET",
                      .bytes = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" + get_ok,
                      .heads = 2,
@@ -356,6 +365,57 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
                      .bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
                      .m = method::post,
                      .has_body = true});
+    check_table(cases);
+}
+
+TEST_CASE("RFC 9112 7.1: chunked framing errors", "[proto][parser][rfc][chunked]") {
+    const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    auto limited = [](rfc_case c, std::size_t header_bytes, std::size_t headers) {
+        c.limits.max_header_bytes = header_bytes;
+        c.limits.max_headers = headers;
+        return c;
+    };
+    const std::vector<rfc_case> cases = {
+        bad_chunk("BWS before the CRLF of a size line", head + "5 \r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("BWS after an extension value", head + "5;a=b\t\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("an extension without a name", head + "5;\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("an extension with '=' and no value", head + "5;a=\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("an extension name that is not a token", head + "5;a@b\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("a quoted-string cut by CRLF", head + "5;a=\"b\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("text after a quoted value", head + "5;a=\"b\"c\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("two BWS-separated names", head + "5;a b\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("a bare CR in a size line", head + "5\rhello\r\n0\r\n\r\n", 400),
+        bad_chunk("a bare LF ending a size line", head + "5\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("a bare LF after chunk data", head + "5\r\nhello\n0\r\n\r\n", 400),
+        bad_chunk("a bare CR after chunk data", head + "5\r\nhello\r0\r\n\r\n", 400),
+        bad_chunk("a last chunk without its empty line, then a request",
+                  head + "0\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad_chunk("an obs-folded trailer field", head + "0\r\nX-T: a\r\n b\r\n\r\n", 400),
+        bad_chunk("whitespace before a trailer colon", head + "0\r\nX-T : a\r\n\r\n", 400),
+        bad_chunk("a trailer line without a colon", head + "0\r\nX-T\r\n\r\n", 400),
+        bad_chunk("NUL in a trailer value", head + "0\r\nX-T: a\0b\r\n\r\n"s, 400),
+        bad_chunk("a bare LF ending a trailer field", head + "0\r\nX-T: a\n\r\n", 400),
+        bad_chunk("a bare LF ending the body", head + "0\r\n\n", 400),
+        bad_chunk("a chunk-size line over 4 KiB", head + "5;a=" + std::string(5000, 'v') + "\r\nhello\r\n", 400),
+        limited(bad_chunk("trailer fields over max_header_bytes",
+                          head + "0\r\nX-Long: " + std::string(80, 'v') + "\r\n\r\n", 431), 64, 100),
+        limited(bad_chunk("more trailer fields than max_headers",
+                          head + "0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431), 1024, 3),
+        limited({.name = "trailer fields at the limits",
+                 .bytes = head + "0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n" + get_ok,
+                 .heads = 2,
+                 .completions = 2,
+                 .m = method::post,
+                 .has_body = true}, 1024, 3),
+        {.name = "a chunked request with Connection: close stops after its body",
+         .bytes = "POST / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "5\r\nhello\r\n0\r\n\r\n" + get_ok,
+         .status = parse_status::closed,
+         .m = method::post,
+         .keep_alive = false,
+         .has_body = true,
+         .left_input = true},
+    };
     check_table(cases);
 }
 
@@ -418,7 +478,10 @@ TEST_CASE("RFC 9112 3: request line syntax and version", "[proto][parser][rfc]")
         bad("HTAB instead of SP", "GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         bad("lowercase HTTP-name", "GET / http/1.1\r\nHost: h\r\n\r\n", 400),
         bad("HTTP/0.9", "GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
-        bad("HTTP/1.2", "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505),
+        // RFC 9110 6.2: a higher minor version is read as the highest one we speak.
+        {.name = "HTTP/1.2 is read as HTTP/1.1", .bytes = "GET / HTTP/1.2\r\nHost: h\r\n\r\n"},
+        bad("HTTP/1.2 without Host, as HTTP/1.1", "GET / HTTP/1.2\r\n\r\n", 400),
+        bad("a two-digit minor version", "GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400),
         bad("HTTP/2.0", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         bad("HTTP/3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505),
         {.name = "an empty line before the request line is ignored",

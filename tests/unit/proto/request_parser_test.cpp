@@ -453,7 +453,7 @@ TEST_CASE("HTTP/1.1 with two Host headers is a 400", "[proto][parser][error]") {
 }
 
 TEST_CASE("an unsupported HTTP version is a 505", "[proto][parser][error]") {
-    for (std::string_view version : {"HTTP/2.0", "HTTP/1.2", "HTTP/3.0", "HTTP/0.9", "HTTP/9.9"}) {
+    for (std::string_view version : {"HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/9.9"}) {
         CAPTURE(version);
         test_sink s;
         request_parser p{s, {}};
@@ -461,6 +461,19 @@ TEST_CASE("an unsupported HTTP version is a 505", "[proto][parser][error]") {
         CHECK(feed_all(p, req) == parse_status::error);
         CHECK(p.error_status() == 505);
         CHECK(s.heads.empty());
+    }
+}
+
+TEST_CASE("HTTP/1.2 is read as HTTP/1.1 (RFC 9110 6.2)", "[proto][parser]") {
+    test_sink s;
+    request_parser p{s, {}};
+    CHECK(feed_all(p, "GET / HTTP/1.2\r\nHost: a\r\n\r\nGET / HTTP/1.9\r\nHost: a\r\n\r\n") ==
+          parse_status::need_more);
+    REQUIRE(s.heads.size() == 2);
+    for (const auto& h : s.heads) {
+        CHECK(h.version_major == 1);
+        CHECK(h.version_minor == 1);
+        CHECK(h.keep_alive);
     }
 }
 

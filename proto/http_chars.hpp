@@ -1,0 +1,48 @@
+#pragma once
+// Character classes of RFC 9110 5.6, shared by the head parser and the chunked decoder.
+#include <array>
+#include <string_view>
+
+namespace pfd::proto {
+
+constexpr bool is_alnum(int c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// tchar, as a table: it is checked for every byte of every field name.
+inline constexpr auto tchar_table = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        t[static_cast<std::size_t>(c)] = is_alnum(c);
+    }
+    for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}();
+
+constexpr bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
+
+constexpr bool is_hex(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+constexpr unsigned hex_value(char c) noexcept {
+    return c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
+}
+
+// BWS / OWS: SP or HTAB.
+constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// field-vchar and the SP/HTAB allowed between them: anything but CTLs (HTAB excepted) and DEL.
+constexpr bool is_field_byte(char c) noexcept {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= 0x20 && u != 0x7f) || u == '\t';
+}
+
+// qdtext (RFC 9110 5.6.4): HTAB, SP, VCHAR but '"' and '\', obs-text.
+constexpr bool is_qdtext(char c) noexcept {
+    return is_field_byte(c) && c != '"' && c != '\\';
+}
+
+}  // namespace pfd::proto
