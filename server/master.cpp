@@ -41,6 +41,16 @@ constexpr milliseconds fast_stop_timeout{5'000};
 // How often the master looks at heartbeats, request counts and memory.
 constexpr milliseconds supervise_every{250};
 
+// Reuseport: new connections go only to the first n sockets of fd's group, the slots
+// that stay; the sockets of removed slots drain what they hold and close with nothing
+// queued (Linux would reset it, unless net.ipv4.tcp_migrate_req is set).
+void steer_new_connections(int fd, unsigned n) noexcept {
+    if (auto r = spread_over_first_sockets(fd, n); !r) {
+        log_line("%s: %s; connections queued on removed sockets may be reset as they close", r.error().call,
+                 std::strerror(r.error().code));
+    }
+}
+
 // One worker process. During a recycle two share a slot: the old one (retiring, then
 // draining) and its replacement.
 struct worker_proc {
@@ -101,7 +111,6 @@ private:
     void on_worker_exit(std::size_t index, int status) noexcept;
     void on_signal(std::uint32_t signo) noexcept;
     void begin_stop(run_state how) noexcept;
-    void steer_new_connections(int fd, unsigned n) noexcept;
     void supervise() noexcept;
     void respawn_due() noexcept;
     void take_samples() noexcept;
@@ -680,6 +689,10 @@ void master::on_upgrade_exit(int status) noexcept {
              "serving and takes back %s", static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), cfg_.pid_file.c_str());
     pid_file_.move_to(cfg_.pid_file);
+    if (listeners_.size() > 1 || cfg_.balance == balance_mode::reuseport) {
+        // It may have steered new connections to its own number of sockets.
+        steer_new_connections(listeners_[0].get(), static_cast<unsigned>(listeners_.size()));
+    }
     auto reopened = control_socket::open(cfg_.control_socket);
     if (reopened) {
         control_ = std::move(*reopened);
@@ -724,16 +737,6 @@ void master::scale(unsigned n) noexcept {
         if (w.slot >= n && !w.draining) {
             drain(w);
         }
-    }
-}
-
-// Reuseport: new connections go only to the first n sockets of the group, the slots
-// that stay; the sockets of removed slots drain what they hold and close with nothing
-// queued (Linux would reset it, unless net.ipv4.tcp_migrate_req is set).
-void master::steer_new_connections(int fd, unsigned n) noexcept {
-    if (auto r = spread_over_first_sockets(fd, n); !r) {
-        log_line("%s: %s; connections queued on removed sockets may be reset as they close", r.error().call,
-                 std::strerror(r.error().code));
     }
 }
 
@@ -890,15 +893,30 @@ result<std::vector<unique_fd>> adopt_or_open_listeners(const config& cfg) noexce
         }
     }
     ::unsetenv("PREFORKD_LISTEN_FDS");
-    const unsigned wanted = cfg.balance == balance_mode::reuseport ? cfg.workers : 1;
+    const bool reuseport = cfg.balance == balance_mode::reuseport;
+    const unsigned wanted = reuseport ? cfg.workers : 1;
+    const bool was_group = adopted.size() > 1;
+    if (reuseport && !adopted.empty()) {
+        // From a shared-mode master: its socket joins the group the new ones will form.
+        if (auto r = allow_reuseport(adopted[0].get()); !r) {
+            return tl::unexpected(r.error());
+        }
+    }
     adopted.resize(std::min<std::size_t>(adopted.size(), wanted));
     log_line("adopted %zu listening socket(s) from the previous master", adopted.size());
     while (adopted.size() < wanted) {
-        auto fd = open_listener(cfg.listen, cfg.backlog, cfg.balance == balance_mode::reuseport);
+        auto fd = open_listener(cfg.listen, cfg.backlog, reuseport);
         if (!fd) {
             return tl::unexpected(fd.error());
         }
         adopted.push_back(std::move(*fd));
+    }
+    if (reuseport || was_group) {
+        // The group is in slot order: the old master's sockets, then any opened here.
+        // Its steering (if it had scaled) counts the old number of slots, and the old
+        // master's sockets beyond ours close when its workers exit: spread new
+        // connections over exactly ours, now, while the old workers still serve theirs.
+        steer_new_connections(adopted[0].get(), wanted);
     }
     return adopted;
 }

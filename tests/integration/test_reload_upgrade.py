@@ -325,3 +325,58 @@ def test_reuseport_scale_down_and_up_loses_no_connection(tmp_path):
         finally:
             stop(proc)
     assert "killed by signal" not in (tmp_path / "log").read_text()
+
+
+def upgrade_and_quit_old(old_pid, pid_file, log_path, adopted_line):
+    """USR2 to the master in pid_file, wait for the new one to adopt the sockets, QUIT the old one."""
+    os.kill(old_pid, signal.SIGUSR2)
+    wait_until(lambda: (master_pid_from(pid_file) or old_pid) != old_pid, 5, what="the new pid file")
+    new_pid = master_pid_from(pid_file)
+    wait_until(lambda: log_path.read_text().count(adopted_line) >= 1, 5, what=adopted_line)
+    time.sleep(0.5)   # both masters serve side by side
+    os.kill(old_pid, signal.SIGQUIT)
+    wait_until(lambda: not alive(old_pid), 10, what="the old master to quit")
+    return new_pid
+
+
+def test_binary_upgrade_to_another_reuseport_worker_count_spreads_over_the_new_slots(tmp_path):
+    # The old master scaled down (so the kernel steers over its first 2 sockets); the new
+    # binary's config asks for 3, then a second upgrade for 1. Each new master must steer
+    # new connections over exactly its own sockets: none left idle, none reset when the
+    # old master's extra sockets close.
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    pid_file = tmp_path / "p.pid"
+    log_path = tmp_path / "log"
+    write_conf(conf, port, "hello word", workers=3, balance="reuseport")
+    masters = []
+    with open(log_path, "wb") as log:
+        first = start(BIN, conf, log)
+        masters.append(first.pid)
+        try:
+            wait_for_port(port, proc=first)
+            with Load(port, new_connection_each_time=True) as churn:
+                r = subprocess.run([str(BIN), "ctl", "scale", "2", "-c", str(conf)], capture_output=True,
+                                   text=True, timeout=5)
+                assert r.returncode == 0, r.stderr
+                wait_until(lambda: len(slot_requests(conf)) == 2, 5.0, what="2 ready workers")
+                time.sleep(0.3)
+                for workers, line in ((3, "adopted 2 listening socket(s)"), (1, "adopted 1 listening socket(s)")):
+                    write_conf(conf, port, "hello word", workers=workers, balance="reuseport")
+                    masters.append(upgrade_and_quit_old(masters[-1], pid_file, log_path, line))
+                    wait_until(lambda: listening_sockets(port) == workers, 5.0,
+                               what=f"{workers} listening socket(s)")
+                    wait_until(lambda: len(slot_requests(conf)) == workers, 5.0, what=f"{workers} ready workers")
+                    before = slot_requests(conf)
+                    time.sleep(0.6)
+                    after = slot_requests(conf)
+                    assert all(after[s] - before.get(s, 0) > 20 for s in range(workers)), (workers, before, after)
+            assert churn.failures == [], churn.failures[:5]
+            assert churn.ok > 300
+        finally:
+            stop(first, *masters[1:])
+            for pid in masters[1:]:
+                wait_until(lambda: not alive(pid), 5, what=f"master {pid} to stop")
+    text = log_path.read_text()
+    assert "killed by signal" not in text, text
+    assert "SO_ATTACH_REUSEPORT_CBPF" not in text, text
