@@ -79,6 +79,50 @@ bool valid_host(std::string_view v) noexcept {
     return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// What a request line whose method llhttp does not know turns out to be, once enough
+// of it has arrived: method SP target SP HTTP-version CRLF, or not. Decided at the
+// first byte that settles it, so the answer never depends on how the line was split.
+enum class line_shape : std::uint8_t { incomplete, well_formed, malformed, too_long };
+
+line_shape request_line_shape(std::string_view v, std::size_t max_request_line) noexcept {
+    std::size_t i = 0;
+    while (i < v.size() && is_tchar(v[i])) {
+        if (++i > max_request_line) {
+            return line_shape::too_long;
+        }
+    }
+    if (i == v.size()) {
+        return line_shape::incomplete;
+    }
+    if (i == 0 || v[i] != ' ') {
+        return line_shape::malformed;
+    }
+    const std::size_t target = ++i;
+    while (i < v.size() && static_cast<unsigned char>(v[i]) > 0x20 && v[i] != 0x7f) {
+        if (++i > max_request_line + 1) {   // method and target, as for a known method
+            return line_shape::too_long;
+        }
+    }
+    if (i == v.size()) {
+        return line_shape::incomplete;
+    }
+    if (i == target || v[i] != ' ') {
+        return line_shape::malformed;
+    }
+    ++i;
+    constexpr std::string_view version = "HTTP/d.d\r\n";   // d: a digit
+    for (std::size_t k = 0; k < version.size(); ++k, ++i) {
+        if (i == v.size()) {
+            return line_shape::incomplete;
+        }
+        const bool ok = version[k] == 'd' ? (v[i] >= '0' && v[i] <= '9') : v[i] == version[k];
+        if (!ok) {
+            return line_shape::malformed;
+        }
+    }
+    return line_shape::well_formed;
+}
+
 bool within(const char* p, const char* begin, const char* end) noexcept {
     return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);
 }
@@ -155,7 +199,7 @@ void request_parser::reset() noexcept {
     head_start_ = nullptr;
     header_bytes_ = 0;
     body_bytes_ = 0;
-    chunked_body_ = in_message_ = in_head_ = left_input_ = false;
+    chunked_body_ = unknown_method_ = in_message_ = in_head_ = left_input_ = false;
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
@@ -168,6 +212,10 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
     }
     if (bytes.empty()) {
         return parse_status::need_more;
+    }
+    if (unknown_method_) {
+        spilled_.append({bytes.data(), bytes.size()});
+        return judge_unknown_method();
     }
     const char* begin = bytes.data();
     const std::size_t n = bytes.size();
@@ -225,6 +273,8 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
             // Paused by on_message_complete after a last request, or by llhttp after a
             // request that asked to switch protocols: we answer it and close.
             return stop(parse_status::closed, llhttp_get_error_pos(&llhttp_), end);
+        case HPE_INVALID_METHOD:
+            return on_unknown_method(end);
         case HPE_INVALID_VERSION:
             // Digits of any version pass (LENIENT_VERSION); this is a malformed one:
             // "HTTP/1.10", a space after "HTTP/1.1", a bare CR.
@@ -237,6 +287,46 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
             break;
     }
     return stop(parse_status::error, end, end);
+}
+
+// RFC 9110 9.1: a method we do not implement in a well-formed request line is a 501;
+// anything else that llhttp cannot read as a method (a TLS hello, "get" as part of
+// junk) is a 400. The line is kept until it can be told apart, whatever the split.
+parse_status request_parser::on_unknown_method(const char* end) noexcept {
+    // The method began in this read (llhttp's open span), or in the kept head bytes.
+    const char* start = head_start_ != nullptr ? head_start_ : static_cast<const char*>(llhttp_._span_pos0);
+    if (start == nullptr || !std::less<>{}(start, end)) {
+        fail(400, "invalid method");
+        return stop(parse_status::error, end, end);
+    }
+    const std::string_view spill = spilled_.view();
+    if (!spill.empty() && within(start, spill.data(), end_of(spill))) {
+        spilled_.consume(static_cast<std::size_t>(start - spill.data()));
+    } else {
+        spilled_.clear();
+        spilled_.append({start, static_cast<std::size_t>(end - start)});
+    }
+    unknown_method_ = true;
+    return judge_unknown_method();
+}
+
+parse_status request_parser::judge_unknown_method() noexcept {
+    switch (request_line_shape(spilled_.view(), limits_.max_request_line)) {
+        case line_shape::incomplete:
+            return parse_status::need_more;   // at most max_request_line + 12 bytes kept
+        case line_shape::too_long:
+            fail(414, "request line too long");
+            break;
+        case line_shape::well_formed:
+            fail(501, "method not implemented");
+            break;
+        case line_shape::malformed:
+            fail(400, "invalid method");
+            break;
+    }
+    unknown_method_ = false;
+    spilled_.clear();
+    return stop(parse_status::error, nullptr, nullptr);
 }
 
 parse_status request_parser::stop(parse_status why, const char* stopped_at, const char* end) noexcept {

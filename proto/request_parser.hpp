@@ -83,6 +83,8 @@ private:
 
     void init_llhttp() noexcept;
     parse_status after_execute(llhttp_errno_t err, const char* end) noexcept;
+    parse_status on_unknown_method(const char* end) noexcept;
+    parse_status judge_unknown_method() noexcept;
     int fail(int status, const char* reason) noexcept;
     int check_target() noexcept;
     int check_expect() noexcept;
@@ -101,6 +103,7 @@ private:
     std::uint64_t body_bytes_ = 0;
     chunked_decoder chunked_;
     bool chunked_body_ = false;         // a chunked body is being read (by chunked_)
+    bool unknown_method_ = false;       // a method llhttp refused: its line is kept in spilled_
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

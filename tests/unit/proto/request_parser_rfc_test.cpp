@@ -490,6 +490,30 @@ TEST_CASE("RFC 9112 3: request line syntax and version", "[proto][parser][rfc]")
     check_table(cases);
 }
 
+TEST_CASE("RFC 9110 9.1: a method llhttp does not know", "[proto][parser][rfc]") {
+    parser_limits short_line;
+    short_line.max_request_line = 16;
+    const std::vector<rfc_case> cases = {
+        bad("an unknown method in a well-formed line is 501", "FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        bad("methods are case-sensitive: get is unknown", "get / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        bad("a known method's prefix, then more", "PATCHY /p HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        bad("an unknown method with a malformed version", "FOO / HTTP/1.x\r\n\r\n", 400),
+        bad("an unknown method with a bare LF", "FOO / HTTP/1.1\n\r\n", 400),
+        bad("two words and no version", "HELLO THERE\r\n\r\n", 400),
+        bad("a method that is not a token", "G@T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("a TLS ClientHello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
+        bad("an unknown method's line over max_request_line", "FOO /" + std::string(2000, 'a') + " HTTP/1.1\r\n",
+            414, short_line),
+        [] {
+            rfc_case c = bad("a good request, then an unknown method", get_ok + "FOO / HTTP/1.1\r\n\r\n", 501);
+            c.heads = 1;
+            c.completions = 1;
+            return c;
+        }(),
+    };
+    check_table(cases);
+}
+
 TEST_CASE("RFC 9112 3.2: request target forms", "[proto][parser][rfc]") {
     const std::vector<rfc_case> cases = {
         {.name = "origin-form with a query", .bytes = "GET /a?b HTTP/1.1\r\nHost: h\r\n\r\n", .path = "/a"},
