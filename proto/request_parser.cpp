@@ -123,6 +123,35 @@ line_shape request_line_shape(std::string_view v, std::size_t max_request_line) 
     return line_shape::well_formed;
 }
 
+// RFC 9110 5.6.1 / RFC 9112 6.1: over every Transfer-Encoding field, ignoring empty
+// list elements ("chunked," is "chunked"), chunked is the last coding and appears once.
+bool chunked_is_final(const request_head& head) noexcept {
+    std::string_view last;
+    int chunked = 0;
+    for (std::size_t i = 0; i < head.header_count; ++i) {
+        if (!iequals(head.headers[i].name, "transfer-encoding")) {
+            continue;
+        }
+        std::string_view list = head.headers[i].value;
+        while (!list.empty()) {
+            const auto comma = list.find(',');
+            std::string_view item = list.substr(0, comma);
+            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+            while (!item.empty() && is_ws(item.front())) {
+                item.remove_prefix(1);
+            }
+            while (!item.empty() && is_ws(item.back())) {
+                item.remove_suffix(1);
+            }
+            if (!item.empty()) {
+                last = item;
+                chunked += iequals(item, "chunked") ? 1 : 0;
+            }
+        }
+    }
+    return chunked == 1 && iequals(last, "chunked");
+}
+
 bool within(const char* p, const char* begin, const char* end) noexcept {
     return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);
 }
@@ -188,6 +217,10 @@ void request_parser::init_llhttp() noexcept {
     // 6.2: HTTP/1.2 is read as 1.1; another major version is a 505). llhttp 8.1 has the
     // flag but no setter for it.
     llhttp_.lenient_flags |= LENIENT_VERSION;
+    // Whether a body is chunked is decided by chunked_is_final(), which, unlike llhttp
+    // 8.1, ignores empty list elements ("chunked,"); Transfer-Encoding with
+    // Content-Length is still refused by llhttp (that is LENIENT_CHUNKED_LENGTH).
+    llhttp_.lenient_flags |= LENIENT_TRANSFER_ENCODING;
 }
 
 void request_parser::reset() noexcept {
@@ -600,11 +633,11 @@ int request_parser::on_headers_complete() noexcept {
         fail(400, "invalid Host header");
         return -1;
     }
-    const bool chunked = (llhttp_.flags & F_CHUNKED) != 0;
+    const bool chunked = transfer_encoding && chunked_is_final(head_);
     if (transfer_encoding && !chunked) {
         // RFC 9112 6.3: a request's body length is unknowable unless chunked is the
-        // final coding. llhttp says so only after this callback; refuse before answering.
-        fail(400, "Transfer-Encoding without chunked as the final coding");
+        // final coding (6.1: and applied once).
+        fail(400, "Transfer-Encoding without chunked as its one final coding");
         return -1;
     }
     if (transfer_encoding && head_.version_minor == 0) {

@@ -380,6 +380,12 @@ CASES = [
     C("te-gzip-then-chunked", head_with(b"Host: x", b"Transfer-Encoding: gzip, chunked", method="POST")
       + b"0\r\n\r\n", [Exp(one_of(405, 501, 400))], None,
       note="framing is valid (chunked last); an unknown coding SHOULD get 501"),
+    C("te-chunked-trailing-comma", head_with(b"Host: x", b"Transfer-Encoding: chunked,", method="POST")
+      + chunked(b"hello"), [NOT_ALLOWED], False, note="RFC 9110 5.6.1: empty list elements are ignored"),
+    C("te-chunked-empty-elements", head_with(b"Host: x", b"Transfer-Encoding: , chunked , ,", method="POST")
+      + chunked(b"hello"), [NOT_ALLOWED], False),
+    bad("te-chunked-twice-across-empty-400", head_with(b"Host: x", b"Transfer-Encoding: chunked,,chunked",
+                                                      method="POST") + b"0\r\n\r\n"),
     bad("te-empty-400", head_with(b"Host: x", b"Transfer-Encoding:"),
         note="RFC 9112 6.3: a Transfer-Encoding without chunked last: the length is unknowable"),
     bad("te-whitespace-only-400", head_with(b"Host: x", b"Transfer-Encoding: \t ")),
