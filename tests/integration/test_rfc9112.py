@@ -415,6 +415,9 @@ CASES = [
     bad("chunk-trailer-space-before-colon", CHUNKED_HEAD + b"0\r\nX-T : a\r\n\r\n"),
 
     # ---------------------------------------------------------------- field syntax (RFC 9112 5, RFC 9110 5)
+    bad("bare-cr-after-colon-moves-head-end", head_with(b"Host: x", b"Content-Length: 5", b"X:\rY", method="POST")
+        + b"hel" + req(target="/smuggled"), note="loose llhttp took the byte after a bare CR for its LF"),
+    bad("bare-cr-ends-head", b"GET / HTTP/1.1\r\nHost: x\r\n\rX"),
     bad("space-before-colon", head_with(b"Host : x")),
     bad("space-before-colon-other-field", head_with(b"Host: x", b"X-A : b")),
     bad("htab-before-colon", head_with(b"Host: x", b"X-A\t: b")),

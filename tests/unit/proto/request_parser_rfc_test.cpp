@@ -403,6 +403,8 @@ TEST_CASE("RFC 9112 7.1: chunked framing errors", "[proto][parser][rfc][chunked]
         bad_chunk("a trailer line without a colon", head + "0\r\nX-T\r\n\r\n", 400),
         bad_chunk("NUL in a trailer value", head + "0\r\nX-T: a\0b\r\n\r\n"s, 400),
         bad_chunk("a bare LF ending a trailer field", head + "0\r\nX-T: a\n\r\n", 400),
+        bad("a bare CR and a byte ending a chunked head",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r00\r\n\r\n", 400),
         bad_chunk("a bare LF ending the body", head + "0\r\n\n", 400),
         bad_chunk("a chunk-size line over 4 KiB", head + "5;a=" + std::string(5000, 'v') + "\r\nhello\r\n", 400),
         limited(bad_chunk("trailer fields over max_header_bytes",
@@ -446,6 +448,12 @@ TEST_CASE("RFC 9112 5: header field syntax", "[proto][parser][rfc]") {
             "GET / HTTP/1.1\r\n\tX: y\r\nHost: h\r\n\r\n", 400),
         bad("NUL in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n"s, 400),
         bad("bare CR in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400),
+        // llhttp built without LLHTTP_STRICT_MODE takes the byte after a bare CR for the
+        // LF: a client could then move the end of the head (and so of the body).
+        bad("bare CR right after a colon, moving the end of the head",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX:\rY\r\n\r\nhel"
+            "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("bare CR then another byte ending the head", "GET / HTTP/1.1\r\nHost: h\r\n\rX", 400),
         bad("bare LF in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\nX-B: b\r\n\r\n", 400),
         bad("control character in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01z\r\n\r\n", 400),
         bad("DEL in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x7fz\r\n\r\n", 400),
