@@ -82,7 +82,7 @@ bool valid_host(std::string_view v) noexcept {
 // What a request line whose method llhttp does not know turns out to be, once enough
 // of it has arrived: method SP target SP HTTP-version CRLF, or not. Decided at the
 // first byte that settles it, so the answer never depends on how the line was split.
-enum class line_shape : std::uint8_t { incomplete, well_formed, malformed, too_long };
+enum class line_shape : std::uint8_t { incomplete, well_formed, malformed, too_long, other_version };
 
 line_shape request_line_shape(std::string_view v, std::size_t max_request_line) noexcept {
     std::size_t i = 0;
@@ -98,7 +98,7 @@ line_shape request_line_shape(std::string_view v, std::size_t max_request_line) 
         return line_shape::malformed;
     }
     const std::size_t target = ++i;
-    while (i < v.size() && static_cast<unsigned char>(v[i]) > 0x20 && v[i] != 0x7f) {
+    while (i < v.size() && v[i] > 0x20 && v[i] < 0x7f) {   // what llhttp takes in a target
         if (++i > max_request_line + 1) {   // method and target, as for a known method
             return line_shape::too_long;
         }
@@ -109,7 +109,7 @@ line_shape request_line_shape(std::string_view v, std::size_t max_request_line) 
     if (i == target || v[i] != ' ') {
         return line_shape::malformed;
     }
-    ++i;
+    const std::size_t major = ++i + 5;
     constexpr std::string_view version = "HTTP/d.d\r\n";   // d: a digit
     for (std::size_t k = 0; k < version.size(); ++k, ++i) {
         if (i == v.size()) {
@@ -120,7 +120,7 @@ line_shape request_line_shape(std::string_view v, std::size_t max_request_line) 
             return line_shape::malformed;
         }
     }
-    return line_shape::well_formed;
+    return v[major] == '1' ? line_shape::well_formed : line_shape::other_version;
 }
 
 // RFC 9110 5.6.1 / RFC 9112 6.1: over every Transfer-Encoding field, ignoring empty
@@ -173,6 +173,7 @@ struct parser_callbacks {
     static int method(llhttp_t* p, const char* at, std::size_t n) { return n ? self(p).on_method(at, n) : 0; }
     static int url(llhttp_t* p, const char* at, std::size_t n) { return n ? self(p).on_target(at, n) : 0; }
     static int version(llhttp_t* p, const char* at, std::size_t n) { return n ? self(p).on_version(at, n) : 0; }
+    static int version_complete(llhttp_t* p) { return self(p).on_version_complete(); }
     static int header_field(llhttp_t* p, const char* at, std::size_t n) {
         return n ? self(p).on_header_name(at, n) : 0;
     }
@@ -192,6 +193,7 @@ struct parser_callbacks {
             v.on_method = method;
             v.on_url = url;
             v.on_version = version;
+            v.on_version_complete = version_complete;
             v.on_header_field = header_field;
             v.on_header_value = header_value;
             v.on_header_value_complete = header_value_complete;
@@ -308,6 +310,16 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
             return stop(parse_status::closed, llhttp_get_error_pos(&llhttp_), end);
         case HPE_INVALID_METHOD:
             return on_unknown_method(end);
+        case HPE_INVALID_CONSTANT:
+            // In the request line, this is a method llhttp knows only for RTSP or ICE
+            // ("DESCRIBE / HTTP/1.1"): to an HTTP server, an unknown method.
+            if (in_head_ && version_.empty()) {
+                return on_unknown_method(end);
+            }
+            if (error_status_ == 0) {
+                fail(400, llhttp_get_error_reason(&llhttp_));
+            }
+            break;
         case HPE_INVALID_VERSION:
             // Digits of any version pass (LENIENT_VERSION); this is a malformed one:
             // "HTTP/1.10", a space after "HTTP/1.1", a bare CR.
@@ -352,6 +364,9 @@ parse_status request_parser::judge_unknown_method() noexcept {
             break;
         case line_shape::well_formed:
             fail(501, "method not implemented");
+            break;
+        case line_shape::other_version:
+            fail(505, "unsupported HTTP version");
             break;
         case line_shape::malformed:
             fail(400, "invalid method");
@@ -475,9 +490,22 @@ int request_parser::on_version(const char* at, std::size_t n) noexcept {
         if (head_.target.empty() || at != end_of(head_.target) + sp_http.size()) {
             return fail(400, "invalid whitespace in the request line");
         }
+        // llhttp also takes "RTSP/" and "ICE/" here.
+        if (std::string_view{end_of(head_.target), sp_http.size()} != sp_http) {
+            return fail(400, "not an HTTP request line");
+        }
         version_ = {at, 0};
     }
     version_ = {version_.data(), version_.size() + n};
+    return 0;
+}
+
+// A version we do not speak is refused as soon as it is read, before the head's other
+// errors (RFC 9110 6.2: a higher HTTP/1 minor version is read as 1.1).
+int request_parser::on_version_complete() noexcept {
+    if (llhttp_.http_major != 1) {
+        return fail(505, "unsupported HTTP version");
+    }
     return 0;
 }
 

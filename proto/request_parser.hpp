@@ -73,6 +73,7 @@ private:
     int on_method(const char* at, std::size_t n) noexcept;
     int on_target(const char* at, std::size_t n) noexcept;
     int on_version(const char* at, std::size_t n) noexcept;
+    int on_version_complete() noexcept;
     int on_header_name(const char* at, std::size_t n) noexcept;
     int on_header_value(const char* at, std::size_t n) noexcept;
     int on_header_value_complete() noexcept;

@@ -911,7 +911,7 @@ result<std::vector<unique_fd>> adopt_or_open_listeners(const config& cfg) noexce
         }
         adopted.push_back(std::move(*fd));
     }
-    if (reuseport || was_group) {
+    if (was_group || adopted.size() > 1) {
         // The group is in slot order: the old master's sockets, then any opened here.
         // Its steering (if it had scaled) counts the old number of slots, and the old
         // master's sockets beyond ours close when its workers exit: spread new

@@ -360,6 +360,8 @@ def test_binary_upgrade_to_another_reuseport_worker_count_spreads_over_the_new_s
                                    text=True, timeout=5)
                 assert r.returncode == 0, r.stderr
                 wait_until(lambda: len(slot_requests(conf)) == 2, 5.0, what="2 ready workers")
+                # The removed slot's socket has left the group (its worker let go of it).
+                wait_until(lambda: listening_sockets(port) == 2, 5.0, what="2 listening sockets")
                 time.sleep(0.3)
                 for workers, line in ((3, "adopted 2 listening socket(s)"), (1, "adopted 1 listening socket(s)")):
                     write_conf(conf, port, "hello word", workers=workers, balance="reuseport")

@@ -369,6 +369,27 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked,,chunked\r\n\r\n0\r\n\r\n", 400));
     cases.push_back(bad("chunked, then an empty element, then gzip",
                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, ,gzip\r\n\r\n0\r\n\r\n", 400));
+    cases.push_back(bad("chunked in two Transfer-Encoding fields",
+                        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "0\r\n\r\n", 400));
+    cases.push_back(bad("chunked, then gzip in a second field",
+                        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
+                        "0\r\n\r\n", 400));
+    cases.push_back({.name = "gzip, then chunked in a second field (framing by the last coding)",
+                     .bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5\r\nhello\r\n0\r\n\r\n" + get_ok,
+                     .heads = 2,
+                     .completions = 2,
+                     .m = method::post,
+                     .has_body = true});
+    cases.push_back({.name = "an Upgrade request with a chunked body: the body is read, then the parser stops",
+                     .bytes = "POST / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + get_ok,
+                     .status = parse_status::closed,
+                     .m = method::post,
+                     .keep_alive = false,
+                     .has_body = true,
+                     .left_input = true});
     cases.push_back({.name = "chunked with an empty body",
                      .bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
                      .m = method::post,
@@ -498,6 +519,9 @@ TEST_CASE("RFC 9112 3: request line syntax and version", "[proto][parser][rfc]")
         {.name = "HTTP/1.2 is read as HTTP/1.1", .bytes = "GET / HTTP/1.2\r\nHost: h\r\n\r\n"},
         bad("HTTP/1.2 without Host, as HTTP/1.1", "GET / HTTP/1.2\r\n\r\n", 400),
         bad("a two-digit minor version", "GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400),
+        bad("RTSP/1.0, which llhttp also speaks", "GET / RTSP/1.0\r\n\r\n", 400),
+        bad("ICE/1.0", "SOURCE / ICE/1.0\r\n\r\n", 400),
+        bad("HTTP/2.0 is refused before a malformed field", "GET / HTTP/2.0\r\nX:\r\n y\r\n\r\n", 505),
         bad("HTTP/2.0", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         bad("HTTP/3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505),
         {.name = "an empty line before the request line is ignored",
@@ -513,6 +537,10 @@ TEST_CASE("RFC 9110 9.1: a method llhttp does not know", "[proto][parser][rfc]")
         bad("an unknown method in a well-formed line is 501", "FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
         bad("methods are case-sensitive: get is unknown", "get / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
         bad("a known method's prefix, then more", "PATCHY /p HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        bad("an RTSP method in an HTTP request", "DESCRIBE / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        bad("another RTSP method", "GET_PARAMETER /x HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        bad("an unknown method and HTTP/2.0", "FOO / HTTP/2.0\r\n\r\n", 505),
+        bad("an unknown method and a non-ASCII target", "FOO /\x80 HTTP/1.1\r\n\r\n", 400),
         bad("an unknown method with a malformed version", "FOO / HTTP/1.x\r\n\r\n", 400),
         bad("an unknown method with a bare LF", "FOO / HTTP/1.1\n\r\n", 400),
         bad("two words and no version", "HELLO THERE\r\n\r\n", 400),
