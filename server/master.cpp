@@ -63,6 +63,7 @@ struct worker_proc {
     std::uint64_t request_limit = 0;       // max_requests + jitter; 0: none
     pid_t replaced_by = 0;                 // recycling: the replacement we wait for
     bool draining = false;                 // told to QUIT
+    bool socket_removed = false;           // reuseport: its socket left listeners_ (scale-down, reload)
     clock::time_point drain_deadline{};
     const char* kill_reason = nullptr;     // why the master killed it, for the exit log line
     // Once a second: requests and CPU time, for rates over the last 10 s.
@@ -100,7 +101,9 @@ public:
           control_{std::move(control)},
           board_{std::move(board)},
           slots_(cfg_.workers),
-          rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {}
+          rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {
+        steered_over_ = static_cast<unsigned>(listeners_.size());
+    }
 
     int run() noexcept;
 
@@ -118,6 +121,9 @@ private:
     void upgrade() noexcept;
     void on_upgrade_exit(int status) noexcept;
     void scale(unsigned n) noexcept;
+    void steer_over_listeners() noexcept;
+    [[nodiscard]] bool removed_socket_held() const noexcept;
+    void mark_removed_sockets(std::size_t kept) noexcept;
     void retire_old_generation() noexcept;
     [[nodiscard]] std::string answer(std::string_view command);
     [[nodiscard]] master_status status() const;
@@ -137,6 +143,10 @@ private:
     config cfg_;                  // the current configuration; replaced by a reload
     std::uint32_t config_gen_ = 1;   // bumped by each successful reload
     std::optional<clock::time_point> reload_deadline_;
+    // Reuseport: new connections go to the first steered_over_ sockets of the group (at
+    // first, with no program attached, to all of them).
+    unsigned steered_over_ = 0;
+    bool steer_pending_ = false;   // steered_over_ < listeners_.size() until removed sockets close
     unsigned pending_scale_ = 0;   // from the control socket, applied once the client is answered
     pid_t upgrade_pid_ = 0;        // the new master started by USR2, while it runs  // old workers drain by then at the latest
     std::vector<unique_fd> listeners_;
@@ -244,6 +254,7 @@ void master::spawn(unsigned slot) noexcept {
     st.bytes_out.store(0, std::memory_order_relaxed);
     st.accepted.store(0, std::memory_order_relaxed);
     st.active.store(0, std::memory_order_relaxed);
+    st.holds_listener.store(true, std::memory_order_relaxed);
     st.heartbeat_ms.store(worker::monotonic_now_ms(), std::memory_order_relaxed);
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
@@ -375,6 +386,11 @@ void master::drain(worker_proc& w) noexcept {
 
 // Heartbeats, recycling and drain deadlines, from the scoreboard and /proc.
 void master::supervise() noexcept {
+    if (steer_pending_ && state_ == run_state::serving && !removed_socket_held()) {
+        steer_over_listeners();
+        log_line("the removed slots' workers have let go of their sockets: new connections now go to all %zu",
+                 listeners_.size());
+    }
     const auto& sup = cfg_.supervisor;
     const std::uint64_t now_ms = worker::monotonic_now_ms();
     const auto now = clock::now();
@@ -605,15 +621,22 @@ void master::reload() noexcept {
         next.pid_file = cfg_.pid_file;
         next.control_socket = cfg_.control_socket;
     }
-    if (same_address && (to_shared || next.balance == balance_mode::reuseport)) {
+    const bool steer = same_address && (to_shared || next.balance == balance_mode::reuseport);
+    if (steer) {
+        mark_removed_sockets(sockets.size());
+    }
+    // The old workers keep their own copies of the old sockets until they let go of them.
+    listeners_ = std::move(sockets);
+    if (steer) {
         // Sockets that go stay in the reuseport group until the old workers holding them
         // have drained, and the kernel would go on handing them new connections, to be
         // reset when they close: spread new connections over the sockets that stay
         // (reuseport -> shared: socket 0 alone; SO_REUSEPORT is harmless on it).
-        steer_new_connections(sockets[0].get(), static_cast<unsigned>(sockets.size()));
+        steer_over_listeners();
+    } else {
+        steered_over_ = static_cast<unsigned>(listeners_.size());   // a new group, or none
+        steer_pending_ = false;
     }
-    // The old workers keep their own copies of the old sockets until they exit.
-    listeners_ = std::move(sockets);
     const unsigned old_workers = cfg_.workers;
     cfg_ = std::move(next);
     ++config_gen_;
@@ -689,9 +712,10 @@ void master::on_upgrade_exit(int status) noexcept {
              "serving and takes back %s", static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), cfg_.pid_file.c_str());
     pid_file_.move_to(cfg_.pid_file);
-    if (listeners_.size() > 1 || cfg_.balance == balance_mode::reuseport) {
-        // It may have steered new connections to its own number of sockets.
+    if (listeners_.size() > 1) {
+        // It steered new connections over its own number of sockets.
         steer_new_connections(listeners_[0].get(), static_cast<unsigned>(listeners_.size()));
+        steered_over_ = static_cast<unsigned>(listeners_.size());
     }
     auto reopened = control_socket::open(cfg_.control_socket);
     if (reopened) {
@@ -730,13 +754,48 @@ void master::scale(unsigned n) noexcept {
     if (reuseport) {
         // Before the removed slots' workers are told to drain: once steered, nothing
         // new is queued on their sockets while they take what is there and close them.
-        steer_new_connections(listeners_[0].get(), n);
-        listeners_.resize(n);   // draining workers keep their own copies until they exit
+        mark_removed_sockets(n);
+        listeners_.resize(n);   // draining workers keep their own copies until they let go
+        steer_over_listeners();
     }
     for (auto& w : procs_) {
         if (w.slot >= n && !w.draining) {
             drain(w);
         }
+    }
+}
+
+// The kernel keeps a reuseport group in join order and fills the hole a closed socket
+// leaves with its last one; steering picks by that order. The first
+// min(steered_over_, listeners_.size()) sockets of the group are always ones that stay
+// (holes are only ever left, and filled, above them), so that is where new connections
+// go while a removed slot's socket is still in the group; once none is, all of
+// listeners_ (sockets added meanwhile have moved down into the holes).
+void master::steer_over_listeners() noexcept {
+    const auto all = static_cast<unsigned>(listeners_.size());
+    const unsigned n = removed_socket_held() ? std::min(steered_over_, all) : all;
+    if (n < all && !steer_pending_) {
+        log_line("new sockets get connections once the removed slots' workers let go of theirs");
+    }
+    steer_pending_ = n < all;
+    if (n != steered_over_) {
+        steer_new_connections(listeners_[0].get(), n);
+        steered_over_ = n;
+    }
+}
+
+bool master::removed_socket_held() const noexcept {
+    return std::any_of(procs_.begin(), procs_.end(), [this](const worker_proc& w) {
+        return w.socket_removed && board_[w.board].holds_listener.load(std::memory_order_relaxed);
+    });
+}
+
+// Workers whose socket is not among the first `kept` of listeners_ (reuseport: slot i
+// has socket i; a single socket is everyone's socket 0).
+void master::mark_removed_sockets(std::size_t kept) noexcept {
+    for (auto& w : procs_) {
+        const std::size_t socket = listeners_.size() > 1 ? w.slot : 0;
+        w.socket_removed = w.socket_removed || socket >= kept;
     }
 }
 

@@ -34,6 +34,9 @@ struct alignas(64) worker_stats {
     std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint32_t> active{0};
+    // Until the worker has closed its copy of the listening socket (when it drains): a
+    // reuseport socket of a removed slot stays in the kernel's group until then.
+    std::atomic<bool> holds_listener{false};
 
     // Single writer: a load and a store, no locked read-modify-write on the hot path.
     template <class T>

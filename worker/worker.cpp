@@ -626,6 +626,7 @@ void event_loop::let_go_of_listener() noexcept {
     // The accept being cancelled holds its own reference to the socket.
     ::close(listen_fd_);
     listen_fd_ = -1;
+    stats_->holds_listener.store(false, std::memory_order_relaxed);
 }
 
 // One shared listening socket wakes every worker for each connection, and the one

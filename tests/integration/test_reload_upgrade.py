@@ -3,6 +3,7 @@ configuration or a broken binary leaves the running server as it was."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -382,3 +383,69 @@ def test_binary_upgrade_to_another_reuseport_worker_count_spreads_over_the_new_s
     text = log_path.read_text()
     assert "killed by signal" not in text, text
     assert "SO_ATTACH_REUSEPORT_CBPF" not in text, text
+
+
+def listen_queues(port):
+    """Connections waiting in each listening socket's accept queue (Recv-Q of a listener)."""
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return [int(line.split()[1]) for line in out.splitlines() if line.strip()]
+
+
+def worker_pid(conf, slot):
+    import json
+    out = subprocess.run([str(BIN), "status", "--json", "-c", str(conf)], capture_output=True, text=True,
+                         timeout=5).stdout
+    return next(w["pid"] for w in json.loads(out)["workers"] if w["slot"] == slot and w["state"] == "ready")
+
+
+def test_reuseport_scale_up_while_a_removed_slot_still_holds_its_socket(tmp_path):
+    # Scale 3 -> 2 -> 3 while slot 2's old worker has not yet let go of its socket (it is
+    # stopped, so it cannot): that socket is still in the kernel's group, ahead of the
+    # new slot 2's. Steering by position over 3 sockets would queue new connections on
+    # the old one, which nobody accepts and whose close resets them. They must go to
+    # the sockets that stay until it is gone; then the new slot gets its share.
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port, "hello word", workers=3, balance="reuseport")
+    log_path = tmp_path / "log"
+    with open(log_path, "wb") as log:
+        proc = start(BIN, conf, log)
+        old = None
+        try:
+            wait_for_port(port, proc=proc)
+            wait_until(lambda: len(slot_requests(conf)) == 3, 5.0, what="3 ready workers")
+            with Load(port, threads=2, new_connection_each_time=True) as churn:
+                old = worker_pid(conf, 2)
+                os.kill(old, signal.SIGSTOP)
+                proc.send_signal(signal.SIGTTOU)
+                wait_until(lambda: "scale: 3 -> 2 workers" in log_path.read_text(), 5.0, what="the scale-down")
+                proc.send_signal(signal.SIGTTIN)
+                wait_until(lambda: "new sockets get connections once" in log_path.read_text(), 5.0,
+                           what="the master to hold the new socket back")
+                wait_until(lambda: len(listen_queues(port)) == 4, 5.0, what="old and new slot 2 sockets")
+                queued_before = max(listen_queues(port))
+                # Connections that only complete the handshake: each sits in the accept
+                # queue of the socket the kernel picked until a worker takes it.
+                held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(60)]
+                time.sleep(0.3)
+                queued_after = max(listen_queues(port))
+                os.kill(old, signal.SIGCONT)
+                wait_until(lambda: "new connections now go to all 3" in log_path.read_text(), 5.0,
+                           what="the re-steer once the old socket is gone")
+                for c in held:
+                    c.close()
+                assert queued_after <= queued_before, (queued_before, queued_after)
+                time.sleep(0.2)
+                before = slot_requests(conf)
+                time.sleep(0.5)
+                after = slot_requests(conf)
+                assert all(after[s] - before.get(s, 0) > 5 for s in range(3)), (before, after)
+            assert churn.failures == [], churn.failures[:5]
+        finally:
+            if old:
+                try:
+                    os.kill(old, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            stop(proc)
+    assert "killed by signal" not in log_path.read_text()
