@@ -385,10 +385,11 @@ def test_binary_upgrade_to_another_reuseport_worker_count_spreads_over_the_new_s
     assert "SO_ATTACH_REUSEPORT_CBPF" not in text, text
 
 
-def listen_queues(port):
-    """Connections waiting in each listening socket's accept queue (Recv-Q of a listener)."""
-    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
-    return [int(line.split()[1]) for line in out.splitlines() if line.strip()]
+def listen_queue_of(port, pid):
+    """Connections waiting in the accept queue (a listener's Recv-Q) of the listening
+    socket that process pid holds on port."""
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return next(int(line.split()[1]) for line in out.splitlines() if f"pid={pid}," in line)
 
 
 def worker_pid(conf, slot):
@@ -422,13 +423,13 @@ def test_reuseport_scale_up_while_a_removed_slot_still_holds_its_socket(tmp_path
                 proc.send_signal(signal.SIGTTIN)
                 wait_until(lambda: "new sockets get connections once" in log_path.read_text(), 5.0,
                            what="the master to hold the new socket back")
-                wait_until(lambda: len(listen_queues(port)) == 4, 5.0, what="old and new slot 2 sockets")
-                queued_before = max(listen_queues(port))
+                wait_until(lambda: listening_sockets(port) == 4, 5.0, what="old and new slot 2 sockets")
+                queued_before = listen_queue_of(port, old)   # what came before the scale-down
                 # Connections that only complete the handshake: each sits in the accept
                 # queue of the socket the kernel picked until a worker takes it.
                 held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(60)]
                 time.sleep(0.3)
-                queued_after = max(listen_queues(port))
+                queued_after = listen_queue_of(port, old)
                 os.kill(old, signal.SIGCONT)
                 wait_until(lambda: "new connections now go to all 3" in log_path.read_text(), 5.0,
                            what="the re-steer once the old socket is gone")
