@@ -234,7 +234,7 @@ void request_parser::reset() noexcept {
     head_start_ = nullptr;
     header_bytes_ = 0;
     body_bytes_ = 0;
-    chunked_body_ = unknown_method_ = in_message_ = in_head_ = left_input_ = false;
+    chunked_body_ = unknown_method_ = last_request_ = in_message_ = in_head_ = left_input_ = false;
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
@@ -717,7 +717,7 @@ int request_parser::finish_message() noexcept {
     in_message_ = false;
     sink_->on_request_complete();
     // After a last request, stop: feed() answers it and closes.
-    return head_.keep_alive ? 0 : HPE_PAUSED;
+    return head_.keep_alive && !last_request_ ? 0 : HPE_PAUSED;
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {

@@ -55,6 +55,9 @@ public:
 
     // Ready for a fresh connection.
     void reset() noexcept;
+    // The server will close after the request being parsed (a limit, a graceful stop):
+    // stop after it as after a client's "Connection: close". Called from the sink.
+    void finish_after_this_request() noexcept { last_request_ = true; }
 
     // True between requests: nothing of a next request has arrived yet.
     [[nodiscard]] bool idle() const noexcept { return !in_message_; }
@@ -104,7 +107,8 @@ private:
     std::uint64_t body_bytes_ = 0;
     chunked_decoder chunked_;
     bool chunked_body_ = false;         // a chunked body is being read (by chunked_)
-    bool unknown_method_ = false;       // a method llhttp refused: its line is kept in spilled_
+    bool unknown_method_ = false;
+    bool last_request_ = false;         // finish_after_this_request()       // a method llhttp refused: its line is kept in spilled_
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

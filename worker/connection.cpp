@@ -69,6 +69,10 @@ void session::on_request_head(const proto::request_head& head) noexcept {
     const std::uint32_t limit = ctx_->max_requests_per_connection;
     if (!head.keep_alive || ctx_->draining || (limit != 0 && served >= limit)) {
         answer_conn_ = connection_header::close;
+        // Nothing the client pipelined after this request is read as a request: the
+        // unread input makes the close a lingering one, so this answer is not lost to
+        // a reset.
+        parser_.finish_after_this_request();
     } else if (head.version_minor == 0) {
         answer_conn_ = connection_header::keep_alive;
     } else {

@@ -40,6 +40,7 @@ public:
     [[nodiscard]] bool in_head() const noexcept { return parser_.in_head(); }
     // Responses are queued or being sent.
     [[nodiscard]] bool has_output() const noexcept { return !out_.empty() || !sending_.empty(); }
+    [[nodiscard]] std::size_t output_bytes() const noexcept { return out_.size() + sending_.size(); }
     // No request half-read and nothing left to send: the session can go back to the pool.
     [[nodiscard]] bool idle() const noexcept { return !mid_request() && !has_output(); }
     // The connection must close once everything queued is sent.
@@ -97,6 +98,7 @@ struct connection {
     bool flush_queued = false;   // on the worker's list of connections to send for
     bool rearm_recv = false;     // multishot recv ended (no buffers): arm again after the batch
     bool peer_eof = false;       // the client finished sending
+    bool input_paused = false;   // too much output pending: not reading until the client reads
     session* sess = nullptr;
 };
 

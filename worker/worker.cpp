@@ -55,6 +55,13 @@ constexpr std::chrono::milliseconds drain_idle_grace{1'000};
 // at most half its connections), but never longer than batch_patience for them.
 constexpr unsigned batch_wait_max = 16;
 constexpr std::chrono::nanoseconds batch_patience{100'000};
+// A multishot accept takes every queued connection at once; with fewer free connection
+// slots than this, accepts go one at a time, so at max_connections the rest stay queued
+// in the kernel instead of being accepted only to be closed.
+constexpr std::size_t multishot_accept_min_free = 128;
+// Responses queued or being sent on one connection before its input is no longer read
+// (the client pipelines but does not read): reading resumes below half of it.
+constexpr std::size_t max_pending_output = 256 * 1024;
 
 std::time_t coarse_now() noexcept {
     timespec ts{};
@@ -138,7 +145,11 @@ private:
     void finish_close_if_done(std::uint32_t slot) noexcept;
     void begin_drain() noexcept;
 
-    void refresh_timer(std::uint32_t slot, bool progress) noexcept;
+    // What just moved on a connection: its input (restarts a body deadline) or its
+    // output (restarts a send deadline; bytes the client sends do not, or a client that
+    // writes but never reads would never be dropped).
+    enum class progress : std::uint8_t { none, input, output };
+    void refresh_timer(std::uint32_t slot, progress moved) noexcept;
     void on_timeout(std::uint32_t slot) noexcept;
     [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept {
         return (monotonic_ms() - start_ms_) / static_cast<std::uint64_t>(tick_length.count());
@@ -271,7 +282,7 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
                 break;
             default:
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin.
-                log_line("accept failed: %s; retrying in 1 s", std::strerror(-res));
+                log_line("accept failed: %s; retrying at the next tick (100 ms)", std::strerror(-res));
                 accept_backoff_ = true;
                 break;
         }
@@ -282,9 +293,10 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
         // Accepted while draining (the cancel was in flight): serve it, with Connection:
         // close, rather than reset a client that did nothing wrong.
         adopt(res);
-        if (accept_armed_ && (over_fair_share() || free_slots_.empty())) {
+        if (accept_armed_ && (over_fair_share() || free_slots_.size() < multishot_accept_min_free)) {
             // Let the other workers take the next connections from the shared queue, or,
-            // at the connection limit, leave them queued until one of ours closes.
+            // near the connection limit, go on one accept at a time (after_batch), so
+            // that at the limit connections wait in the kernel's queue.
             cancel(encode(op::accept));
         }
     }
@@ -303,7 +315,7 @@ void event_loop::adopt(int fd) noexcept {
     worker_stats::add(stats_->accepted, std::uint64_t{1});
     stats_->active.store(live_, std::memory_order_relaxed);
     arm_recv(slot);
-    refresh_timer(slot, false);
+    refresh_timer(slot, progress::none);
 }
 
 void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept {
@@ -329,7 +341,15 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
             }
             c.sess->feed(bufs_->data(buffer_id, static_cast<std::size_t>(res)));
             queue_flush(slot);
-            refresh_timer(slot, true);
+            refresh_timer(slot, progress::input);
+            if (c.sess->output_bytes() > max_pending_output && !c.input_paused) {
+                // Backpressure: leave the rest in the kernel (TCP then stops the client)
+                // until the client has read some of what it asked for.
+                c.input_paused = true;
+                if (c.recv_armed) {
+                    cancel(encode(op::recv, slot, c.generation));
+                }
+            }
         }
         if (has_buffer) {
             bufs_->recycle(buffer_id);
@@ -349,7 +369,7 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
 
     if (c.state == conn_state::closing) {
         finish_close_if_done(slot);
-    } else if (!c.recv_armed && !c.peer_eof && !c.rearm_recv) {
+    } else if (!c.recv_armed && !c.peer_eof && !c.rearm_recv && !c.input_paused) {
         c.rearm_recv = true;
         rearm_list_.push_back(slot);
     }
@@ -372,9 +392,15 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
     worker_stats::add(stats_->bytes_out, static_cast<std::uint64_t>(res));
     proto::byte_buffer& sending = c.sess->sending();
     sending.consume(static_cast<std::size_t>(res));
+    if (c.input_paused && c.sess->output_bytes() <= max_pending_output / 2) {
+        c.input_paused = false;
+        if (!c.recv_armed && !c.peer_eof) {
+            arm_recv(slot);
+        }
+    }
     if (!sending.empty()) {
         submit_send(slot);   // short send: the rest, before anything queued after it
-        refresh_timer(slot, true);
+        refresh_timer(slot, progress::output);
         return;
     }
     queue_flush(slot);
@@ -432,7 +458,7 @@ void event_loop::on_timeout(std::uint32_t slot) noexcept {
 // One deadline per connection, chosen from what it is waiting for. The header
 // deadline runs from accept (first request) or from the request's first byte; it is
 // not extended by each byte, so a trickling client is cut off on time.
-void event_loop::refresh_timer(std::uint32_t slot, bool progress) noexcept {
+void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     connection& c = conns_[slot];
     timer_kind want = timer_kind::keepalive;
     std::chrono::milliseconds after = timeouts_.keepalive;
@@ -453,7 +479,8 @@ void event_loop::refresh_timer(std::uint32_t slot, bool progress) noexcept {
     if (draining_ && want == timer_kind::keepalive) {
         after = std::min(after, drain_idle_grace);
     }
-    const bool restart = want != c.timer || (progress && (want == timer_kind::body || want == timer_kind::send));
+    const bool restart = want != c.timer || (moved == progress::input && want == timer_kind::body) ||
+                         (moved == progress::output && want == timer_kind::send);
     if (restart) {
         c.timer = want;
         wheel_.arm(slot, wheel_.now() + ticks(after));
@@ -464,7 +491,8 @@ void event_loop::after_batch() noexcept {
     for (std::uint32_t slot : rearm_list_) {
         connection& c = conns_[slot];
         c.rearm_recv = false;
-        if ((c.state == conn_state::open || c.state == conn_state::lingering) && !c.recv_armed && !c.peer_eof) {
+        if ((c.state == conn_state::open || c.state == conn_state::lingering) && !c.recv_armed && !c.peer_eof &&
+            !c.input_paused) {
             arm_recv(slot);
         }
     }
@@ -506,7 +534,7 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (s != nullptr && !s->out().empty()) {
         std::swap(s->out(), s->sending());
         submit_send(slot);
-        refresh_timer(slot, true);
+        refresh_timer(slot, progress::output);
         return;
     }
     const bool idle = s == nullptr || s->idle();
@@ -520,7 +548,7 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (s != nullptr && idle) {
         release_session(c);
     }
-    refresh_timer(slot, false);
+    refresh_timer(slot, progress::none);
 }
 
 // Everything is sent and the connection is to close. If the client may still be
@@ -539,7 +567,7 @@ void event_loop::close_when_sent(std::uint32_t slot) noexcept {
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
     io_uring_sqe_set_data64(sqe, encode(op::shutdown));
-    refresh_timer(slot, false);
+    refresh_timer(slot, progress::none);
 }
 
 void event_loop::begin_close(std::uint32_t slot) noexcept {
@@ -599,7 +627,7 @@ void event_loop::begin_drain() noexcept {
         connection& c = conns_[slot];
         if (c.state == conn_state::open && !c.send_inflight && (c.sess == nullptr || c.sess->idle())) {
             c.timer = timer_kind::none;
-            refresh_timer(slot, false);
+            refresh_timer(slot, progress::none);
         }
     }
 }
@@ -665,9 +693,10 @@ bool event_loop::over_fair_share() const noexcept {
 
 void event_loop::arm_accept() noexcept {
     io_uring_sqe* sqe = ring_.sqe();
-    if (peers_ != nullptr) {
+    if (peers_ != nullptr || free_slots_.size() < multishot_accept_min_free) {
         // Shared queue: one connection per accept, so the share is checked between any
         // two (a multishot accept would drain a whole burst into this worker at once).
+        // Near max_connections: one per free slot, never more.
         io_uring_prep_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     } else {
         io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);

@@ -825,29 +825,116 @@ def test_client_that_never_reads_is_dropped_at_send_timeout(servers):
 
 # --------------------------------------------------------------------------- max_connections
 
-def test_max_connections_per_worker(tmp_path):
-    srv = Server(tmp_path, workers=1, routes=ROUTES,
+@pytest.mark.parametrize("balance", ["shared", "reuseport"])
+def test_max_connections_per_worker(tmp_path, balance):
+    # At the limit, further connections wait in the kernel's queue; each slot that
+    # frees takes exactly one of them (a multishot accept would take them all and
+    # close all but one).
+    srv = Server(tmp_path, workers=1, balance=balance, routes=ROUTES,
                  extra='[limits]\nmax_connections = 3\nkeepalive_timeout = "30s"\nheader_timeout = "30s"\n').start()
-    held = []
+    held, waiting = [], []
     try:
         for _ in range(3):
             c = RawConn(srv.port)
             c.send(GET_ROOT)
             assert c.read(HELLO).body == b"hello word"
             held.append(c)
-        extra = RawConn(srv.port)   # the TCP handshake completes in the listen queue
-        held.append(extra)
-        extra.send(GET_ROOT)
-        extra.sock.settimeout(0.7)
-        with pytest.raises(socket.timeout):
-            extra.sock.recv(1)
-        held[0].close()   # one slot frees: the waiting connection is accepted and served
-        extra.sock.settimeout(3.0)
-        r = extra.read(HELLO)
-        check_response(r, HELLO, "fourth connection")
-    finally:
-        for c in held:
+        for _ in range(6):
+            w = RawConn(srv.port)   # the TCP handshake completes in the listen queue
+            w.send(GET_ROOT)
+            waiting.append(w)
+        for w in waiting:
+            w.sock.settimeout(0.3)
+            with pytest.raises(socket.timeout):
+                w.sock.recv(1)
+        held.pop(0).close()   # one slot frees: one waiting connection is accepted and served
+        answered = []
+        for w in waiting:
+            w.sock.settimeout(0.5)
+            try:
+                data = w.sock.recv(65536)
+            except socket.timeout:
+                continue
+            assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:80]   # not a reset or an EOF
+            answered.append(w)
+        assert len(answered) == 1, len(answered)
+        for c in held + answered:
             c.close()
+        for w in waiting:
+            if w in answered:
+                continue
+            w.sock.settimeout(3.0)
+            r = w.read(HELLO)
+            check_response(r, HELLO, "a connection that waited")
+            w.close()
+    finally:
+        for c in held + waiting:
+            c.close()
+        srv.stop()
+
+
+def test_server_ending_a_connection_ignores_what_was_pipelined_after(servers):
+    # max_requests_per_connection = 3: the third answer says Connection: close and is the
+    # last; requests pipelined after it are not answered, and the client still sending
+    # them gets our answers and a clean end, not a reset (lingering close).
+    srv = servers("maxreq")
+    c = RawConn(srv.port)
+    try:
+        c.send(GET_ROOT * 20)
+        for i in range(3):
+            r = c.read(HELLO)
+            check_response(r, HELLO, f"response {i + 1}")
+        assert (r.header("Connection") or "").lower() == "close", r.raw_head
+        for _ in range(10):   # keeps sending as a pipelining client would
+            c.send(GET_ROOT * 20)
+            time.sleep(0.02)
+        rest = _drain_until_closed(c.sock, 5.0)
+        assert c.buf + rest == b"", (c.buf + rest)[:200]
+    finally:
+        c.close()
+
+
+def _worker_rss_kib(srv):
+    pid = next(iter(srv.worker_slots().values()))
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_client_that_pipelines_but_never_reads_is_held_back_and_dropped(tmp_path):
+    # Reading stops once a connection has 256 KiB of answers waiting: TCP then stops
+    # the client, worker memory stays bounded, and the bytes the client still manages
+    # to send do not count as progress for send_timeout, so it is dropped on time.
+    # (No max_requests_per_connection: with one, input after the last request is
+    # dropped unparsed, which bounds memory by itself.)
+    srv = Server(tmp_path, workers=1, routes=ROUTES,
+                 extra='[limits]\nsend_timeout = "1s"\nmax_requests_per_connection = 0\n').start()
+    rss_before = _worker_rss_kib(srv)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.setblocking(False)
+    chunk = GET_ROOT * 2000
+    sent, ended, t0 = 0, None, time.monotonic()
+    try:
+        while time.monotonic() - t0 < SEND_T + 5.0:
+            try:
+                sent += s.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)   # held back: the server is not reading
+            except (BrokenPipeError, ConnectionResetError):
+                ended = time.monotonic() - t0
+                break
+        rss_after = _worker_rss_kib(srv)
+    finally:
+        s.close()
+    print(f"client sent {sent / 1e6:.1f} MB; dropped after {ended} s; worker RSS {rss_before} -> {rss_after} KiB")
+    assert ended is not None, f"still connected after {SEND_T + 5.0} s, {sent / 1e6:.1f} MB sent"
+    assert ended <= SEND_T + 3.0, ended
+    assert sent < 64 * 1024 * 1024, sent
+    assert rss_after - rss_before < 32 * 1024, (rss_before, rss_after)
+    try:
+        assert get(srv.port, "/").body == b"hello word"
+    finally:
         srv.stop()
 
 

@@ -464,6 +464,40 @@ TEST_CASE("an unsupported HTTP version is a 505", "[proto][parser][error]") {
     }
 }
 
+// A sink that, like the worker at max_requests_per_connection, decides during the
+// second head that the connection ends after that request.
+struct ending_sink final : request_sink {
+    request_parser* parser = nullptr;
+    int heads = 0;
+    int completions = 0;
+    void on_request_head(const request_head&) noexcept override {
+        if (++heads == 2) {
+            parser->finish_after_this_request();
+        }
+    }
+    void on_request_complete() noexcept override { ++completions; }
+};
+
+TEST_CASE("finish_after_this_request stops after that request, as Connection: close would",
+          "[proto][parser]") {
+    const std::string three = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                              "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                              "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    for (std::size_t cut = 1; cut < three.size(); ++cut) {
+        CAPTURE(cut);
+        ending_sink s;
+        request_parser p{s, {}};
+        s.parser = &p;
+        const parse_status first = p.feed({three.data(), cut});
+        const parse_status st = p.feed({three.data() + cut, three.size() - cut});   // as the worker does
+        CHECK((first == parse_status::need_more || first == parse_status::closed));
+        CHECK(st == parse_status::closed);
+        CHECK(s.heads == 2);
+        CHECK(s.completions == 2);
+        CHECK(p.left_input());   // the third request: close gracefully
+    }
+}
+
 TEST_CASE("HTTP/1.2 is read as HTTP/1.1 (RFC 9110 6.2)", "[proto][parser]") {
     test_sink s;
     request_parser p{s, {}};
