@@ -23,6 +23,21 @@ inline constexpr auto tchar_table = [] {
 
 constexpr bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
 
+// RFC 3986 unreserved and sub-delims: a reg-name's bytes besides pct-encoding, as a
+// table (checked for every byte of every Host). An IP literal also takes ':'.
+inline constexpr auto reg_name_table = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        t[static_cast<std::size_t>(c)] = is_alnum(c);
+    }
+    for (char c : std::string_view{"-._~!$&'()*+,;="}) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}();
+
+constexpr bool is_reg_name_char(char c) noexcept { return reg_name_table[static_cast<unsigned char>(c)]; }
+
 constexpr bool is_hex(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }

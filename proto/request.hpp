@@ -41,6 +41,21 @@ struct request_head {
     [[nodiscard]] std::string_view find_header(std::string_view name) const noexcept;
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive equality (field names, tokens); inline: it runs for every header.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    auto lower = [](char c) noexcept {
+        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+    };
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 
 }  // namespace pfd::proto

@@ -47,7 +47,7 @@ bool valid_host(std::string_view v) noexcept {
         }
         // IPv6address or IPvFuture: hex digits, ':' and '.', or unreserved / sub-delims.
         for (char c : v.substr(1, close - 1)) {
-            if (!is_alnum(c) && std::string_view{":.-_~!$&'()*+,;="}.find(c) == std::string_view::npos) {
+            if (!is_reg_name_char(c) && c != ':') {
                 return false;
             }
         }
@@ -65,16 +65,13 @@ bool valid_host(std::string_view v) noexcept {
     }
     for (std::size_t i = 0; i < host.size(); ++i) {
         const char c = host[i];
-        const bool unreserved = is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-        const bool sub_delim = std::string_view{"!$&'()*+,;="}.find(c) != std::string_view::npos;
-        if (c == '%') {
-            if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
-                return false;
-            }
-            i += 2;
-        } else if (!unreserved && !sub_delim) {
+        if (is_reg_name_char(c)) {
+            continue;
+        }
+        if (c != '%' || i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
             return false;
         }
+        i += 2;
     }
     return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -614,18 +611,12 @@ int request_parser::check_target() noexcept {
     return 0;
 }
 
-int request_parser::check_expect() noexcept {
-    head_.expect_continue = false;
-    for (std::size_t i = 0; i < head_.header_count; ++i) {
-        if (!iequals(head_.headers[i].name, "expect")) {
-            continue;
-        }
-        if (!iequals(head_.headers[i].value, "100-continue")) {
-            return fail(417, "unsupported expectation");
-        }
-        // RFC 9110 10.1.1: ignored in HTTP/1.0; pointless without a body.
-        head_.expect_continue = head_.version_minor >= 1 && head_.has_body;
+int request_parser::check_expect(bool expected, bool only_continue) noexcept {
+    if (!only_continue) {
+        return fail(417, "unsupported expectation");
     }
+    // RFC 9110 10.1.1: ignored in HTTP/1.0; pointless without a body.
+    head_.expect_continue = expected && head_.version_minor >= 1 && head_.has_body;
     return 0;
 }
 
@@ -643,13 +634,31 @@ int request_parser::on_headers_complete() noexcept {
     int hosts = 0;
     bool host_ok = true;
     bool transfer_encoding = (llhttp_.flags & F_TRANSFER_ENCODING) != 0;
+    bool expected = false;
+    bool only_continue = true;
+    // One pass, by name length first: this runs for every request.
     for (std::size_t i = 0; i < head_.header_count; ++i) {
         const auto& h = head_.headers[i];
-        if (iequals(h.name, "host")) {
-            ++hosts;
-            host_ok = host_ok && valid_host(h.value);
-        } else if (iequals(h.name, "transfer-encoding")) {
-            transfer_encoding = true;   // llhttp does not flag an empty one
+        switch (h.name.size()) {
+            case 4:
+                if (iequals(h.name, "host")) {
+                    ++hosts;
+                    host_ok = host_ok && valid_host(h.value);
+                }
+                break;
+            case 6:
+                if (iequals(h.name, "expect")) {
+                    expected = true;
+                    only_continue = only_continue && iequals(h.value, "100-continue");
+                }
+                break;
+            case 17:
+                if (iequals(h.name, "transfer-encoding")) {
+                    transfer_encoding = true;   // llhttp does not flag an empty one
+                }
+                break;
+            default:
+                break;
         }
     }
     // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one ever, and a valid one.
@@ -678,7 +687,7 @@ int request_parser::on_headers_complete() noexcept {
         fail(413, "request body too large");
         return -1;
     }
-    if (check_target() != 0 || check_expect() != 0) {
+    if (check_target() != 0 || check_expect(expected, only_continue) != 0) {
         return -1;
     }
     in_head_ = false;
@@ -718,21 +727,6 @@ int request_parser::finish_message() noexcept {
     sink_->on_request_complete();
     // After a last request, stop: feed() answers it and closes.
     return head_.keep_alive && !last_request_ ? 0 : HPE_PAUSED;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    auto lower = [](char c) noexcept {
-        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
-    };
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 std::string_view request_head::find_header(std::string_view name) const noexcept {

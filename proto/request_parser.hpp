@@ -91,7 +91,7 @@ private:
     parse_status judge_unknown_method() noexcept;
     int fail(int status, const char* reason) noexcept;
     int check_target() noexcept;
-    int check_expect() noexcept;
+    int check_expect(bool expected, bool only_continue) noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
     void keep_partial_head(const char* end) noexcept;
     void rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept;
