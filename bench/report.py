@@ -163,6 +163,11 @@ def write_charts(doc, summary, out_dir, stamp):
     return made
 
 
+def title(doc, workload):
+    """A workload's title; one left out of this run (-l) is named by its key."""
+    return doc["workloads"].get(workload, {}).get("title", workload)
+
+
 def bars(doc, summary, servers):
     """The bars of the benchmark issue, checked against this run's medians."""
     def get(w, srv, key):
@@ -211,7 +216,7 @@ def bars(doc, summary, servers):
         L.append(row("10k idle: p99 ÷ p99 without them", v, ok, "≤ 1.5"))
         for w, limit in (("keepalive", 2.0), ("pipelined", 5.0), ("close", 5.0)):
             v, ok = check(ratio(get(w, srv, "rps"), get(w, NODE, "rps")), ">=", limit)
-            L.append(row(f"{doc['workloads'][w]['title']} req/s ÷ Node cluster", v, ok, f"≥ {limit:g}"))
+            L.append(row(f"{title(doc, w)} req/s ÷ Node cluster", v, ok, f"≥ {limit:g}"))
         share = get("keepalive", srv, "worker_req_share") or get("keepalive", srv, "worker_cpu_share")
         if share:
             mean = 100.0 / len(share)
@@ -222,7 +227,7 @@ def bars(doc, summary, servers):
         L.append(f"| **{CEILING}** (what is physically possible here) | | | |")
         for w in ("keepalive", "pipelined", "close"):
             r = ratio(get(w, CEILING, "rps"), get(w, NODE, "rps"))
-            L.append(row(f"{doc['workloads'][w]['title']} req/s ÷ Node cluster",
+            L.append(row(f"{title(doc, w)} req/s ÷ Node cluster",
                          "–" if r is None else f"{r:.2f}", None, "(reference)"))
     L.append("")
     return L
