@@ -88,15 +88,18 @@ public:
 
     // A duration string ("10s", "500ms"); at least 1 ms.
     void duration(const toml::table& t, std::string_view key, std::string_view name,
-                  std::chrono::milliseconds& out) {
+                  std::chrono::milliseconds& out, std::chrono::milliseconds at_least = std::chrono::milliseconds{1}) {
         std::string text;
         const toml::node* n = string(t, key, name, text);
         if (n == nullptr) {
             return;
         }
         auto d = parse_duration(text);
-        if (!d || d->count() == 0) {
-            error(n->source(), std::string{name} + ": " + (d ? "must be more than 0" : d.error()));
+        if (!d || *d < at_least) {
+            const std::string why = !d                      ? d.error()
+                                    : at_least.count() <= 1 ? std::string{"must be more than 0"}
+                                                            : "must be at least " + std::to_string(at_least.count()) + "ms";
+            error(n->source(), std::string{name} + ": " + why);
             return;
         }
         out = *d;
@@ -231,7 +234,9 @@ void read_supervisor(validator& v, const toml::table& t, config& cfg) {
                  {"worker_timeout", "graceful_timeout", "min_uptime", "restart_delay_max", "max_requests",
                   "max_requests_jitter", "max_memory"});
     auto& s = cfg.supervisor;
-    v.duration(t, "worker_timeout", "supervisor.worker_timeout", s.worker_timeout);
+    // Workers beat every 100 ms tick (and a busy loop may miss a few): anything shorter
+    // would kill healthy workers.
+    v.duration(t, "worker_timeout", "supervisor.worker_timeout", s.worker_timeout, std::chrono::milliseconds{500});
     v.duration(t, "graceful_timeout", "supervisor.graceful_timeout", s.graceful_timeout);
     v.duration(t, "min_uptime", "supervisor.min_uptime", s.min_uptime);
     v.duration(t, "restart_delay_max", "supervisor.restart_delay_max", s.restart_delay_max);

@@ -1,6 +1,7 @@
 #include "server/control.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -8,6 +9,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <chrono>
 #include <cstring>
 
 namespace pfd::server {
@@ -77,11 +79,22 @@ void control_socket::serve_one(const std::function<std::string(std::string_view)
     if (!client.valid()) {
         return;
     }
-    set_timeouts(client.get());
+    // The master's loop waits while a client is served: one short deadline for the
+    // whole command, however the client trickles it, and a short one for the reply.
+    constexpr int budget_ms = 250;
+    const timeval send_limit{.tv_sec = 0, .tv_usec = budget_ms * 1000};
+    ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{budget_ms};
     char buf[256];
     std::size_t have = 0;
     while (have < sizeof buf - 1) {
-        const ssize_t n = ::read(client.get(), buf + have, sizeof buf - 1 - have);
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{.fd = client.get(), .events = POLLIN, .revents = 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+            break;
+        }
+        const ssize_t n = ::recv(client.get(), buf + have, sizeof buf - 1 - have, MSG_DONTWAIT);
         if (n <= 0) {
             break;
         }

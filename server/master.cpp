@@ -106,6 +106,8 @@ public:
     }
 
     int run() noexcept;
+    // Started by a binary upgrade: the master that started us, while it runs.
+    void set_previous_master(pid_t pid) noexcept { previous_master_ = pid; }
 
 private:
     void spawn(unsigned slot) noexcept;
@@ -132,6 +134,8 @@ private:
     [[nodiscard]] bool slot_served(unsigned slot) const noexcept;
     [[nodiscard]] int poll_timeout_ms() const noexcept;
     [[nodiscard]] std::optional<std::size_t> free_board_entry() const noexcept;
+    // Each slot may briefly have two workers (recycling, a reload), plus the master's spare.
+    [[nodiscard]] unsigned max_workers() const noexcept { return static_cast<unsigned>((board_.size() - 2) / 2); }
     [[nodiscard]] int listener_for(unsigned slot) const noexcept {
         return listeners_.size() == 1 ? listeners_[0].get() : listeners_[slot].get();
     }
@@ -148,6 +152,7 @@ private:
     unsigned steered_over_ = 0;
     bool steer_pending_ = false;   // steered_over_ < listeners_.size() until removed sockets close
     unsigned pending_scale_ = 0;   // from the control socket, applied once the client is answered
+    pid_t previous_master_ = 0;    // binary upgrade: the old master, our parent until it exits
     pid_t upgrade_pid_ = 0;        // the new master started by USR2, while it runs  // old workers drain by then at the latest
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
@@ -428,10 +433,20 @@ void master::supervise() noexcept {
             }
             continue;
         }
+        // Only a ready worker that is not itself a replacement still waited for is
+        // recycled, and for memory not before min_uptime: a max_memory below what a fresh
+        // worker uses would otherwise replace each replacement at once, a fork storm.
+        const bool pending_replacement = std::any_of(procs_.begin(), procs_.end(), [&](const worker_proc& p) {
+            return p.replaced_by == w.pid;
+        });
+        if (pending_replacement || st.state.load(std::memory_order_relaxed) != worker::worker_state::ready) {
+            continue;
+        }
         const std::uint64_t requests = st.requests.load(std::memory_order_relaxed);
-        const std::uint64_t rss = sup.max_memory > 0 ? rss_bytes(w.pid) : 0;
+        const bool memory_due = sup.max_memory > 0 && now - w.started >= sup.min_uptime;
+        const std::uint64_t rss = memory_due ? rss_bytes(w.pid) : 0;
         const bool over_requests = w.request_limit > 0 && requests >= w.request_limit;
-        const bool over_memory = sup.max_memory > 0 && rss > sup.max_memory;
+        const bool over_memory = memory_due && rss > sup.max_memory;
         if (over_requests || over_memory) {
             if (over_requests) {
                 log_line("worker %u pid %d served %llu requests (max_requests %llu): recycling it", w.slot,
@@ -539,15 +554,18 @@ void master::retire_old_generation() noexcept {
     if (!reload_deadline_) {
         return;
     }
-    std::size_t ready = 0;
+    // Slots of the new generation with a ready worker (not one told to drain, and a
+    // recycling pair counts once).
+    std::vector<bool> ready_slot(cfg_.workers, false);
     bool old_left = false;
     for (const auto& w : procs_) {
-        if (w.config_gen == config_gen_ &&
+        if (w.config_gen == config_gen_ && !w.draining && w.slot < ready_slot.size() &&
             board_[w.board].state.load(std::memory_order_relaxed) == worker::worker_state::ready) {
-            ++ready;
+            ready_slot[w.slot] = true;
         }
         old_left = old_left || (w.config_gen != config_gen_ && !w.draining);
     }
+    const auto ready = static_cast<std::size_t>(std::count(ready_slot.begin(), ready_slot.end(), true));
     if (!old_left) {
         reload_deadline_.reset();
         return;
@@ -579,6 +597,12 @@ void master::reload() noexcept {
         return;
     }
     config next = std::move(*fresh);
+    if (next.workers > max_workers()) {
+        log_line("reload failed: workers = %u is more than this master can run (%u: its scoreboard is sized at "
+                 "start); restart it to go further; still serving the previous configuration",
+                 next.workers, max_workers());
+        return;
+    }
     // Keep sockets that still fit (no gap, nothing queued lost); bind the rest.
     const bool same_address = next.listen.addr_len == cfg_.listen.addr_len &&
                               std::memcmp(&next.listen.addr, &cfg_.listen.addr, next.listen.addr_len) == 0;
@@ -664,6 +688,12 @@ void master::upgrade() noexcept {
         log_line("upgrade: a new master (pid %d) is already running; ignored", static_cast<int>(upgrade_pid_));
         return;
     }
+    if (previous_master_ != 0 && ::getppid() == previous_master_) {
+        // Its pid file is .oldbin, which ours would have to become: one upgrade at a time.
+        log_line("upgrade: the previous master (pid %d) is still running; send it QUIT first; ignored",
+                 static_cast<int>(previous_master_));
+        return;
+    }
     std::string fds;
     for (const auto& fd : listeners_) {
         fds += (fds.empty() ? "" : ",") + std::to_string(fd.get());
@@ -711,7 +741,9 @@ void master::on_upgrade_exit(int status) noexcept {
     log_line("upgrade: new master pid %d exited (%s %d) before this one was told to quit; this master keeps "
              "serving and takes back %s", static_cast<int>(pid), WIFSIGNALED(status) ? "signal" : "code",
              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), cfg_.pid_file.c_str());
-    pid_file_.move_to(cfg_.pid_file);
+    if (!pid_file_.move_to(cfg_.pid_file)) {
+        log_line("upgrade: cannot take back %s: %s", cfg_.pid_file.c_str(), std::strerror(errno));
+    }
     if (listeners_.size() > 1) {
         // It steered new connections over its own number of sockets.
         steer_new_connections(listeners_[0].get(), static_cast<unsigned>(listeners_.size()));
@@ -727,8 +759,10 @@ void master::on_upgrade_exit(int status) noexcept {
 
 // TTIN/TTOU and `preforkd ctl scale N`: add workers, or drain the highest slots.
 void master::scale(unsigned n) noexcept {
-    if (n < 1 || n > 1024) {
-        log_line("scale: %u workers is out of range (1 to 1024); ignored", n);
+    if (n < 1 || n > max_workers()) {
+        log_line("scale: %u workers is out of range (1 to %u: the scoreboard was sized at start for twice "
+                 "the larger of workers and 32; restart with a larger workers to go further); ignored",
+                 n, max_workers());
         return;
     }
     if (n == cfg_.workers || state_ != run_state::serving) {
@@ -861,7 +895,12 @@ void master::begin_stop(run_state how) noexcept {
 void master::respawn_due() noexcept {
     const auto now = clock::now();
     for (unsigned i = 0; i < slots_.size(); ++i) {
-        if (slots_[i].respawn_at && *slots_[i].respawn_at <= now && !slot_served(i)) {
+        if (!slots_[i].respawn_at) {
+            continue;
+        }
+        if (slot_served(i)) {
+            slots_[i].respawn_at.reset();   // or the poll timeout would wait for it: a busy loop
+        } else if (*slots_[i].respawn_at <= now) {
             spawn(i);
         }
     }
@@ -980,6 +1019,17 @@ result<std::vector<unique_fd>> adopt_or_open_listeners(const config& cfg) noexce
     return adopted;
 }
 
+// A live process whose title says it is a preforkd master (a pid file can outlive its
+// master, and the pid be reused).
+bool is_master_process(int pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
+    char buf[64] = {};
+    const ssize_t n = fd.valid() ? ::read(fd.get(), buf, sizeof buf - 1) : -1;
+    return n > 0 && std::string_view{buf, static_cast<std::size_t>(n)}.starts_with("preforkd: master process");
+}
+
 std::string own_executable() {
     char buf[4096];
     const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -1001,7 +1051,16 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         log_line("signalfd failed: %s", std::strerror(errno));
         return 1;
     }
-    // First: a second master with the same configuration is told so, not 'address in use'.
+    // A log reader that goes away (`| head`) must not kill the master and its workers.
+    ::signal(SIGPIPE, SIG_IGN);
+    const bool from_upgrade = std::getenv("PREFORKD_LISTEN_FDS") != nullptr;
+    // First: a second master with the same configuration is told so, not 'address in use',
+    // and takes over neither the pid file nor the control socket (even if the running
+    // one is slow to answer on it). A binary upgrade's old master has moved its pid file.
+    if (auto other = running_master(cfg.pid_file); other && *other != ::getpid() && is_master_process(*other)) {
+        log_line("another preforkd master is running (pid %d, in %s); not starting", *other, cfg.pid_file.c_str());
+        return 1;
+    }
     auto control = control_socket::open(cfg.control_socket);
     if (!control) {
         log_line("cannot open the control socket: %s", control.error().c_str());
@@ -1031,6 +1090,9 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
     }
     master m{cfg,          std::move(*listeners), std::move(sig), std::move(*board), std::move(*control),
              std::move(*pid), argv, own_executable()};
+    if (from_upgrade) {
+        m.set_previous_master(::getppid());
+    }
     return m.run();
 }
 

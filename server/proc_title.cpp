@@ -44,10 +44,15 @@ std::string init_proc_title(int argc, char** argv) {
     }
     // Keep every string alive elsewhere: the originals are about to be overwritten.
     char** new_environ = new char*[env_count + 1];
+    // A second list of the same copies: unsetenv() drops a string from environ, and it
+    // stays reachable from here (LeakSanitizer would report it, and fail the exit code).
+    static char** kept_copies = new char*[env_count + 1];
     for (std::size_t i = 0; i < env_count; ++i) {
         new_environ[i] = strdup(environ[i]);
+        kept_copies[i] = new_environ[i];
     }
     new_environ[env_count] = nullptr;
+    kept_copies[env_count] = nullptr;
     environ = new_environ;
     for (int i = 0; i < argc; ++i) {
         argv[i] = strdup(argv[i]);

@@ -706,3 +706,129 @@ def test_no_master_running(server_factory, ctl_dir):
     s.pid_file.write_text(f"{gone.pid}\n")
     r = cli("-s", "stop", "-c", s.conf)
     assert r.returncode == 1 and "not running" in r.stderr, r
+
+
+# --------------------------------------------------------------------------- robustness of the master
+
+def started_count(s):
+    return len(re.findall(r"^.* master: worker \d+ started, pid \d+", s.log_text(), re.M))
+
+
+def test_max_memory_below_a_fresh_worker_never_forks_without_end(server_factory, ctl_dir):
+    # Every fresh worker is already over 1 MiB: each slot is recycled at most once per
+    # min_uptime (0.5 s here), never a replacement of a replacement at once.
+    s = supervised(server_factory, ctl_dir, workers=2, max_memory="1MiB", min_uptime="500ms", start=False)
+    s.start(wait_workers=False)
+    time.sleep(3.0)
+    started = started_count(s)
+    assert 2 < started <= 2 + 2 * 7, (started, s.log_text()[-2000:])
+    assert len(s.worker_pids()) <= 4
+    with Client(s.port) as c:
+        c.send(request(path="/", headers={"Host": "x", "Connection": "close"}))
+        assert c.read_response().status == 200
+
+
+def test_a_slow_control_client_does_not_stall_the_master(server_factory, ctl_dir):
+    s = supervised(server_factory, ctl_dir, workers=2)
+    stop = threading.Event()
+
+    def trickle():
+        # One byte every 0.2 s and never a newline: the master must give up on it quickly.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.connect(str(s.ctl))
+            for _ in range(40):
+                if stop.is_set():
+                    return
+                try:
+                    c.send(b"s")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.3)
+        old, new, took = kill_slot_and_wait_respawn(s, 0, within=2.0)
+        assert took < 1.0, took
+        t0 = time.monotonic()
+        assert len(status_workers(s)) == 2
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        stop.set()
+        t.join(10)
+
+
+def test_second_master_does_not_take_over_when_the_control_socket_is_gone(server_factory, ctl_dir):
+    # The control socket file was removed (a tmp cleaner): the running master is found
+    # from its pid file instead, and keeps its pid file.
+    s = supervised(server_factory, ctl_dir, workers=1, balance="reuseport")
+    s.ctl.unlink()
+    second = subprocess.run([BIN, "-c", str(s.conf)], capture_output=True, text=True, timeout=10,
+                            stdin=subprocess.DEVNULL)
+    assert second.returncode != 0, second.stdout + second.stderr
+    assert f"another preforkd master is running (pid {s.pid}" in second.stdout + second.stderr
+    assert s.pid_file.read_text().strip() == str(s.pid)
+    assert not s.exited()
+    with Client(s.port) as c:
+        c.send(request(path="/"))
+        assert c.read_response().status == 200
+
+
+def test_master_survives_its_log_reader_going_away(tmp_path):
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    p = port.getsockname()[1]
+    port.close()
+    conf = tmp_path / "s.toml"
+    conf.write_text(f'[server]\nlisten = "127.0.0.1:{p}"\nworkers = 1\npid_file = "{tmp_path}/p.pid"\n'
+                    f'control_socket = "{tmp_path}/c.sock"\n' + DEFAULT_ROUTES)
+    master = subprocess.Popen([BIN, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+    try:
+        master.stdout.readline()   # the reader takes one line, then goes away (`| head -n 1`)
+        master.stdout.close()
+        for _ in range(3):
+            master.send_signal(signal.SIGHUP)   # each reload logs lines into the closed pipe
+            time.sleep(0.3)
+        assert master.poll() is None, f"master died: {master.returncode}"
+        with Client(p) as c:
+            c.send(request(path="/"))
+            assert c.read_response().status == 200
+    finally:
+        master.terminate()
+        master.wait(5)
+
+
+def test_scale_beyond_the_scoreboard_is_refused(server_factory, ctl_dir):
+    s = supervised(server_factory, ctl_dir, workers=1)
+    r = cli("ctl", "scale", "40", "-c", s.conf)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: "scale: 40 workers is out of range (1 to 32" in s.log_text(), 3.0, what="the refusal")
+    assert len(status_workers(s)) == 1
+
+
+def test_worker_timeout_below_the_heartbeat_is_rejected(tmp_path):
+    conf = tmp_path / "s.toml"
+    conf.write_text('[server]\nlisten = "127.0.0.1:9"\n[supervisor]\nworker_timeout = "50ms"\n' + DEFAULT_ROUTES)
+    r = cli("-t", "-c", conf)
+    assert r.returncode != 0
+    assert f"{conf}:4:18: supervisor.worker_timeout: must be at least 500ms" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_upgrade_of_a_new_master_waits_for_the_old_one_to_quit(server_factory, ctl_dir):
+    # USR2 to the new master while the old one still runs would leave three masters and
+    # lose track of the pid file: it is refused until the old master has quit.
+    s = supervised(server_factory, ctl_dir, workers=1)
+    s.signal(signal.SIGUSR2)
+    new = wait_until(lambda: (p := int(s.pid_file.read_text().strip() or 0)) != s.pid and p, 5.0,
+                     what="the new master's pid file")
+    wait_until(lambda: "adopted 1 listening socket" in s.log_text(), 5.0, what="the new master to start")
+    try:
+        os.kill(new, signal.SIGUSR2)
+        wait_until(lambda: f"the previous master (pid {s.pid}) is still running; send it QUIT first" in s.log_text(),
+                   3.0, what="the refusal")
+        assert s.log_text().count("upgrade: started new master") == 1
+    finally:
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not alive(new), 5.0, what="the new master to stop")
