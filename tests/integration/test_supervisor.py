@@ -821,8 +821,13 @@ def test_upgrade_of_a_new_master_waits_for_the_old_one_to_quit(server_factory, c
     # lose track of the pid file: it is refused until the old master has quit.
     s = supervised(server_factory, ctl_dir, workers=1)
     s.signal(signal.SIGUSR2)
-    new = wait_until(lambda: (p := int(s.pid_file.read_text().strip() or 0)) != s.pid and p, 5.0,
-                     what="the new master's pid file")
+    def pid_in_file():
+        try:
+            return int(s.pid_file.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0   # between the old master moving it to .oldbin and the new one writing it
+
+    new = wait_until(lambda: (p := pid_in_file()) not in (0, s.pid) and p, 5.0, what="the new master's pid file")
     wait_until(lambda: "adopted 1 listening socket" in s.log_text(), 5.0, what="the new master to start")
     try:
         os.kill(new, signal.SIGUSR2)
