@@ -9,32 +9,25 @@ constexpr bool is_alnum(int c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-// tchar, as a table: it is checked for every byte of every field name.
-inline constexpr auto tchar_table = [] {
+// A byte-class table: letters, digits and the given punctuation.
+constexpr std::array<bool, 256> alnum_and(std::string_view punctuation) noexcept {
     std::array<bool, 256> t{};
     for (int c = 0; c < 256; ++c) {
         t[static_cast<std::size_t>(c)] = is_alnum(c);
     }
-    for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
+    for (char c : punctuation) {
         t[static_cast<unsigned char>(c)] = true;
     }
     return t;
-}();
+}
+
+// Tables, not string searches: these run for every byte of every field name and Host.
+inline constexpr auto tchar_table = alnum_and("!#$%&'*+-.^_`|~");
+// RFC 3986 unreserved and sub-delims: a reg-name's bytes besides pct-encoding (an IP
+// literal also takes ':').
+inline constexpr auto reg_name_table = alnum_and("-._~!$&'()*+,;=");
 
 constexpr bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
-
-// RFC 3986 unreserved and sub-delims: a reg-name's bytes besides pct-encoding, as a
-// table (checked for every byte of every Host). An IP literal also takes ':'.
-inline constexpr auto reg_name_table = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-        t[static_cast<std::size_t>(c)] = is_alnum(c);
-    }
-    for (char c : std::string_view{"-._~!$&'()*+,;="}) {
-        t[static_cast<unsigned char>(c)] = true;
-    }
-    return t;
-}();
 
 constexpr bool is_reg_name_char(char c) noexcept { return reg_name_table[static_cast<unsigned char>(c)]; }
 
