@@ -42,6 +42,12 @@ int main(int argc, char** argv) {
             break;
     }
 
+    if (opts->action == cli_action::serve) {
+        // From the start, not only once the master's loop exists: a HUP or TTIN sent as
+        // soon as the process appears would otherwise end it (their default action).
+        const sigset_t set = master_signals();
+        ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    }
     auto cfg = load_config(opts->config_path);
     if (!cfg) {
         for (const auto& e : cfg.error()) {
