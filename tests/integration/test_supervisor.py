@@ -820,20 +820,26 @@ def test_upgrade_of_a_new_master_waits_for_the_old_one_to_quit(server_factory, c
     # USR2 to the new master while the old one still runs would leave three masters and
     # lose track of the pid file: it is refused until the old master has quit.
     s = supervised(server_factory, ctl_dir, workers=1)
-    s.signal(signal.SIGUSR2)
+
     def pid_in_file():
         try:
             return int(s.pid_file.read_text().strip() or 0)
         except (FileNotFoundError, ValueError):
             return 0   # between the old master moving it to .oldbin and the new one writing it
 
-    new = wait_until(lambda: (p := pid_in_file()) not in (0, s.pid) and p, 5.0, what="the new master's pid file")
-    wait_until(lambda: "adopted 1 listening socket" in s.log_text(), 5.0, what="the new master to start")
     try:
+        s.signal(signal.SIGUSR2)
+        new = wait_until(lambda: (p := pid_in_file()) not in (0, s.pid) and p, 5.0, what="the new master's pid file")
+        wait_until(lambda: "adopted 1 listening socket" in s.log_text(), 5.0, what="the new master to start")
         os.kill(new, signal.SIGUSR2)
         wait_until(lambda: f"the previous master (pid {s.pid}) is still running; send it QUIT first" in s.log_text(),
                    3.0, what="the refusal")
         assert s.log_text().count("upgrade: started new master") == 1
     finally:
-        os.kill(new, signal.SIGTERM)
-        wait_until(lambda: not alive(new), 5.0, what="the new master to stop")
+        # Every master the upgrades started (the fixture stops only the first).
+        for pid in map(int, re.findall(r"upgrade: started new master pid (\d+)", s.log_text())):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            wait_until(lambda: not alive(pid), 5.0, what=f"master {pid} to stop")
