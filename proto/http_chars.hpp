@@ -42,6 +42,17 @@ constexpr unsigned hex_value(char c) noexcept {
 // BWS / OWS: SP or HTAB.
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
 
+// Without OWS on either side (a field value, a list element).
+constexpr std::string_view trim_ows(std::string_view v) noexcept {
+    while (!v.empty() && is_ws(v.front())) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && is_ws(v.back())) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
 // field-vchar and the SP/HTAB allowed between them: anything but CTLs (HTAB excepted) and DEL.
 constexpr bool is_field_byte(char c) noexcept {
     const auto u = static_cast<unsigned char>(c);

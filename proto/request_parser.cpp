@@ -26,13 +26,6 @@ method to_method(std::uint8_t m) noexcept {
     }
 }
 
-std::string_view trim_trailing_ows(std::string_view v) noexcept {
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
 const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
 
 // RFC 9110 7.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ], where uri-host is an
@@ -132,14 +125,8 @@ bool chunked_is_final(const request_head& head) noexcept {
         std::string_view list = head.headers[i].value;
         while (!list.empty()) {
             const auto comma = list.find(',');
-            std::string_view item = list.substr(0, comma);
+            const std::string_view item = trim_ows(list.substr(0, comma));
             list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-            while (!item.empty() && is_ws(item.front())) {
-                item.remove_prefix(1);
-            }
-            while (!item.empty() && is_ws(item.back())) {
-                item.remove_suffix(1);
-            }
             if (!item.empty()) {
                 last = item;
                 chunked += iequals(item, "chunked") ? 1 : 0;
@@ -560,7 +547,7 @@ int request_parser::on_header_value_complete() noexcept {
     if (!std::all_of(h.name.begin(), h.name.end(), is_tchar)) {
         return fail(400, "invalid character in a header field name");
     }
-    h.value = trim_trailing_ows(h.value);
+    h.value = trim_ows(h.value);
     ++head_.header_count;
     if (head_.header_count < request_head::max_headers) {
         head_.headers[head_.header_count] = {};
@@ -621,7 +608,7 @@ int request_parser::check_expect(bool expected, bool only_continue) noexcept {
 }
 
 int request_parser::on_headers_complete() noexcept {
-    if (llhttp_.http_major != 1) {
+    if (llhttp_.http_major != 1) {   // an HTTP/0.9 line ("GET /") has no version to complete
         fail(505, "unsupported HTTP version");
         return -1;
     }

@@ -290,7 +290,7 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
         // Accepted while the cancel of the accept was in flight, at the limit.
         ::close(res);
     } else {
-        // Accepted while draining (the cancel was in flight): serve it, with Connection:
+        // Also when draining (the cancel was in flight): it is served, with Connection:
         // close, rather than reset a client that did nothing wrong.
         adopt(res);
         if (accept_armed_ && (over_fair_share() || free_slots_.size() < multishot_accept_min_free)) {
