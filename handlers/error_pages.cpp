@@ -1,0 +1,30 @@
+#include "handlers/error_pages.hpp"
+
+#include <iterator>
+#include <string>
+
+namespace pfd::handlers {
+
+namespace {
+constexpr int statuses[] = {400, 404, 405, 408, 413, 414, 417, 431, 500, 501, 503, 505};
+}
+
+error_pages::error_pages() {
+    pages_.reserve(std::size(statuses));
+    for (int status : statuses) {
+        std::string body{proto::reason_phrase(status)};
+        body += '\n';
+        pages_.emplace_back(status, "text/plain", std::move(body), status == 405 ? allow_get_head_options : "");
+    }
+}
+
+const proto::prepared_response& error_pages::get(int status) const noexcept {
+    for (const auto& p : pages_) {
+        if (p.status() == status) {
+            return p;
+        }
+    }
+    return get(500);
+}
+
+}  // namespace pfd::handlers
