@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "server/control.hpp"
+#include "server/control_clients.hpp"
 #include "server/listeners.hpp"
 #include "server/proc_stats.hpp"
 #include "server/status.hpp"
@@ -40,6 +41,8 @@ constexpr milliseconds first_backoff{100};
 constexpr milliseconds fast_stop_timeout{5'000};
 // How often the master looks at heartbeats, request counts and memory.
 constexpr milliseconds supervise_every{250};
+// While a reload waits for its new workers to report ready, it looks this often.
+constexpr milliseconds pending_reload_every{50};
 
 // Reuseport: new connections go only to the first n sockets of fd's group, the slots
 // that stay; the sockets of removed slots drain what they hold and close with nothing
@@ -56,7 +59,8 @@ void steer_new_connections(int fd, unsigned n) noexcept {
 struct worker_proc {
     pid_t pid = 0;
     unsigned slot = 0;
-    std::uint32_t generation = 0;
+    std::uint32_t generation = 0;          // per spawn, unique: the scoreboard entry's owner
+    unsigned spawn = 0;                    // the how-manieth worker started in its slot
     std::size_t board = 0;                 // its scoreboard entry
     std::uint32_t config_gen = 0;          // the configuration it was started with
     clock::time_point started{};
@@ -79,7 +83,23 @@ struct worker_proc {
 struct slot_state {
     unsigned early_deaths = 0;             // in a row
     unsigned restarts = 0;
+    unsigned spawns = 0;
     std::optional<clock::time_point> respawn_at;
+    // Recycling: a replacement that died before it was ready is tried again only then.
+    std::optional<clock::time_point> recycle_at;
+};
+
+// While a reload waits for its new generation, the generation that served before it
+// goes on serving, and a worker of it that dies is replaced with its configuration:
+// a new generation that cannot start never takes the capacity down with it.
+struct serving_generation {
+    config cfg;
+    std::uint32_t gen = 0;
+    std::vector<slot_state> slots;
+    // Its listening sockets when the pending reload moved to another address (else it
+    // shares listeners_), and the reuseport steering they had.
+    std::vector<unique_fd> sockets;
+    unsigned steered_over = 0;
 };
 
 enum class run_state : std::uint8_t { serving, stopping_gracefully, stopping_fast };
@@ -111,7 +131,11 @@ public:
 
 private:
     void spawn(unsigned slot) noexcept;
-    [[noreturn]] void become_worker(const worker_proc& w, pid_t master_pid) noexcept;
+    void spawn_previous(unsigned slot) noexcept;
+    void start_worker(const config& c, std::uint32_t config_gen, unsigned slot, slot_state& s, int listen_fd) noexcept;
+    [[noreturn]] void become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd) noexcept;
+    [[nodiscard]] static milliseconds backoff_after(slot_state& s, const supervisor_settings& sup, clock::duration uptime,
+                                                    const char* kill_reason) noexcept;
     void reap() noexcept;
     void on_worker_exit(std::size_t index, int status) noexcept;
     void on_signal(std::uint32_t signo) noexcept;
@@ -120,6 +144,8 @@ private:
     void respawn_due() noexcept;
     void take_samples() noexcept;
     void reload() noexcept;
+    [[nodiscard]] bool reload_may_proceed() const noexcept;
+    void defer_reload(std::size_t free, unsigned needed) noexcept;
     void upgrade() noexcept;
     void on_upgrade_exit(int status) noexcept;
     void scale(unsigned n) noexcept;
@@ -132,6 +158,9 @@ private:
     void drain(worker_proc& w) noexcept;
     void kill_worker(worker_proc& w, const char* reason) noexcept;
     [[nodiscard]] bool slot_served(unsigned slot) const noexcept;
+    [[nodiscard]] bool previous_slot_served(unsigned slot) const noexcept;
+    [[nodiscard]] int previous_listener(unsigned slot) const noexcept;
+    [[nodiscard]] std::size_t free_board_entries() const noexcept;
     [[nodiscard]] int poll_timeout_ms() const noexcept;
     [[nodiscard]] std::optional<std::size_t> free_board_entry() const noexcept;
     // Each slot may briefly have two workers (recycling, a reload), plus the master's spare.
@@ -146,7 +175,15 @@ private:
     std::string binary_path_;        // the executable at start: USR2 runs what is there now
     config cfg_;                  // the current configuration; replaced by a reload
     std::uint32_t config_gen_ = 1;   // bumped by each successful reload
+    // A reload is pending while previous_ is set: from the start of a new generation
+    // until it is ready (or reload_deadline_ passes with part of it ready).
+    std::optional<serving_generation> previous_;
     std::optional<clock::time_point> reload_deadline_;
+    bool pending_failed_ = false;      // a worker of the pending generation died before it was ready
+    // HUPs that came while a reload was pending collapse into this one: it re-reads the
+    // file once the pending one is done (or has failed), so the newest file wins.
+    bool reload_requested_ = false;
+    bool reload_deferred_logged_ = false;
     // Reuseport: new connections go to the first steered_over_ sockets of the group (at
     // first, with no program attached, to all of them).
     unsigned steered_over_ = 0;
@@ -157,6 +194,7 @@ private:
     std::vector<unique_fd> listeners_;
     unique_fd signal_fd_;
     control_socket control_;
+    control_clients clients_;
     worker::scoreboard board_;
     clock::time_point started_ = clock::now();
     clock::time_point next_sample_{};
@@ -174,9 +212,12 @@ int master::run() noexcept {
     for (unsigned i = 0; i < slots_.size(); ++i) {
         spawn(i);
     }
+    const control_clients::answer_fn answer_fn = [this](std::string_view command) { return answer(command); };
+    std::vector<pollfd> p;
     while (state_ == run_state::serving || !procs_.empty()) {
-        std::array<pollfd, 2> p{{{.fd = signal_fd_.get(), .events = POLLIN, .revents = 0},
-                                 {.fd = control_.fd(), .events = POLLIN, .revents = 0}}};
+        p.clear();
+        p.push_back({.fd = signal_fd_.get(), .events = POLLIN, .revents = 0});
+        clients_.add_pollfds(control_.fd(), p);
         const int n = ::poll(p.data(), p.size(), poll_timeout_ms());
         if (n < 0 && errno != EINTR) {
             log_line("poll failed: %s; stopping", std::strerror(errno));
@@ -188,11 +229,10 @@ int master::run() noexcept {
                 on_signal(si.ssi_signo);
             }
         }
-        if (n > 0 && (p[1].revents & POLLIN) != 0) {
-            control_.serve_one([this](std::string_view command) { return answer(command); });
-            if (pending_scale_ != 0) {
-                scale(std::exchange(pending_scale_, 0U));
-            }
+        // Every round, polled or not: deadlines pass without events.
+        clients_.serve(control_.fd(), std::span<const pollfd>{p}.subspan(1), answer_fn);
+        if (pending_scale_ != 0) {
+            scale(std::exchange(pending_scale_, 0U));
         }
         if (clock::now() >= next_sample_) {
             next_sample_ = clock::now() + milliseconds{1000};
@@ -204,6 +244,10 @@ int master::run() noexcept {
         }
         if (state_ == run_state::serving) {
             retire_old_generation();
+        }
+        if (state_ == run_state::serving && reload_requested_ && reload_may_proceed()) {
+            reload_requested_ = false;
+            reload();
         }
         if (state_ == run_state::serving) {
             respawn_due();
@@ -229,21 +273,54 @@ std::optional<std::size_t> master::free_board_entry() const noexcept {
     return std::nullopt;
 }
 
+std::size_t master::free_board_entries() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < board_.size(); ++i) {
+        if (board_[i].state.load(std::memory_order_relaxed) == worker::worker_state::empty &&
+            std::none_of(procs_.begin(), procs_.end(), [i](const worker_proc& w) { return w.board == i; })) {
+            ++n;
+        }
+    }
+    return n;
+}
+
 void master::spawn(unsigned slot) noexcept {
-    slots_[slot].respawn_at.reset();
+    start_worker(cfg_, config_gen_, slot, slots_[slot], listener_for(slot));
+}
+
+// A worker of the generation that serves while a reload is pending.
+void master::spawn_previous(unsigned slot) noexcept {
+    start_worker(previous_->cfg, previous_->gen, slot, previous_->slots[slot], previous_listener(slot));
+}
+
+// Its own sockets if the pending reload moved to another address, else the current
+// ones (the same address): a removed reuseport slot takes one of the sockets that stay,
+// where new connections are steered.
+int master::previous_listener(unsigned slot) const noexcept {
+    const auto& v = previous_->sockets.empty() ? listeners_ : previous_->sockets;
+    if (v.empty()) {
+        return -1;
+    }
+    return v.size() == 1 || previous_->cfg.balance == balance_mode::shared ? v[0].get() : v[slot % v.size()].get();
+}
+
+void master::start_worker(const config& c, std::uint32_t config_gen, unsigned slot, slot_state& s,
+                          int listen_fd) noexcept {
+    s.respawn_at.reset();
     const auto entry = free_board_entry();
     if (!entry) {
         log_line("no free scoreboard entry for worker %u; retrying in 1 s", slot);
-        slots_[slot].respawn_at = clock::now() + milliseconds{1000};
+        s.respawn_at = clock::now() + milliseconds{1000};
         return;
     }
     worker_proc w;
     w.slot = slot;
     w.generation = next_generation_++;
+    w.spawn = ++s.spawns;
     w.board = *entry;
-    w.config_gen = config_gen_;
+    w.config_gen = config_gen;
     w.started = clock::now();
-    const auto& sup = cfg_.supervisor;
+    const auto& sup = c.supervisor;
     if (sup.max_requests > 0) {
         // xorshift: jitter only has to differ between workers, not be unpredictable.
         rng_ ^= rng_ << 13;
@@ -272,23 +349,40 @@ void master::spawn(unsigned slot) noexcept {
     if (pid < 0) {
         log_line("fork for worker %u failed: %s; retrying in 1 s", slot, std::strerror(errno));
         st.state.store(worker::worker_state::empty, std::memory_order_relaxed);
-        slots_[slot].respawn_at = clock::now() + milliseconds{1000};
+        s.respawn_at = clock::now() + milliseconds{1000};
         return;
     }
     if (pid == 0) {
-        become_worker(w, master_pid);
+        become_worker(w, master_pid, c, listen_fd);
     }
     w.pid = pid;
     st.pid.store(pid, std::memory_order_relaxed);
     procs_.push_back(w);
-    log_line("worker %u started, pid %d, generation %u", slot, static_cast<int>(pid), w.generation);
+    log_line("worker %u started, pid %d, generation %u", slot, static_cast<int>(pid), w.config_gen);
 }
 
-void master::become_worker(const worker_proc& w, pid_t master_pid) noexcept {
+void master::become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd) noexcept {
     // If the master dies, even by SIGKILL, its workers die with it: no orphans.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != master_pid) {
         ::_exit(0);   // the master died before the line above took effect
+    }
+    // Before the title: once a worker is named, it holds no socket but its own (another
+    // slot's reuseport socket, or one the previous generation keeps, would stay in use).
+    signal_fd_.reset();
+    control_.close_in_worker();
+    clients_.close_in_worker();
+    for (auto& fd : listeners_) {
+        if (fd.get() != listen_fd) {
+            fd.reset();   // reuseport: another slot's socket
+        }
+    }
+    if (previous_) {
+        for (auto& fd : previous_->sockets) {
+            if (fd.get() != listen_fd) {
+                fd.reset();
+            }
+        }
     }
     char who[32];
     std::snprintf(who, sizeof who, "worker %u", w.slot);
@@ -297,18 +391,10 @@ void master::become_worker(const worker_proc& w, pid_t master_pid) noexcept {
     std::snprintf(title, sizeof title, "preforkd: worker process %u", w.slot);
     set_proc_title(title);
 
-    signal_fd_.reset();
-    control_.close_in_worker();
-    const int listen_fd = listener_for(w.slot);
-    for (auto& fd : listeners_) {
-        if (fd.get() != listen_fd) {
-            fd.reset();   // reuseport: another slot's socket
-        }
-    }
     worker::worker_stats& st = board_[w.board];
     st.pid.store(::getpid(), std::memory_order_relaxed);
-    const worker::scoreboard* peers = cfg_.balance == balance_mode::shared ? &board_ : nullptr;
-    ::_exit(worker::run(cfg_.worker, listen_fd, st, peers));
+    const worker::scoreboard* peers = c.balance == balance_mode::shared ? &board_ : nullptr;
+    ::_exit(worker::run(c.worker, listen_fd, st, peers));
 }
 
 void master::reap() noexcept {
@@ -335,11 +421,32 @@ bool master::slot_served(unsigned slot) const noexcept {
     });
 }
 
+bool master::previous_slot_served(unsigned slot) const noexcept {
+    return std::any_of(procs_.begin(), procs_.end(), [this, slot](const worker_proc& w) {
+        return w.slot == slot && !w.draining && w.config_gen == previous_->gen;
+    });
+}
+
+// Back off only when workers keep dying young on their own; one crash, or a worker
+// we killed for hanging, is repaired at once.
+milliseconds master::backoff_after(slot_state& s, const supervisor_settings& sup, clock::duration uptime,
+                                   const char* kill_reason) noexcept {
+    const bool early = uptime < sup.min_uptime && kill_reason == nullptr;
+    s.early_deaths = early ? s.early_deaths + 1 : 0;
+    milliseconds delay{0};
+    if (s.early_deaths >= 2) {
+        const unsigned shift = std::min(s.early_deaths - 2, 16U);
+        delay = std::min<milliseconds>(first_backoff * (1U << shift), sup.restart_delay_max);
+    }
+    return delay;
+}
+
 void master::on_worker_exit(std::size_t index, int status) noexcept {
     const worker_proc w = procs_[index];
     procs_.erase(procs_.begin() + static_cast<std::ptrdiff_t>(index));
     board_[w.board].state.store(worker::worker_state::empty, std::memory_order_relaxed);
-    const auto uptime = clock::now() - w.started;
+    const auto now = clock::now();
+    const auto uptime = now - w.started;
 
     char how[128];
     if (WIFSIGNALED(status)) {
@@ -348,25 +455,52 @@ void master::on_worker_exit(std::size_t index, int status) noexcept {
     } else {
         std::snprintf(how, sizeof how, "exited with code %d", WEXITSTATUS(status));
     }
-    if (state_ != run_state::serving || w.draining || w.config_gen != config_gen_ || w.slot >= slots_.size() ||
-        slot_served(w.slot)) {
+    const bool serving = state_ == run_state::serving && !w.draining;
+    const bool current = w.config_gen == config_gen_ && w.slot < slots_.size();
+    if (serving && current && previous_) {
+        pending_failed_ = true;   // a HUP waiting for this generation need not wait any longer
+    }
+
+    // A recycling replacement that died before it took over: the worker it was to
+    // replace goes on serving, and the next try backs off as a crash loop's respawn would.
+    const auto replaced = std::find_if(procs_.begin(), procs_.end(), [&](const worker_proc& p) {
+        return p.replaced_by == w.pid && !p.draining;
+    });
+    if (serving && current && replaced != procs_.end()) {
+        replaced->replaced_by = 0;
+        slot_state& s = slots_[w.slot];
+        const milliseconds delay = backoff_after(s, cfg_.supervisor, uptime, w.kill_reason);
+        s.recycle_at = now + delay;
+        log_line("worker %u pid %d, replacing pid %d, %s after %.1f s, before it took over; %u early exits in a "
+                 "row, next replacement in %lld ms", w.slot, static_cast<int>(w.pid), static_cast<int>(replaced->pid),
+                 how, seconds(uptime), s.early_deaths, static_cast<long long>(delay.count()));
+        return;
+    }
+
+    // The generation that serves until the pending one is ready: keep its capacity.
+    if (serving && previous_ && w.config_gen == previous_->gen && w.slot < previous_->slots.size() &&
+        !previous_slot_served(w.slot)) {
+        slot_state& s = previous_->slots[w.slot];
+        ++s.restarts;
+        const milliseconds delay = backoff_after(s, previous_->cfg.supervisor, uptime, w.kill_reason);
+        s.respawn_at = now + delay;
+        log_line("worker %u pid %d %s after %.1f s; generation %u serves until generation %u is ready: "
+                 "respawning it in %lld ms (%u early exits in a row)",
+                 w.slot, static_cast<int>(w.pid), how, seconds(uptime), previous_->gen, config_gen_,
+                 static_cast<long long>(delay.count()), s.early_deaths);
+        return;
+    }
+
+    if (!serving || !current || slot_served(w.slot)) {
         // Planned: a stop, a recycle, a reload, or a worker whose replacement already serves.
         log_line("worker %u pid %d %s after %.1f s", w.slot, static_cast<int>(w.pid), how, seconds(uptime));
         return;
     }
 
-    // Back off only when workers keep dying young on their own; one crash, or a worker
-    // we killed for hanging, is repaired at once.
     slot_state& s = slots_[w.slot];
     ++s.restarts;
-    const bool early = uptime < cfg_.supervisor.min_uptime && w.kill_reason == nullptr;
-    s.early_deaths = early ? s.early_deaths + 1 : 0;
-    milliseconds delay{0};
-    if (s.early_deaths >= 2) {
-        const unsigned shift = std::min(s.early_deaths - 2, 16U);
-        delay = std::min<milliseconds>(first_backoff * (1U << shift), cfg_.supervisor.restart_delay_max);
-    }
-    s.respawn_at = clock::now() + delay;
+    const milliseconds delay = backoff_after(s, cfg_.supervisor, uptime, w.kill_reason);
+    s.respawn_at = now + delay;
     if (delay.count() == 0) {
         log_line("worker %u pid %d %s after %.1f s; respawning now", w.slot, static_cast<int>(w.pid), how,
                  seconds(uptime));
@@ -439,7 +573,9 @@ void master::supervise() noexcept {
         const bool pending_replacement = std::any_of(procs_.begin(), procs_.end(), [&](const worker_proc& p) {
             return p.replaced_by == w.pid;
         });
-        if (pending_replacement || st.state.load(std::memory_order_relaxed) != worker::worker_state::ready) {
+        const auto& retry_at = w.slot < slots_.size() ? slots_[w.slot].recycle_at : std::nullopt;
+        if (pending_replacement || st.state.load(std::memory_order_relaxed) != worker::worker_state::ready ||
+            (retry_at && now < *retry_at)) {
             continue;
         }
         const std::uint64_t requests = st.requests.load(std::memory_order_relaxed);
@@ -487,7 +623,8 @@ master_status master::status() const {
         worker_status ws;
         ws.slot = w.slot;
         ws.pid = w.pid;
-        ws.generation = w.generation;
+        ws.generation = w.config_gen;
+        ws.spawn = w.spawn;
         switch (st.state.load(std::memory_order_relaxed)) {
             case worker::worker_state::empty: ws.state = "empty"; break;
             case worker::worker_state::starting: ws.state = "starting"; break;
@@ -496,7 +633,8 @@ master_status master::status() const {
             case worker::worker_state::exiting: ws.state = "exiting"; break;
         }
         ws.uptime_s = seconds(now - w.started);
-        ws.restarts = w.slot < slots_.size() ? slots_[w.slot].restarts : 0;
+        const std::vector<slot_state>& slots = previous_ && w.config_gen == previous_->gen ? previous_->slots : slots_;
+        ws.restarts = w.slot < slots.size() ? slots[w.slot].restarts : 0;
         ws.requests = st.requests.load(std::memory_order_relaxed);
         ws.active = st.active.load(std::memory_order_relaxed);
         ws.accepted = st.accepted.load(std::memory_order_relaxed);
@@ -517,7 +655,7 @@ master_status master::status() const {
         s.workers.push_back(ws);
     }
     std::sort(s.workers.begin(), s.workers.end(),
-              [](const worker_status& a, const worker_status& b) { return a.slot != b.slot ? a.slot < b.slot : a.generation < b.generation; });
+              [](const worker_status& a, const worker_status& b) { return a.slot != b.slot ? a.slot < b.slot : a.generation != b.generation ? a.generation < b.generation : a.spawn < b.spawn; });
     return s;
 }
 
@@ -529,8 +667,8 @@ std::string master::answer(std::string_view command) {
         if (ec != std::errc{} || end != arg.data() + arg.size() || n < 1 || n > 1024) {
             return "error: scale needs a worker count from 1 to 1024\n";
         }
-        // Applied after this client is answered and closed: a worker forked now would
-        // inherit its socket and keep it open.
+        // Applied once this round of control clients is served, outside the answer
+        // (workers forked then close their copies of every client's socket).
         pending_scale_ = n;
         return "scaling to " + std::to_string(n) + " workers\n";
     }
@@ -551,25 +689,19 @@ std::string master::answer(std::string_view command) {
 // configuration serving forever... nor leaves the service without workers: the old
 // ones drain only when at least one new worker is ready).
 void master::retire_old_generation() noexcept {
-    if (!reload_deadline_) {
+    if (!previous_) {
         return;
     }
     // Slots of the new generation with a ready worker (not one told to drain, and a
     // recycling pair counts once).
     std::vector<bool> ready_slot(cfg_.workers, false);
-    bool old_left = false;
     for (const auto& w : procs_) {
         if (w.config_gen == config_gen_ && !w.draining && w.slot < ready_slot.size() &&
             board_[w.board].state.load(std::memory_order_relaxed) == worker::worker_state::ready) {
             ready_slot[w.slot] = true;
         }
-        old_left = old_left || (w.config_gen != config_gen_ && !w.draining);
     }
     const auto ready = static_cast<std::size_t>(std::count(ready_slot.begin(), ready_slot.end(), true));
-    if (!old_left) {
-        reload_deadline_.reset();
-        return;
-    }
     const bool all_ready = ready >= cfg_.workers;
     if (!all_ready && (ready == 0 || clock::now() < *reload_deadline_)) {
         return;
@@ -582,12 +714,41 @@ void master::retire_old_generation() noexcept {
         }
     }
     log_line("reload: %zu of %u new workers ready; draining %zu old worker(s)", ready, cfg_.workers, drained);
+    previous_.reset();   // its own sockets (another address) stay open in its draining workers only
     reload_deadline_.reset();
+    pending_failed_ = false;
 }
+
+bool master::reload_may_proceed() const noexcept {
+    return !previous_ || pending_failed_ || clock::now() >= *reload_deadline_;
+}
+
+// Draining workers hold scoreboard entries until they exit (graceful_timeout at most):
+// a reload waits for enough of them rather than start a generation that cannot fit.
+void master::defer_reload(std::size_t free, unsigned needed) noexcept {
+    reload_requested_ = true;
+    if (!reload_deferred_logged_) {
+        reload_deferred_logged_ = true;
+        log_line("reload: %zu free scoreboard entries, %u needed; %s is read again once draining workers have "
+                 "exited", free, needed, cfg_.path.c_str());
+    }
+}
+
+namespace {
+bool same_address(const listen_address& a, const listen_address& b) noexcept {
+    return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
+}
+}  // namespace
 
 // HUP: re-read the configuration; if it is invalid, keep everything as it is. If valid,
 // start a new generation of workers with it and drain the old one once it is ready.
+// A reload that supersedes a pending one stops that generation's workers (none of them
+// got to serve alone) and keeps the generation that served before it serving.
 void master::reload() noexcept {
+    if (const std::size_t free = free_board_entries(); free < cfg_.workers) {
+        defer_reload(free, cfg_.workers);
+        return;
+    }
     auto fresh = load_config(cfg_.path);
     if (!fresh) {
         for (const auto& e : fresh.error()) {
@@ -603,17 +764,25 @@ void master::reload() noexcept {
                  next.workers, max_workers());
         return;
     }
+    if (const std::size_t free = free_board_entries(); free < next.workers) {
+        defer_reload(free, next.workers);
+        return;
+    }
+    // Back to the address the serving generation still listens on (a pending reload had
+    // moved away from it): its sockets are the ones to keep.
+    const bool from_previous = previous_ && !previous_->sockets.empty() && same_address(next.listen, previous_->cfg.listen);
+    const config& base = from_previous ? previous_->cfg : cfg_;
+    std::vector<unique_fd>& source = from_previous ? previous_->sockets : listeners_;
     // Keep sockets that still fit (no gap, nothing queued lost); bind the rest.
-    const bool same_address = next.listen.addr_len == cfg_.listen.addr_len &&
-                              std::memcmp(&next.listen.addr, &cfg_.listen.addr, next.listen.addr_len) == 0;
-    const bool to_reuseport = same_address && cfg_.balance == balance_mode::shared &&
-                              next.balance == balance_mode::reuseport && !listeners_.empty();
-    const bool to_shared = same_address && cfg_.balance == balance_mode::reuseport &&
-                           next.balance == balance_mode::shared && !listeners_.empty();
+    const bool same = same_address(next.listen, base.listen);
+    const bool to_reuseport = same && base.balance == balance_mode::shared &&
+                              next.balance == balance_mode::reuseport && !source.empty();
+    const bool to_shared = same && base.balance == balance_mode::reuseport &&
+                           next.balance == balance_mode::shared && !source.empty();
     if (to_reuseport) {
         // The shared socket becomes slot 0's; any steering program left from an earlier
         // switch to shared mode is replaced below, once the new sockets are bound.
-        if (auto r = allow_reuseport(listeners_[0].get()); !r) {
+        if (auto r = allow_reuseport(source[0].get()); !r) {
             log_line("reload failed: %s on the shared socket: %s; still serving the previous configuration",
                      r.error().call, std::strerror(r.error().code));
             return;
@@ -622,18 +791,18 @@ void master::reload() noexcept {
     std::vector<unique_fd> sockets;
     const unsigned wanted = next.balance == balance_mode::reuseport ? next.workers : 1;
     for (unsigned i = 0; i < wanted; ++i) {
-        if (same_address && i < listeners_.size()) {
-            sockets.push_back(std::move(listeners_[i]));
+        if (same && i < source.size()) {
+            sockets.push_back(std::move(source[i]));
             continue;
         }
         auto fd = open_listener(next.listen, next.backlog, next.balance == balance_mode::reuseport);
         if (!fd) {
             log_line("reload failed: cannot listen on %s: %s failed: %s; still serving the previous configuration",
                      next.listen.text.c_str(), fd.error().call, std::strerror(fd.error().code));
-            // Give back what was taken from listeners_ so nothing changes.
-            for (std::size_t k = 0; k < sockets.size() && same_address && k < listeners_.size(); ++k) {
-                if (!listeners_[k].valid()) {
-                    listeners_[k] = std::move(sockets[k]);
+            // Give back what was taken so nothing changes.
+            for (std::size_t k = 0; k < sockets.size() && same && k < source.size(); ++k) {
+                if (!source[k].valid()) {
+                    source[k] = std::move(sockets[k]);
                 }
             }
             return;
@@ -645,12 +814,17 @@ void master::reload() noexcept {
         next.pid_file = cfg_.pid_file;
         next.control_socket = cfg_.control_socket;
     }
-    const bool steer = same_address && (to_shared || next.balance == balance_mode::reuseport);
+    const unsigned steered_before = steered_over_;
+    if (from_previous) {
+        steered_over_ = previous_->steered_over;   // the steering its group has
+        steer_pending_ = false;
+    }
+    const bool steer = same && (to_shared || next.balance == balance_mode::reuseport);
     if (steer) {
         mark_removed_sockets(sockets.size());
     }
     // The old workers keep their own copies of the old sockets until they let go of them.
-    listeners_ = std::move(sockets);
+    std::vector<unique_fd> old_sockets = std::exchange(listeners_, std::move(sockets));
     if (steer) {
         // Sockets that go stay in the reuseport group until the old workers holding them
         // have drained, and the kernel would go on handing them new connections, to be
@@ -662,13 +836,39 @@ void master::reload() noexcept {
         steer_pending_ = false;
     }
     const unsigned old_workers = cfg_.workers;
-    cfg_ = std::move(next);
-    ++config_gen_;
-    std::vector<slot_state> slots(cfg_.workers);
+    const std::uint32_t superseded = previous_ ? config_gen_ : 0;
+    std::vector<slot_state> slots(next.workers);
     for (std::size_t i = 0; i < slots.size() && i < slots_.size(); ++i) {
         slots[i].restarts = slots_[i].restarts;
+        slots[i].spawns = slots_[i].spawns;
     }
+    if (!previous_) {
+        previous_.emplace(serving_generation{.cfg = std::move(cfg_), .gen = config_gen_, .slots = std::move(slots_),
+                                             .sockets = {}, .steered_over = steered_before});
+    }
+    if (from_previous) {
+        previous_->sockets.clear();   // the rest were removed slots' sockets; its workers hold them
+    } else if (previous_->sockets.empty() && !same_address(next.listen, previous_->cfg.listen)) {
+        previous_->sockets = std::move(old_sockets);   // its workers may need replacing until the new ones serve
+        previous_->steered_over = steered_before;
+    }
+    old_sockets.clear();   // before the forks below: a new worker must not inherit them
+    cfg_ = std::move(next);
+    ++config_gen_;
     slots_ = std::move(slots);
+    pending_failed_ = false;
+    reload_deferred_logged_ = false;
+    if (superseded != 0) {
+        std::size_t stopped = 0;
+        for (auto& w : procs_) {
+            if (w.config_gen == superseded && !w.draining) {
+                drain(w);
+                ++stopped;
+            }
+        }
+        log_line("reload: generation %u was not ready yet; stopping its %zu worker(s); generation %u serves "
+                 "until the new one is ready", superseded, stopped, previous_->gen);
+    }
     log_line("reload: %s is valid; starting generation %u: %u worker(s) (was %u), listening on %s (balance %s)",
              cfg_.path.c_str(), config_gen_, cfg_.workers, old_workers, cfg_.listen.text.c_str(),
              to_string(cfg_.balance));
@@ -859,9 +1059,17 @@ void master::on_signal(std::uint32_t signo) noexcept {
             }
             break;
         case SIGHUP:
-            if (state_ == run_state::serving) {
+            if (state_ != run_state::serving) {
+                break;
+            }
+            if (reload_may_proceed()) {
                 log_line("received SIGHUP: reloading %s", cfg_.path.c_str());
+                reload_requested_ = false;
                 reload();
+            } else {
+                log_line("received SIGHUP: generation %u is still starting; %s is read again once it is ready "
+                         "(the newest file wins)", config_gen_, cfg_.path.c_str());
+                reload_requested_ = true;
             }
             break;
         default:
@@ -881,6 +1089,9 @@ void master::begin_stop(run_state how) noexcept {
     for (auto& s : slots_) {
         s.respawn_at.reset();
     }
+    previous_.reset();
+    reload_deadline_.reset();
+    reload_requested_ = false;
     // Close our copies of the listening sockets first: once the workers close theirs
     // too, new clients are refused at once rather than queued until we exit. (A new
     // master from a binary upgrade holds its own copies and goes on serving.)
@@ -904,6 +1115,17 @@ void master::respawn_due() noexcept {
             spawn(i);
         }
     }
+    for (unsigned i = 0; previous_ && i < previous_->slots.size(); ++i) {
+        auto& at = previous_->slots[i].respawn_at;
+        if (!at) {
+            continue;
+        }
+        if (previous_slot_served(i)) {
+            at.reset();
+        } else if (*at <= now) {
+            spawn_previous(i);
+        }
+    }
 }
 
 int master::poll_timeout_ms() const noexcept {
@@ -914,8 +1136,19 @@ int master::poll_timeout_ms() const noexcept {
                 next = std::min(next, *s.respawn_at);
             }
         }
+        if (previous_) {
+            next = std::min(next, clock::now() + pending_reload_every);
+            for (const auto& s : previous_->slots) {
+                if (s.respawn_at) {
+                    next = std::min(next, *s.respawn_at);
+                }
+            }
+        }
     } else if (!killed_stragglers_) {
         next = std::min(next, stop_deadline_);
+    }
+    if (const auto client = clients_.next_deadline()) {
+        next = std::min(next, *client);
     }
     const auto wait = std::chrono::ceil<milliseconds>(next - clock::now());
     return static_cast<int>(std::max<long long>(0, wait.count()));

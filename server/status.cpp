@@ -53,10 +53,10 @@ std::string render_json(const master_status& s) {
     bool first = true;
     for (const auto& w : s.workers) {
         appendf(out,
-                "%s{\"slot\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\",\"uptime_s\":%.3f,\"restarts\":%u,"
+                "%s{\"slot\":%u,\"pid\":%d,\"generation\":%u,\"spawn\":%u,\"state\":\"%s\",\"uptime_s\":%.3f,\"restarts\":%u,"
                 "\"requests\":%llu,\"requests_per_s\":%.2f,\"active_connections\":%u,\"accepted_connections\":%llu,"
                 "\"bytes_in\":%llu,\"bytes_out\":%llu,\"rss_bytes\":%llu,\"cpu_percent\":%.2f}",
-                first ? "" : ",", w.slot, w.pid, w.generation, w.state, w.uptime_s, w.restarts,
+                first ? "" : ",", w.slot, w.pid, w.generation, w.spawn, w.state, w.uptime_s, w.restarts,
                 static_cast<unsigned long long>(w.requests), w.requests_per_s, w.active,
                 static_cast<unsigned long long>(w.accepted), static_cast<unsigned long long>(w.bytes_in),
                 static_cast<unsigned long long>(w.bytes_out), static_cast<unsigned long long>(w.rss_bytes),

@@ -9,7 +9,8 @@ namespace pfd::server {
 struct worker_status {
     unsigned slot = 0;
     int pid = 0;
-    std::uint32_t generation = 0;
+    std::uint32_t generation = 0;   // of the configuration: 1 at start, +1 per reload
+    unsigned spawn = 0;             // the how-manieth worker started in this slot
     const char* state = "";
     double uptime_s = 0;
     unsigned restarts = 0;       // respawns of this slot after unplanned exits
