@@ -8,6 +8,7 @@ time; only processes this file started are signalled, by pid.
 """
 import json
 import os
+import resource
 import re
 import shutil
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, DEFAULT_ROUTES, WORKER_TITLE, Client, alive, children, cmdline, free_port, request, wait_until
+from conftest import BIN, DEFAULT_ROUTES, Client, alive, free_port, request, wait_until
 
 
 # --------------------------------------------------------------------------- helpers
@@ -142,34 +143,6 @@ class Reaper:
         self.thread.join(5)
 
 
-def listening_inodes(port):
-    """Inodes of the IPv4 sockets listening on 127.0.0.1:port."""
-    local = f"0100007F:{port:04X}"
-    out = set()
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[1] == local and fields[3] == "0A":
-                out.add(fields[9])
-    return out
-
-
-def socket_inodes(pid):
-    out = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                out.add(link[8:-1])
-    except OSError:
-        pass
-    return out
-
-
 # --------------------------------------------------------------------------- a bad new generation
 
 def vm_size(pid):
@@ -190,11 +163,10 @@ def test_old_generation_keeps_its_capacity_while_the_new_one_keeps_dying(server_
     # with the old configuration, so the old address keeps serving.
     s = supervised(server_factory, ctl_dir, workers=2, min_uptime="1s", restart_delay_max="1s")
     limit = vm_size(s.pid) + 24 * 1024 * 1024
-    import resource
     resource.prlimit(s.pid, resource.RLIMIT_AS, (limit, limit))
     old = s.worker_slots()
     os.kill(old[0], signal.SIGKILL)   # the limit leaves room for a worker of this configuration
-    wait_until(lambda: (p := s.worker_slots().get(0)) not in (None, old[0]), 3.0, what="slot 0 replaced")
+    wait_until(lambda: s.worker_slots().get(0) not in (None, old[0]), 3.0, what="slot 0 replaced")
     old = s.worker_slots()
     text = s.conf.read_text()
     port_b = free_port() if listen == "other" else s.port
@@ -262,7 +234,7 @@ def test_status_gen_is_the_configuration_generation(server_factory, ctl_dir):
     assert [row[2] for row in status_table_rows(s)] == ["1", "1"]
     old = s.worker_slots()[1]
     os.kill(old, signal.SIGKILL)
-    wait_until(lambda: (p := s.worker_slots().get(1)) not in (None, old) and len(status_workers(s)) == 2, 3.0,
+    wait_until(lambda: s.worker_slots().get(1) not in (None, old) and len(status_workers(s)) == 2, 3.0,
                what="slot 1 replaced")
     ws = {w["slot"]: w for w in status_workers(s)}
     assert ws[0]["generation"] == ws[1]["generation"] == 1, ws
