@@ -26,7 +26,7 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z preforkd\[\d+\] 
 
 STATUS_COLUMNS = ["SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "REQUESTS", "REQ/S", "ACTIVE",
                   "RSS_KIB", "CPU%"]
-WORKER_JSON_KEYS = {"slot", "pid", "generation", "state", "uptime_s", "restarts", "requests", "requests_per_s",
+WORKER_JSON_KEYS = {"slot", "pid", "generation", "spawn", "state", "uptime_s", "restarts", "requests", "requests_per_s",
                     "active_connections", "accepted_connections", "bytes_in", "bytes_out", "rss_bytes",
                     "cpu_percent"}
 
@@ -517,7 +517,8 @@ def test_status_table_and_json(server_factory, ctl_dir):
         assert w["state"] == "ready", w
         assert w["rss_bytes"] > 0, w
     assert {w["slot"]: w["pid"] for w in ws} == slots
-    assert len({w["generation"] for w in ws}) == 3, ws
+    assert {w["generation"] for w in ws} == {1}, ws
+    assert {w["spawn"] for w in ws} == {1}, ws
 
 
 def test_status_requests_sum_to_requests_sent(server_factory, ctl_dir):
@@ -597,7 +598,8 @@ def test_status_restarts_after_kill9(server_factory, ctl_dir):
     ws = wait_until(lambda: shows(new), 3.0, interval=0.05, what="status to show the new worker in slot 1")
     assert ws[1]["restarts"] == 1, ws
     assert ws[0]["restarts"] == 0, ws
-    assert ws[1]["generation"] > ws[0]["generation"], ws
+    assert ws[1]["generation"] == ws[0]["generation"] == 1, ws
+    assert (ws[0]["spawn"], ws[1]["spawn"]) == (1, 2), ws
     _, newer, _ = kill_slot_and_wait_respawn(s, 1)
     ws = wait_until(lambda: shows(newer), 3.0, interval=0.05, what="status to show the second replacement")
     assert ws[1]["restarts"] == 2, ws
