@@ -42,23 +42,62 @@ tl::expected<control_socket, std::string> control_socket::open(const std::string
     if (!addr) {
         return tl::unexpected(addr.error());
     }
-    if (control_request(path, "ping\n")) {
+    const auto parts = split_path(path);
+    if (parts.name.empty() || parts.name == "." || parts.name == "..") {
+        return tl::unexpected(path + " does not name a file");
+    }
+    const runtime_user who = current_runtime_user();
+    auto dir = open_runtime_dir(parts.dir, who);
+    if (!dir) {
+        return tl::unexpected("not creating " + path + ": " + dir.error());
+    }
+    auto ping = control_request_checked(path, "ping\n", who.uid);
+    if (ping) {
         return tl::unexpected("another preforkd master is running (it answers on " + path + ")");
     }
-    ::unlink(path.c_str());   // a stale socket left by a master that was killed
+    if (ping.error().kind == request_failure::untrusted_peer) {
+        return tl::unexpected(ping.error().message);
+    }
+    if (auto ok = check_replaceable_socket(dir->get(), parts.name, who.uid, path); !ok) {
+        return tl::unexpected(ok.error());
+    }
+    if (ping.error().kind != request_failure::no_listener) {
+        // Something of ours listens there (a master that is stuck, or too busy to accept):
+        // taking its path would cut it off from `status` and `-s`.
+        return tl::unexpected("a process of ours listens on " + path + " but did not answer (" +
+                              ping.error().message + "); not replacing its socket");
+    }
     unique_fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
     if (!fd.valid()) {
         return tl::unexpected(errno_text("socket(AF_UNIX)"));
     }
-    // Created 0600 from the start: no window in which others could connect.
-    const mode_t old_mask = ::umask(0177);
-    const int rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
-    ::umask(old_mask);
-    if (rc < 0) {
-        return tl::unexpected(errno_text("bind " + path));
+    // Bound under a fresh name in the checked directory (reached through its descriptor,
+    // so a directory swapped meanwhile cannot redirect it), then renamed over the stale
+    // socket if there is one: bind never reuses or follows an existing name.
+    std::string tmp;
+    for (int attempt = 0;; ++attempt) {
+        tmp = temporary_name();
+        auto tmp_addr = unix_address("/proc/self/fd/" + std::to_string(dir->get()) + "/" + tmp);
+        if (!tmp_addr) {
+            return tl::unexpected(tmp_addr.error());
+        }
+        // Created 0600 from the start: no window in which others could connect.
+        const mode_t old_mask = ::umask(0177);
+        const int rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*tmp_addr), sizeof *tmp_addr);
+        const int bind_errno = errno;
+        ::umask(old_mask);
+        if (rc == 0) {
+            break;
+        }
+        if (bind_errno != EADDRINUSE || attempt == 15) {
+            errno = bind_errno;
+            return tl::unexpected(errno_text("bind " + parts.dir + "/" + tmp));
+        }
     }
-    if (::listen(fd.get(), 16) < 0) {
-        return tl::unexpected(errno_text("listen " + path));
+    if (::listen(fd.get(), 16) < 0 || ::renameat(dir->get(), tmp.c_str(), dir->get(), parts.name.c_str()) < 0) {
+        std::string msg = errno_text("listen on " + parts.dir + "/" + tmp + " and rename it to " + path);
+        ::unlinkat(dir->get(), tmp.c_str(), 0);
+        return tl::unexpected(std::move(msg));
     }
     return control_socket{std::move(fd), path};
 }
@@ -121,28 +160,45 @@ void control_socket::serve_one(const std::function<std::string(std::string_view)
     }
 }
 
-tl::expected<std::string, std::string> control_request(const std::string& path, std::string_view command) {
+tl::expected<std::string, request_error> control_request_checked(const std::string& path, std::string_view command,
+                                                                 uid_t uid) {
+    auto fail = [](request_failure kind, std::string message) {
+        return tl::unexpected(request_error{kind, std::move(message)});
+    };
     auto addr = unix_address(path);
     if (!addr) {
-        return tl::unexpected(addr.error());
+        return fail(request_failure::other, addr.error());
     }
     unique_fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
     if (!fd.valid()) {
-        return tl::unexpected(errno_text("socket(AF_UNIX)"));
+        return fail(request_failure::other, errno_text("socket(AF_UNIX)"));
     }
     set_timeouts(fd.get());
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) < 0) {
-        return tl::unexpected(errno_text("connect " + path));
+        const bool nobody = errno == ECONNREFUSED || errno == ENOENT;
+        return fail(nobody ? request_failure::no_listener : request_failure::other, errno_text("connect " + path));
+    }
+    // Whoever called listen() on it: a user who bound the path first must not be able
+    // to answer for the master (or pass for a running one).
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+        return fail(request_failure::other, errno_text("SO_PEERCRED on " + path));
+    }
+    if (peer.uid != uid && peer.uid != 0) {
+        return fail(request_failure::untrusted_peer,
+                    path + " is served by pid " + std::to_string(peer.pid) + " of uid " + std::to_string(peer.uid) +
+                        ", not by uid " + std::to_string(uid) + " or root: not trusting it");
     }
     if (::send(fd.get(), command.data(), command.size(), MSG_NOSIGNAL) < 0) {
-        return tl::unexpected(errno_text("send " + path));
+        return fail(request_failure::other, errno_text("send " + path));
     }
     std::string reply;
     char buf[4096];
     for (;;) {
         const ssize_t n = ::read(fd.get(), buf, sizeof buf);
         if (n < 0) {
-            return tl::unexpected(errno_text("read " + path));
+            return fail(request_failure::other, errno_text("read " + path));
         }
         if (n == 0) {
             return reply;
@@ -151,50 +207,10 @@ tl::expected<std::string, std::string> control_request(const std::string& path, 
     }
 }
 
-tl::expected<pid_file, std::string> pid_file::write(const std::string& path) {
-    const std::string text = std::to_string(::getpid()) + "\n";
-    const std::string tmp = path + ".tmp";
-    unique_fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-    if (!fd.valid() || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-        return tl::unexpected(errno_text("write " + tmp));
-    }
-    fd.reset();
-    if (::rename(tmp.c_str(), path.c_str()) < 0) {
-        return tl::unexpected(errno_text("rename to " + path));
-    }
-    return pid_file{path};
-}
-
-bool pid_file::move_to(const std::string& path) noexcept {
-    if (::rename(path_.c_str(), path.c_str()) < 0) {
-        return false;
-    }
-    path_ = path;
-    return true;
-}
-
-pid_file::~pid_file() {
-    if (!path_.empty()) {
-        ::unlink(path_.c_str());
-    }
-}
-
-tl::expected<int, std::string> running_master(const std::string& pid_path) {
-    unique_fd fd{::open(pid_path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (!fd.valid()) {
-        return tl::unexpected("not running (no pid file at " + pid_path + ")");
-    }
-    char buf[32] = {};
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-    const int pid = n > 0 ? std::atoi(buf) : 0;
-    if (pid <= 0) {
-        return tl::unexpected(pid_path + " does not hold a pid");
-    }
-    if (::kill(pid, 0) < 0 && errno == ESRCH) {
-        return tl::unexpected("not running (pid " + std::to_string(pid) + " from " + pid_path +
-                              " is gone; a stale pid file)");
-    }
-    return pid;
+tl::expected<std::string, std::string> control_request(const std::string& path, std::string_view command) {
+    return control_request_checked(path, command, ::geteuid()).map_error([](request_error e) {
+        return std::move(e.message);
+    });
 }
 
 }  // namespace pfd::server

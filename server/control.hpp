@@ -1,19 +1,26 @@
 #pragma once
-// The master's control socket (Unix domain, mode 0600) and the pid file, and the
-// client side used by `preforkd status` and `preforkd -s`.
+// The master's control socket (Unix domain, mode 0600), and the client side used by
+// `preforkd status`, `preforkd ctl` and a second master's check. The pid file and the
+// directory checks are in runtime_files.hpp.
+#include <sys/types.h>
+
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 
 #include <tl/expected.hpp>
 
+#include "server/runtime_files.hpp"
 #include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 
 class control_socket {
 public:
-    // Fails if another master answers on `path`; replaces a stale socket file.
+    // Fails if another master answers on `path`, or if what is there is not a stale
+    // socket of ours (anything else is refused, never removed). Binds under a temporary
+    // name in the checked directory (runtime_files.hpp) and renames it into place.
     static tl::expected<control_socket, std::string> open(const std::string& path);
 
     control_socket(control_socket&& o) noexcept : fd_{std::move(o.fd_)}, path_{std::move(o.path_)} { o.path_.clear(); }
@@ -45,28 +52,18 @@ private:
     std::string path_;
 };
 
-// Sends one command and returns the whole answer.
+// Sends one command and returns the whole answer, once SO_PEERCRED shows the listener
+// is this user's or root's: anyone else's answer (a socket bound first at the path) is
+// not trusted.
 tl::expected<std::string, std::string> control_request(const std::string& path, std::string_view command);
 
-// Writes the pid file (removed by the returned guard's destructor).
-class pid_file {
-public:
-    static tl::expected<pid_file, std::string> write(const std::string& path);
-    pid_file(pid_file&& o) noexcept : path_{std::move(o.path_)} { o.path_.clear(); }
-    pid_file& operator=(pid_file&&) = delete;
-    pid_file(const pid_file&) = delete;
-    pid_file& operator=(const pid_file&) = delete;
-    ~pid_file();
-
-    // Renames the file (binary upgrade: to .oldbin, and back); false with errno set on failure.
-    bool move_to(const std::string& path) noexcept;
-
-private:
-    explicit pid_file(std::string path) : path_{std::move(path)} {}
-    std::string path_;
+// Why a request failed, for a caller that must tell "nobody listens" from the rest.
+enum class request_failure : std::uint8_t { no_listener, untrusted_peer, other };
+struct request_error {
+    request_failure kind;
+    std::string message;
 };
-
-// The pid of a running master from its pid file, or a message saying why not.
-tl::expected<int, std::string> running_master(const std::string& pid_path);
+tl::expected<std::string, request_error> control_request_checked(const std::string& path, std::string_view command,
+                                                                 uid_t uid);
 
 }  // namespace pfd::server

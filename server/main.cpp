@@ -11,6 +11,7 @@
 #include "server/control.hpp"
 #include "server/master.hpp"
 #include "server/proc_title.hpp"
+#include "server/runtime_files.hpp"
 
 #ifndef PREFORKD_VERSION
 #define PREFORKD_VERSION "0.1.0"
@@ -71,15 +72,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (opts->action == cli_action::signal) {
-        auto pid = running_master(cfg->pid_file);
-        if (!pid) {
-            std::fprintf(stderr, "preforkd: %s\n", pid.error().c_str());
-            return 1;
-        }
         const std::string& name = opts->signal_name;
         const int signo = name == "stop" ? SIGTERM : name == "quit" ? SIGQUIT : name == "reload" ? SIGHUP : SIGUSR1;
-        if (::kill(*pid, signo) < 0) {
-            std::fprintf(stderr, "preforkd: cannot signal pid %d: %s\n", *pid, std::strerror(errno));
+        // Only a live preforkd master of this user (any, for root) that wrote the pid file:
+        // whatever else the file names is left alone.
+        if (auto pid = signal_master(cfg->pid_file, signo); !pid) {
+            std::fprintf(stderr, "preforkd: %s\n", pid.error().c_str());
             return 1;
         }
         return 0;

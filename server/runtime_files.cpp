@@ -1,1 +1,493 @@
 #include "server/runtime_files.hpp"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace pfd::server {
+
+namespace {
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::string octal_mode(mode_t m) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+    return buf;
+}
+
+std::string uid_text(uid_t uid) { return "uid " + std::to_string(uid); }
+
+bool writable_by_others(const struct stat& st) { return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0; }
+
+std::string without_trailing_slashes(std::string s) {
+    while (s.size() > 1 && s.back() == '/') {
+        s.pop_back();
+    }
+    return s;
+}
+
+// Up to `limit` bytes of a /proc file (they are not seekable files with a size).
+tl::expected<std::string, int> read_proc(const std::string& path, std::size_t limit) {
+    unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (!fd.valid()) {
+        return tl::unexpected(errno);
+    }
+    std::string out(limit, '\0');
+    std::size_t have = 0;
+    while (have < limit) {
+        const ssize_t n = ::read(fd.get(), out.data() + have, limit - have);
+        if (n < 0) {
+            return tl::unexpected(errno);
+        }
+        if (n == 0) {
+            break;
+        }
+        have += static_cast<std::size_t>(n);
+    }
+    out.resize(have);
+    return out;
+}
+
+// The real and effective uid from /proc/<pid>/status ("Uid:\treal\teffective\tsaved\tfs").
+tl::expected<std::pair<uid_t, uid_t>, int> process_uids(int pid) {
+    auto text = read_proc("/proc/" + std::to_string(pid) + "/status", 4096);
+    if (!text) {
+        return tl::unexpected(text.error());
+    }
+    const auto at = text->find("\nUid:");
+    if (at == std::string::npos) {
+        return tl::unexpected(EINVAL);
+    }
+    unsigned long real = 0;
+    unsigned long effective = 0;
+    if (std::sscanf(text->c_str() + at + 5, "%lu %lu", &real, &effective) != 2) {
+        return tl::unexpected(EINVAL);
+    }
+    return std::pair{static_cast<uid_t>(real), static_cast<uid_t>(effective)};
+}
+
+// What ps would show, for messages: NULs as spaces, at most 80 characters.
+std::string printable_cmdline(std::string raw) {
+    for (char& c : raw) {
+        if (c == '\0') {
+            c = ' ';
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            c = '?';
+        }
+    }
+    while (!raw.empty() && raw.back() == ' ') {
+        raw.pop_back();
+    }
+    if (raw.size() > 80) {
+        raw.resize(77);
+        raw += "...";
+    }
+    return raw;
+}
+
+bool same_file(const char* a, const char* b) {
+    struct stat sa {};
+    struct stat sb {};
+    return ::stat(a, &sa) == 0 && ::stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+std::string stale_message(int pid, const std::string& pid_path) {
+    return "not running (pid " + std::to_string(pid) + " from " + pid_path + " is gone; a stale pid file)";
+}
+
+}  // namespace
+
+runtime_user current_runtime_user() {
+    runtime_user who;
+    who.uid = ::geteuid();
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR")) {
+        who.xdg_runtime_dir = xdg;
+    }
+    return who;
+}
+
+std::string default_runtime_dir(const runtime_user& who) {
+    if (who.uid == 0) {
+        return without_trailing_slashes(who.run_base) + "/preforkd";
+    }
+    // The spec promises a directory of the user's with mode 0700; an inherited one (su,
+    // sudo -E) belongs to someone else and must not be used.
+    const std::string xdg = without_trailing_slashes(who.xdg_runtime_dir);
+    struct stat st {};
+    if (!xdg.empty() && xdg.front() == '/' && ::stat(xdg.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+        st.st_uid == who.uid && (st.st_mode & 077) == 0) {
+        return (xdg == "/" ? "" : xdg) + "/preforkd";
+    }
+    return without_trailing_slashes(who.tmp_base) + "/preforkd-" + std::to_string(who.uid);
+}
+
+std::string default_runtime_path(const runtime_user& who, std::string_view port, std::string_view extension) {
+    std::string path = default_runtime_dir(who) + "/preforkd-";
+    path += port;
+    path += '.';
+    path += extension;
+    return path;
+}
+
+std::string default_runtime_path(std::string_view port, std::string_view extension) {
+    return default_runtime_path(current_runtime_user(), port, extension);
+}
+
+path_parts split_path(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos) {
+        return {".", path};
+    }
+    return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+tl::expected<void, std::string> check_ancestor(const std::string& dir, const struct stat& st, uid_t uid) {
+    if (st.st_uid != 0 && st.st_uid != uid) {
+        return tl::unexpected(dir + " belongs to " + uid_text(st.st_uid) + ", who could replace what is in it (it must be " +
+                              uid_text(uid) + "'s or root's)");
+    }
+    if (writable_by_others(st) && (st.st_mode & S_ISVTX) == 0) {
+        return tl::unexpected(dir + " is writable by other users (mode " + octal_mode(st.st_mode) +
+                              ") and not sticky: they could replace what is in it");
+    }
+    return {};
+}
+
+tl::expected<void, std::string> check_directory(const std::string& dir, const struct stat& st, uid_t uid) {
+    if (!S_ISDIR(st.st_mode)) {
+        return tl::unexpected(dir + " is not a directory");
+    }
+    if (st.st_uid != 0 && st.st_uid != uid) {
+        return tl::unexpected(dir + " belongs to " + uid_text(st.st_uid) + ", not to " + uid_text(uid) + " or root");
+    }
+    if (writable_by_others(st)) {
+        if ((st.st_mode & S_ISVTX) == 0) {
+            return tl::unexpected(dir + " is writable by other users (mode " + octal_mode(st.st_mode) +
+                                  ") and not sticky: any of them could plant or replace files in it");
+        }
+        if (st.st_uid != uid) {
+            return tl::unexpected(dir + " is writable by other users (mode " + octal_mode(st.st_mode) + ") and is " +
+                                  uid_text(st.st_uid) + "'s, not " + uid_text(uid) +
+                                  "'s: use a directory of your own (the default needs no setting)");
+        }
+    }
+    return {};
+}
+
+tl::expected<void, std::string> check_private_directory(const std::string& dir, const struct stat& st, uid_t uid) {
+    if (S_ISLNK(st.st_mode)) {
+        return tl::unexpected(dir + " is a symbolic link, not a directory of " + uid_text(uid) + "'s: remove it");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return tl::unexpected(dir + " is not a directory: remove it");
+    }
+    if (st.st_uid != uid) {
+        return tl::unexpected(dir + " belongs to " + uid_text(st.st_uid) + ", not to " + uid_text(uid) +
+                              ": remove it (or set pid_file and control_socket)");
+    }
+    const mode_t others = uid == 0 ? (S_IWGRP | S_IWOTH) : (S_IRWXG | S_IRWXO);
+    if ((st.st_mode & others) != 0) {
+        return tl::unexpected(dir + " has mode " + octal_mode(st.st_mode) + "; it must be " +
+                              (uid == 0 ? "0755 or stricter" : "0700") + ": remove it or chmod it");
+    }
+    return {};
+}
+
+tl::expected<unique_fd, std::string> open_runtime_dir(const std::string& dir, const runtime_user& who) {
+    const bool is_default = dir == default_runtime_dir(who);
+    if (is_default) {
+        if (::mkdir(dir.c_str(), who.uid == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
+            return tl::unexpected(errno_text("cannot create " + dir));
+        }
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) < 0) {
+            return tl::unexpected(errno_text("cannot stat " + dir));
+        }
+        if (auto ok = check_private_directory(dir, st, who.uid); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    // Every directory on the way: whoever may rename one of them controls what is below.
+    char* resolved = ::realpath(dir.c_str(), nullptr);
+    if (resolved == nullptr) {
+        return tl::unexpected(errno_text("cannot resolve the directory " + dir));
+    }
+    const std::string canonical{resolved};
+    std::free(resolved);
+    std::vector<std::string> above{"/"};
+    for (std::size_t i = canonical.find('/', 1); i != std::string::npos && canonical != "/";
+         i = canonical.find('/', i + 1)) {
+        above.push_back(canonical.substr(0, i));
+    }
+    for (const auto& a : above) {
+        if (a == canonical) {
+            break;
+        }
+        struct stat st {};
+        if (::stat(a.c_str(), &st) < 0) {
+            return tl::unexpected(errno_text("cannot stat " + a));
+        }
+        if (auto ok = check_ancestor(a, st, who.uid); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    unique_fd fd{::open(canonical.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+    if (!fd.valid()) {
+        return tl::unexpected(errno_text("cannot open the directory " + canonical));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) {
+        return tl::unexpected(errno_text("cannot stat " + canonical));
+    }
+    if (auto ok = check_directory(canonical, st, who.uid); !ok) {
+        return tl::unexpected(ok.error());
+    }
+    if (is_default) {
+        if (auto ok = check_private_directory(canonical, st, who.uid); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    return fd;
+}
+
+std::string temporary_name() {
+    unsigned char bytes[8] = {};
+    if (::getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof bytes)) {
+        // Without entropy at early boot: unique is what matters (O_EXCL refuses the rest).
+        static std::atomic<unsigned> counter{0};
+        const auto t = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+        const unsigned long long v = t ^ (static_cast<unsigned long long>(::getpid()) << 32) ^ counter++;
+        std::memcpy(bytes, &v, sizeof bytes);
+    }
+    std::string name = ".preforkd-";
+    static constexpr char hex[] = "0123456789abcdef";
+    for (unsigned char b : bytes) {
+        name += hex[b >> 4];
+        name += hex[b & 15];
+    }
+    return name;
+}
+
+tl::expected<void, std::string> replace_file(int dirfd, const std::string& name, std::string_view text, mode_t mode,
+                                             const std::string& shown) {
+    const std::string dir = split_path(shown).dir;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        const std::string tmp = temporary_name();
+        // O_EXCL|O_NOFOLLOW: never through a link, never a file someone made beforehand.
+        unique_fd fd{::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)};
+        if (!fd.valid()) {
+            if (errno == EEXIST) {
+                continue;
+            }
+            return tl::unexpected(errno_text("cannot create " + dir + "/" + tmp));
+        }
+        auto fail = [&](const std::string& what) {
+            std::string msg = errno_text(what);
+            ::unlinkat(dirfd, tmp.c_str(), 0);
+            return tl::unexpected(std::move(msg));
+        };
+        // Exactly `mode`, whatever the umask.
+        if (::fchmod(fd.get(), mode) < 0) {
+            return fail("cannot chmod " + dir + "/" + tmp);
+        }
+        std::size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+            if (n <= 0) {
+                if (n == 0) {
+                    errno = EIO;
+                }
+                return fail("cannot write " + dir + "/" + tmp);
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        fd.reset();
+        if (::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) < 0) {
+            return fail("cannot rename " + dir + "/" + tmp + " to " + shown);
+        }
+        return {};
+    }
+    return tl::unexpected("cannot create a temporary file in " + dir + ": every name tried exists");
+}
+
+tl::expected<void, std::string> check_replaceable_socket(int dirfd, const std::string& name, uid_t uid,
+                                                         const std::string& shown) {
+    struct stat st {};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) {
+            return {};
+        }
+        return tl::unexpected(errno_text("cannot stat " + shown));
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        if (st.st_uid == uid) {
+            return {};
+        }
+        return tl::unexpected(shown + " is a socket of " + uid_text(st.st_uid) + ", not of " + uid_text(uid) +
+                              ": not replacing it (remove it if nothing of that user's listens on it, or choose "
+                              "another control_socket)");
+    }
+    const char* what = S_ISLNK(st.st_mode) ? "a symbolic link"
+                       : S_ISREG(st.st_mode) ? "a regular file"
+                       : S_ISDIR(st.st_mode) ? "a directory"
+                                             : "a special file";
+    return tl::unexpected(shown + " exists and is " + what + ", not a socket: not removing it (remove it yourself, "
+                          "or choose another control_socket)");
+}
+
+tl::expected<pid_file, std::string> pid_file::write(const std::string& path) {
+    const auto parts = split_path(path);
+    if (parts.name.empty() || parts.name == "." || parts.name == "..") {
+        return tl::unexpected(path + " does not name a file");
+    }
+    auto dir = open_runtime_dir(parts.dir, current_runtime_user());
+    if (!dir) {
+        return tl::unexpected("not writing " + path + ": " + dir.error());
+    }
+    const std::string text = std::to_string(::getpid()) + "\n";
+    if (auto ok = replace_file(dir->get(), parts.name, text, 0644, path); !ok) {
+        return tl::unexpected(ok.error());
+    }
+    return pid_file{path};
+}
+
+bool pid_file::move_to(const std::string& path) noexcept {
+    if (::rename(path_.c_str(), path.c_str()) < 0) {
+        return false;
+    }
+    path_ = path;
+    return true;
+}
+
+pid_file::~pid_file() {
+    if (!path_.empty()) {
+        ::unlink(path_.c_str());
+    }
+}
+
+tl::expected<uid_t, std::string> check_master_process(int pid, uid_t caller, uid_t file_owner,
+                                                      const std::string& pid_path) {
+    const std::string proc = "/proc/" + std::to_string(pid);
+    const std::string named = "pid " + std::to_string(pid) + " (named in " + pid_path + ")";
+    auto uids = process_uids(pid);
+    if (!uids) {
+        if (uids.error() == ENOENT || uids.error() == ESRCH) {
+            return tl::unexpected(stale_message(pid, pid_path));
+        }
+        return tl::unexpected("cannot inspect " + proc + ": " + std::strerror(uids.error()));
+    }
+    const auto [real, effective] = *uids;
+    if (caller != 0 && (real != caller || effective != caller)) {
+        return tl::unexpected(named + " is run by " + uid_text(effective) + ", not by you (" + uid_text(caller) +
+                              "); not touching it");
+    }
+    auto raw = read_proc(proc + "/cmdline", 256);
+    if (!raw) {
+        return tl::unexpected(raw.error() == ENOENT || raw.error() == ESRCH
+                                  ? stale_message(pid, pid_path)
+                                  : "cannot inspect " + proc + ": " + std::strerror(raw.error()));
+    }
+    const std::string_view title{*raw};
+    bool master = title.starts_with("preforkd: master process");
+    if (!master && !title.starts_with("preforkd: worker process")) {
+        // A master sets its title once its sockets are bound, after writing the pid file;
+        // in between it is recognised by its executable (also readable only for our own
+        // processes or as root, which the check above ensured).
+        master = same_file((proc + "/exe").c_str(), "/proc/self/exe");
+    }
+    if (!master) {
+        return tl::unexpected(named + " is not a preforkd master (it is \"" + printable_cmdline(*raw) +
+                              "\"); not touching it");
+    }
+    if (file_owner != effective) {
+        return tl::unexpected(pid_path + " belongs to " + uid_text(file_owner) + " but pid " + std::to_string(pid) +
+                              " runs as " + uid_text(effective) +
+                              ": a master writes its own pid file; not trusting this one");
+    }
+    return effective;
+}
+
+tl::expected<master_process, std::string> find_master(const std::string& pid_path, uid_t caller) {
+    // O_NONBLOCK: a FIFO planted at the path must not hang us.
+    unique_fd fd{::open(pid_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
+    if (!fd.valid()) {
+        if (errno == ENOENT) {
+            return tl::unexpected("not running (no pid file at " + pid_path + ")");
+        }
+        if (errno == ELOOP) {
+            return tl::unexpected(pid_path + " is a symbolic link, not a pid file a master wrote; not trusting it");
+        }
+        return tl::unexpected(errno_text("cannot read " + pid_path));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) {
+        return tl::unexpected(errno_text("cannot stat " + pid_path));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return tl::unexpected(pid_path + " is not a regular file; not trusting it");
+    }
+    char buf[32] = {};
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    long long pid = 0;
+    bool digits = n > 0;
+    for (ssize_t i = 0; digits && i < n; ++i) {
+        const char c = buf[i];
+        if (c >= '0' && c <= '9' && pid <= INT_MAX) {
+            pid = pid * 10 + (c - '0');
+        } else if (c == '\n' && i == n - 1 && i > 0) {
+            break;
+        } else {
+            digits = false;
+        }
+    }
+    if (!digits || pid <= 0 || pid > INT_MAX) {
+        return tl::unexpected(pid_path + " does not hold a pid");
+    }
+    const int p = static_cast<int>(pid);
+    // Held from before the checks: if the process exits and its pid is reused meanwhile,
+    // the signal goes to the exited one (ESRCH), never to the newcomer.
+    unique_fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, p, 0))};
+    if (!pidfd.valid() && errno == ESRCH) {
+        return tl::unexpected(stale_message(p, pid_path));
+    }
+    auto uid = check_master_process(p, caller, st.st_uid, pid_path);
+    if (!uid) {
+        return tl::unexpected(uid.error());
+    }
+    return master_process{p, *uid, std::move(pidfd)};
+}
+
+tl::expected<int, std::string> running_master(const std::string& pid_path) {
+    return find_master(pid_path, ::geteuid()).map([](const master_process& m) { return m.pid; });
+}
+
+tl::expected<int, std::string> signal_master(const std::string& pid_path, int signo) {
+    auto m = find_master(pid_path, ::geteuid());
+    if (!m) {
+        return tl::unexpected(m.error());
+    }
+    const long rc = m->pidfd.valid() ? ::syscall(SYS_pidfd_send_signal, m->pidfd.get(), signo, nullptr, 0)
+                                     : ::kill(m->pid, signo);
+    if (rc < 0) {
+        if (errno == ESRCH) {
+            return tl::unexpected("not running (pid " + std::to_string(m->pid) + " from " + pid_path +
+                                  " exited meanwhile)");
+        }
+        return tl::unexpected(errno_text("cannot signal pid " + std::to_string(m->pid)));
+    }
+    return m->pid;
+}
+
+}  // namespace pfd::server

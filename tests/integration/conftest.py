@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -113,6 +114,31 @@ def absent(pid):
 
 def ps(*args):
     return subprocess.run(["ps", *args], capture_output=True, text=True, timeout=10).stdout
+
+
+# --------------------------------------------------------------------------- runtime files
+
+def default_runtime_dir(uid=None, env=None):
+    """Where a master of `uid` puts its default pid file and control socket
+    (server/runtime_files.cpp default_runtime_dir): /run/preforkd for root, else
+    $XDG_RUNTIME_DIR/preforkd if that is the user's own 0700 directory, else /tmp/preforkd-<uid>."""
+    uid = os.geteuid() if uid is None else uid
+    env = os.environ if env is None else env
+    if uid == 0:
+        return "/run/preforkd"
+    xdg = (env.get("XDG_RUNTIME_DIR") or "").rstrip("/")
+    if xdg.startswith("/"):
+        try:
+            st = os.stat(xdg)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == uid and st.st_mode & 0o077 == 0:
+            return xdg + "/preforkd"
+    return f"/tmp/preforkd-{uid}"
+
+
+def default_runtime_path(port, ext, uid=None, env=None):
+    return f"{default_runtime_dir(uid, env)}/preforkd-{port}.{ext}"
 
 
 # --------------------------------------------------------------------------- HTTP over raw sockets
@@ -311,12 +337,14 @@ class Server:
             self.log_file.close()
             self.log_file = None
         # A master killed with SIGKILL cannot remove its default pid file and control
-        # socket; tests that do so must not litter /tmp (a later start replaces them anyway).
-        for leftover in (f"/tmp/preforkd-{self.port}.pid", f"/tmp/preforkd-{self.port}.sock"):
-            try:
-                os.unlink(leftover)
-            except FileNotFoundError:
-                pass
+        # socket; tests that do so must not litter (a later start replaces them anyway).
+        # Both the default directory and /tmp, the default before issue 11.
+        for d in {default_runtime_dir(), "/tmp"}:
+            for ext in ("pid", "sock"):
+                try:
+                    os.unlink(f"{d}/preforkd-{self.port}.{ext}")
+                except (FileNotFoundError, NotADirectoryError):
+                    pass
 
 
 @pytest.fixture
