@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <charconv>
+#include <climits>
 #include <limits>
 #include <cstring>
 #include <set>
@@ -42,10 +44,14 @@ class validator {
 public:
     explicit validator(std::string file) : file_{std::move(file)} {}
 
-    void error(const toml::source_region& at, const std::string& msg) {
-        errors_.push_back(file_ + ":" + std::to_string(at.begin.line) + ":" +
-                          std::to_string(at.begin.column) + ": " + msg);
+    void error(const toml::source_region& at, const std::string& msg) { errors_.push_back(where(at) + msg); }
+    void warning(const toml::source_region& at, const std::string& msg) {
+        warnings_.push_back(where(at) + "warning: " + msg);
     }
+    // About the file as a whole (something it lacks has no line).
+    void warning(const std::string& msg) { warnings_.push_back(file_ + ": warning: " + msg); }
+
+    [[nodiscard]] const std::string& file() const noexcept { return file_; }
 
     // Reports keys of a table that are not among the known ones.
     void known_keys(const toml::table& t, std::string_view where, std::initializer_list<std::string_view> keys) {
@@ -157,19 +163,82 @@ public:
     }
 
     config_errors take() { return std::move(errors_); }
+    std::vector<std::string> take_warnings() { return std::move(warnings_); }
     [[nodiscard]] bool ok() const noexcept { return errors_.empty(); }
 
 private:
+    std::string where(const toml::source_region& at) const {
+        return file_ + ":" + std::to_string(at.begin.line) + ":" + std::to_string(at.begin.column) + ": ";
+    }
+
     std::string file_;
     config_errors errors_;
+    std::vector<std::string> warnings_;
 };
+
+// A relative path in the file names a file beside it, not one in whatever directory a
+// command happens to run in: `preforkd -s stop -c /etc/preforkd/x.toml` from anywhere
+// must find the pid file the master wrote. Made absolute ("." segments dropped, ".."
+// kept: only the kernel knows what it means past a symlink).
+tl::expected<std::string, std::string> beside_config(const std::string& config_path, const std::string& path) {
+    if (path.empty() || path.front() == '/') {
+        return path;
+    }
+    std::string joined;
+    if (config_path.empty() || config_path.front() != '/') {
+        char cwd[PATH_MAX];
+        if (::getcwd(cwd, sizeof cwd) == nullptr) {
+            return tl::unexpected(std::string{"cannot resolve it against the working directory: getcwd: "} +
+                                  std::strerror(errno));
+        }
+        joined = cwd;
+        joined += '/';
+    }
+    const auto slash = config_path.rfind('/');
+    if (slash != std::string::npos) {
+        joined.append(config_path, 0, slash + 1);
+    }
+    joined += path;
+    std::string out;
+    std::string_view rest = joined;
+    while (!rest.empty()) {
+        const auto end = rest.find('/');
+        const std::string_view segment = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+        if (!segment.empty() && segment != ".") {
+            out += '/';
+            out += segment;
+        }
+    }
+    return out.empty() ? std::string{"/"} : out;
+}
+
+// An explicit pid_file / control_socket, relative to the file's directory.
+void resolve_path(validator& v, const toml::node& n, std::string_view name, std::string& path) {
+    auto resolved = beside_config(v.file(), path);
+    if (!resolved) {
+        v.error(n.source(), std::string{name} + " \"" + path + "\" is relative, and " + resolved.error());
+        return;
+    }
+    path = std::move(*resolved);
+}
 
 void read_server(validator& v, const toml::table& t, config& cfg) {
     v.known_keys(t, "server", {"listen", "workers", "balance", "backlog", "pid_file", "control_socket"});
-    v.string(t, "pid_file", "server.pid_file", cfg.pid_file);
+    if (const toml::node* n = v.string(t, "pid_file", "server.pid_file", cfg.pid_file)) {
+        resolve_path(v, *n, "server.pid_file", cfg.pid_file);
+    }
     if (const toml::node* n = v.string(t, "control_socket", "server.control_socket", cfg.control_socket)) {
+        const std::string written = cfg.control_socket;
+        resolve_path(v, *n, "server.control_socket", cfg.control_socket);
         if (cfg.control_socket.size() >= sizeof(sockaddr_un::sun_path)) {
-            v.error(n->source(), "server.control_socket is too long for a Unix socket path");
+            std::string msg = "server.control_socket is too long for a Unix socket path (" +
+                              std::to_string(cfg.control_socket.size()) + " bytes";
+            if (written != cfg.control_socket) {
+                msg += " as \"" + cfg.control_socket + "\", beside the configuration file";
+            }
+            msg += "; at most " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + ")";
+            v.error(n->source(), msg);
         }
     }
 
@@ -267,8 +336,12 @@ void read_routes(validator& v, const toml::node& n, config& cfg) {
         }
         if (r.path.empty() || r.path.front() != '/') {
             v.error(path->source(), "route.path must start with '/', got " + describe(*path));
+        } else if (const route_path_check check = check_route_path(r.path); !check.error.empty()) {
+            v.error(path->source(), "route.path " + describe(*path) + " can never match a request: " + check.error);
         } else if (!seen.insert(r.path).second) {
             v.error(path->source(), "route.path " + describe(*path) + " is already used by an earlier route");
+        } else if (!check.warning.empty()) {
+            v.warning(path->source(), "route.path " + describe(*path) + " " + check.warning);
         }
         v.string(t, "body", "route.body", r.body);
         if (const toml::node* ct = v.string(t, "content_type", "route.content_type", r.content_type)) {
@@ -354,12 +427,24 @@ config_result parse_config(std::string_view text, const std::string& source_name
     if (const toml::table* t = v.table(root, "supervisor")) {
         read_supervisor(v, *t, cfg);
     }
-    if (const toml::node* n = root.get("route")) {
-        read_routes(v, *n, cfg);
+    const toml::node* routes = root.get("route");
+    if (routes != nullptr) {
+        read_routes(v, *routes, cfg);
     }
     if (!v.ok()) {
         return tl::unexpected(v.take());
     }
+    if (cfg.worker.routes.empty()) {
+        // Valid, and what a server being set up may well run with, but every request
+        // would get 404: most likely the routes were forgotten, or are in another file.
+        const std::string msg = "no [[route]]: every request will be answered 404 (add one with a path such as \"/\")";
+        if (routes != nullptr) {
+            v.warning(routes->source(), msg);
+        } else {
+            v.warning(msg);
+        }
+    }
+    cfg.warnings = v.take_warnings();
     if (cfg.workers_auto) {
         cfg.workers = usable_cpus();
     }

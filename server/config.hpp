@@ -42,10 +42,14 @@ struct config {
     bool workers_auto = true;
     balance_mode balance = balance_mode::shared;
     int backlog = 4096;
+    // As written, made absolute: a relative path is taken from the file's directory.
     std::string pid_file;        // default: /tmp/preforkd-<port>.pid
     std::string control_socket;  // default: /tmp/preforkd-<port>.sock
     worker::settings worker;
     supervisor_settings supervisor;
+    // Valid but probably not meant ("file:line:col: warning: ..." or "file: warning: ..."),
+    // for whoever loaded the file to print; they never make it invalid.
+    std::vector<std::string> warnings;
 };
 
 // Every problem found, one per line, each "file:line:col: what is wrong".

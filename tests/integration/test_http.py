@@ -1,13 +1,15 @@
 """HTTP/1.1 behaviour of preforkd, checked byte-exactly over raw sockets."""
 import re
+import signal
 import socket
 import struct
+import subprocess
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from conftest import Client, get, request, wait_until
+from conftest import BIN, Client, free_port, get, request, wait_for_port, wait_until
 
 ROUTES = """
 [[route]]
@@ -348,3 +350,63 @@ def test_large_pipelined_burst(srv):
         c.send(b"".join(request(path="/" if i % 2 else "/a") for i in range(n)))
         bodies = [c.read_response().body for _ in range(n)]
     assert bodies == [b"hello word" if i % 2 else b"route a body" for i in range(n)]
+
+
+# --------------------------------------------------------------------------- route paths and file paths
+
+def test_route_path_no_request_can_match_is_refused(tmp_path):
+    conf = tmp_path / "bad.toml"
+    conf.write_text('[[route]]\npath = "/a b"\nbody = "x"\n')
+    r = subprocess.run([BIN, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r
+    assert f'{conf}:2:8: route.path "/a b" can never match a request' in r.stderr, r.stderr
+    assert '"/a%20b"' in r.stderr, r.stderr
+
+
+def test_percent_encoded_route_matches_the_path_as_sent(server_factory):
+    # The request path is not decoded before routing: a route is written as clients send it.
+    srv = server_factory(routes='[[route]]\npath = "/caf%C3%A9"\nbody = "cafe"\n'
+                                '[[route]]\npath = "/a%20b"\nbody = "space"\n')
+    r = get(srv.port, "/caf%C3%A9")
+    assert (r.status, r.body) == (200, b"cafe"), r
+    assert (get(srv.port, "/a%20b").body, get(srv.port, "/a%20b?q=1").body) == (b"space", b"space")
+    assert get(srv.port, "/caf%c3%a9").status == 404
+
+
+def test_relative_pid_file_and_control_socket_are_beside_the_config(tmp_path):
+    conf_dir, run_dir, other_dir = tmp_path / "conf", tmp_path / "run", tmp_path / "other"
+    for d in (conf_dir, run_dir, other_dir):
+        d.mkdir(mode=0o700)
+    port = free_port()
+    conf = conf_dir / "site.toml"
+    conf.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\nworkers = 1\n'
+                    f'pid_file = "p.pid"\ncontrol_socket = "state/c.sock"\n'
+                    f'[[route]]\npath = "/"\nbody = "hello word"\n')
+    (conf_dir / "state").mkdir(mode=0o700)
+    log = open(tmp_path / "master.log", "wb")
+    # Started from run/ with a path relative to it, as an init script in another directory might.
+    proc = subprocess.Popen([BIN, "-c", "../conf/site.toml"], cwd=run_dir, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc=proc)
+        pid_file = conf_dir / "p.pid"
+        wait_until(pid_file.exists, 5, what="the pid file beside the config")
+        assert int(pid_file.read_text().strip()) == proc.pid
+        assert not (run_dir / "p.pid").exists()
+        assert (conf_dir / "state" / "c.sock").exists()
+        # From anywhere else, with another spelling of the same file: the same files.
+        st = subprocess.run([BIN, "status", "-c", "../conf/site.toml"], cwd=other_dir, capture_output=True,
+                            text=True, timeout=10, stdin=subprocess.DEVNULL)
+        assert st.returncode == 0, st
+        assert f"master pid {proc.pid}" in st.stdout, st.stdout
+        stop = subprocess.run([BIN, "-s", "stop", "-c", str(conf)], cwd="/", capture_output=True, text=True,
+                              timeout=10, stdin=subprocess.DEVNULL)
+        assert stop.returncode == 0, stop
+        proc.wait(timeout=10)
+        assert not pid_file.exists()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()

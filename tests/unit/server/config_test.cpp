@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -151,6 +152,10 @@ TEST_CASE("an empty file gives the built-in defaults", "[config]") {
     CHECK(r->backlog == 4096);
     CHECK(r->workers_auto);
     CHECK(r->worker.routes.empty());
+    // Valid, but every request would be a 404: said once, about the file as a whole.
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(r->warnings[0] == "test.toml: warning: no [[route]]: every request will be answered 404 "
+                           "(add one with a path such as \"/\")");
 }
 
 TEST_CASE("listen, limits and several routes are read", "[config]") {
@@ -273,6 +278,126 @@ TEST_CASE("a route path not starting with '/' is an error at the value", "[confi
 
     const std::string empty = single_error("[[route]]\npath = \"\"\n");
     CHECK(starts_with(empty, prefix(2, 8)));
+}
+
+TEST_CASE("a configuration with routes has no warnings", "[config][warnings]") {
+    auto r = parse(default_toml);
+    REQUIRE(r.has_value());
+    CHECK(r->warnings.empty());
+}
+
+TEST_CASE("a config with settings but no route is valid, with a warning", "[config][warnings]") {
+    auto r = parse("[server]\nworkers = 2\n");
+    REQUIRE(r.has_value());
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(starts_with(r->warnings[0], "test.toml: warning: no [[route]]"));
+
+    // An empty array of routes is no better: the warning points at it.
+    auto empty = parse("route = []\n");
+    REQUIRE(empty.has_value());
+    REQUIRE(empty->warnings.size() == 1);
+    CHECK(starts_with(empty->warnings[0], "test.toml:1:9: warning: no [[route]]"));
+}
+
+TEST_CASE("a route path no request can match is an error at the value", "[config][errors]") {
+    const std::string space = single_error("[[route]]\npath = \"/a b\"\n");
+    CHECK(starts_with(space, prefix(2, 8)));
+    CHECK(contains(space, "route.path \"/a b\" can never match a request"));
+    CHECK(contains(space, "\"/a%20b\""));
+
+    const std::string query = single_error("[[route]]\npath = \"/search?q=1\"\n");
+    CHECK(starts_with(query, prefix(2, 8)));
+    CHECK(contains(query, "starts a query"));
+
+    const std::string pct = single_error("[[route]]\npath = \"/100%\"\n");
+    CHECK(contains(pct, "does not start a percent-encoding"));
+
+    const std::string utf8 = single_error("[[route]]\npath = \"/caf\u00e9\"\n");
+    CHECK(contains(utf8, "\"/caf%C3%A9\""));
+
+    // Every route is checked, and each bad one reported.
+    auto r = parse("[[route]]\npath = \"/a b\"\n[[route]]\npath = \"/ok\"\n[[route]]\npath = \"/c|d\"\n");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().size() == 2);
+}
+
+TEST_CASE("a percent-encoded route path is valid: it matches the request path as sent", "[config]") {
+    auto r = parse("[[route]]\npath = \"/a%20b\"\n[[route]]\npath = \"/x:y@z;v=1\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->warnings.empty());
+    REQUIRE(r->worker.routes.size() == 2);
+    CHECK(r->worker.routes[0].path == "/a%20b");
+}
+
+TEST_CASE("a route path clients would normalise is valid, with a warning at the value", "[config][warnings]") {
+    auto r = parse("[[route]]\npath = \"/\"\n[[route]]\npath = \"/a/../b\"\n[[route]]\npath = \"/%7euser\"\n");
+    REQUIRE(r.has_value());
+    REQUIRE(r->warnings.size() == 2);
+    CHECK(starts_with(r->warnings[0], "test.toml:4:8: warning: route.path \"/a/../b\""));
+    CHECK(starts_with(r->warnings[1], "test.toml:6:8: warning: route.path \"/%7euser\""));
+}
+
+TEST_CASE("relative pid_file and control_socket are taken from the config file's directory", "[config][paths]") {
+    const std::string route = "[[route]]\npath = \"/\"\n";
+    SECTION("an absolute config path") {
+        auto r = parse_config("[server]\npid_file = \"run/p.pid\"\ncontrol_socket = \"./c.sock\"\n" + route,
+                              "/etc/preforkd/site.toml");
+        REQUIRE(r.has_value());
+        CHECK(r->pid_file == "/etc/preforkd/run/p.pid");
+        CHECK(r->control_socket == "/etc/preforkd/c.sock");
+    }
+    SECTION("\"..\" is kept: only the kernel knows where it leads past a symlink") {
+        auto r = parse_config("[server]\npid_file = \"../p.pid\"\n" + route, "/etc/preforkd/./site.toml");
+        REQUIRE(r.has_value());
+        CHECK(r->pid_file == "/etc/preforkd/../p.pid");
+    }
+    SECTION("absolute paths are kept as written") {
+        auto r = parse_config("[server]\npid_file = \"/var/run/x.pid\"\ncontrol_socket = \"/var/run/x.sock\"\n" +
+                                  route, "/etc/preforkd/site.toml");
+        REQUIRE(r.has_value());
+        CHECK(r->pid_file == "/var/run/x.pid");
+        CHECK(r->control_socket == "/var/run/x.sock");
+    }
+    SECTION("a relative config path is made absolute from the working directory") {
+        char cwd[4096];
+        REQUIRE(getcwd(cwd, sizeof cwd) != nullptr);
+        const std::string base = std::string{cwd} == "/" ? "" : cwd;
+        auto r = parse_config("[server]\npid_file = \"p.pid\"\ncontrol_socket = \"s/c.sock\"\n" + route,
+                              "conf/site.toml");
+        REQUIRE(r.has_value());
+        CHECK(r->pid_file == base + "/conf/p.pid");
+        CHECK(r->control_socket == base + "/conf/s/c.sock");
+        auto bare = parse_config("[server]\npid_file = \"p.pid\"\n" + route, "site.toml");
+        REQUIRE(bare.has_value());
+        CHECK(bare->pid_file == base + "/p.pid");
+    }
+    SECTION("a control socket too long once resolved is an error at the value") {
+        const std::string dir = "/" + std::string(90, 'd');
+        auto r = parse_config("[server]\ncontrol_socket = \"" + std::string(20, 's') + "\"\n" + route,
+                              dir + "/site.toml");
+        REQUIRE_FALSE(r.has_value());
+        REQUIRE(r.error().size() == 1);
+        CHECK(starts_with(r.error()[0], dir + "/site.toml:2:18: "));
+        CHECK(contains(r.error()[0], "too long for a Unix socket path"));
+        CHECK(contains(r.error()[0], "beside the configuration file"));
+    }
+}
+
+TEST_CASE("load_config resolves a relative pid_file beside the file it read", "[config][paths]") {
+    char dir[] = "/tmp/preforkd-config-rel-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string name = std::string{dir} + "/site.toml";
+    const std::string text = "[server]\npid_file = \"p.pid\"\ncontrol_socket = \"c.sock\"\n[[route]]\npath = \"/\"\n";
+    const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    close(fd);
+    auto r = load_config(name);
+    unlink(name.c_str());
+    rmdir(dir);
+    REQUIRE(r.has_value());
+    CHECK(r->pid_file == std::string{dir} + "/p.pid");
+    CHECK(r->control_socket == std::string{dir} + "/c.sock");
 }
 
 TEST_CASE("a duplicate route path is an error at the second one", "[config][errors]") {

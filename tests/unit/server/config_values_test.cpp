@@ -124,3 +124,82 @@ TEST_CASE("parse_size rejects unknown units, signs and overflow", "[config][valu
         CHECK(contains(s.error(), c.mentions));
     }
 }
+
+TEST_CASE("check_route_path accepts every origin-form path a request can carry", "[config][values][route]") {
+    const std::string_view good[] = {
+        "/", "/a", "/a/b/", "//double", "/a%20b", "/%2F", "/caf%C3%A9", "/~user", "/a-b.c_d~e",
+        "/:@!$&'()*+,;=", "/a:b@c", "/index.html", "/%25", "/.well-known/x", "/a..b", "/...",
+    };
+    for (std::string_view p : good) {
+        CAPTURE(p);
+        const route_path_check c = check_route_path(p);
+        CHECK(c.error.empty());
+        CHECK(c.warning.empty());
+    }
+}
+
+TEST_CASE("check_route_path rejects what no request path can be, saying how to write it",
+          "[config][values][route]") {
+    struct bad {
+        std::string_view path;
+        std::string_view mentions;
+        std::string_view mentions_too;
+    };
+    const bad cases[] = {
+        {"", "must start with '/'", ""},
+        {"a", "must start with '/'", ""},
+        {"*", "must start with '/'", ""},
+        {"/a b", "' ' (byte 3)", "\"/a%20b\""},   // a space is never in a target: llhttp refuses it
+        {"/a\tb", "0x09", "\"/a%09b\""},
+        {std::string_view{"/a\0b", 4}, "0x00", "\"/a%00b\""},
+        {"/a\x7f", "0x7F", "\"/a%7F\""},
+        {"/caf\xc3\xa9", "0xC3", "\"/caf%C3%A9\""},   // UTF-8 as written: clients send it encoded
+        {"/a\"b", "'\"'", "\"/a%22b\""},
+        {"/a<b>", "'<'", "\"/a%3Cb%3E\""},
+        {"/a\\b", "'\\'", "\"/a%5Cb\""},
+        {"/a|b", "'|'", "\"/a%7Cb\""},
+        {"/{x}", "'{'", "\"/%7Bx%7D\""},
+        {"/[x]", "'['", ""},
+        {"/a^b", "'^'", ""},
+        {"/a`b", "'`'", ""},
+        {"/a?b", "'?' (byte 3) starts a query", "%3F"},   // the query is cut off before matching
+        {"/a?", "starts a query", ""},
+        {"/a#b", "starts a fragment", "%23"},
+        {"/a%zz", "'%' (byte 3) does not start a percent-encoding", "\"/a%25zz\""},
+        {"/a%2", "does not start a percent-encoding", "\"/a%252\""},
+        {"/a%", "does not start a percent-encoding", ""},
+        {"/ok%20then bad", "' ' (byte 11)", "\"/ok%20then%20bad\""},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.path);
+        const route_path_check r = check_route_path(c.path);
+        CAPTURE(r.error);
+        CHECK(contains(r.error, c.mentions));
+        CHECK(contains(r.error, c.mentions_too));
+        CHECK(r.warning.empty());
+    }
+}
+
+TEST_CASE("check_route_path warns about spellings that clients normalise away", "[config][values][route]") {
+    struct odd {
+        std::string_view path;
+        std::string_view mentions;
+    };
+    const odd cases[] = {
+        {"/a/../b", "\"..\" segment"},
+        {"/a/./b", "\"..\" segment"},
+        {"/.", "\"..\" segment"},
+        {"/a/..", "\"..\" segment"},
+        {"/%7Euser", "%7E"},       // unreserved: sent as "~"
+        {"/%41", "%41"},
+        {"/caf%c3%a9", "%c3"},     // lowercase hex digits
+        {"/a%2fb", "%2f"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.path);
+        const route_path_check r = check_route_path(c.path);
+        CHECK(r.error.empty());
+        CAPTURE(r.warning);
+        CHECK(contains(r.warning, c.mentions));
+    }
+}
