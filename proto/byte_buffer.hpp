@@ -64,6 +64,8 @@ public:
     [[nodiscard]] std::string_view view() const noexcept {
         return {data_.get() + read_, size_ - read_};
     }
+    // The readable bytes, to rewrite in place.
+    [[nodiscard]] char* writable_view() noexcept { return data_.get() + read_; }
     [[nodiscard]] bool empty() const noexcept { return size_ == read_; }
     [[nodiscard]] std::size_t size() const noexcept { return size_ - read_; }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }

@@ -86,6 +86,9 @@ private:
     int finish_message() noexcept;
 
     void init_llhttp() noexcept;
+    enum class respell : std::uint8_t { reparse, wait, refuse };
+    respell respell_content_length_ows(const char* tab, const char* end) noexcept;
+    respell respell_kept_ows() noexcept;
     parse_status after_execute(llhttp_errno_t err, const char* end) noexcept;
     parse_status on_unknown_method(const char* end) noexcept;
     parse_status judge_unknown_method() noexcept;
@@ -94,6 +97,8 @@ private:
     int check_expect(bool expected, bool only_continue) noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
     void keep_partial_head(const char* end) noexcept;
+    void keep_from_head_start(const char* end) noexcept;
+    [[nodiscard]] bool kept_head_too_large() const noexcept;
     void rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept;
 
     llhttp_t llhttp_{};
@@ -103,12 +108,16 @@ private:
     std::string_view version_;
     byte_buffer spilled_;              // raw bytes of a head that spans reads
     const char* head_start_ = nullptr;
+    const char* parse_end_ = nullptr;   // the end of the bytes llhttp is running over
+    // Non-zero: the kept head ends inside a Content-Length's trailing OWS, respelled from
+    // HTAB to SP up to this offset; llhttp runs over it again once the OWS ends.
+    std::size_t ows_kept_ = 0;
     std::size_t header_bytes_ = 0;
     std::uint64_t body_bytes_ = 0;
     chunked_decoder chunked_;
     bool chunked_body_ = false;         // a chunked body is being read (by chunked_)
-    bool unknown_method_ = false;
-    bool last_request_ = false;         // finish_after_this_request()       // a method llhttp refused: its line is kept in spilled_
+    bool unknown_method_ = false;       // a method llhttp refused: its line is kept in spilled_
+    bool last_request_ = false;         // finish_after_this_request()
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

@@ -472,8 +472,61 @@ CASES = [
     bad("http12-without-host-400", b"GET / HTTP/1.2\r\n\r\n", note="read as HTTP/1.1, so Host is required"),
     bad("http20-version-505", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     bad("http30-version-505", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
-    bad("http09-simple-request-505", b"GET /\r\n\r\n", 505),
+    bad("http09-simple-request-400", b"GET /\r\n\r\n",
+        note="RFC 9112 3: no HTTP-version, so not an HTTP/1.x request line; nothing to answer 505 about"),
     C("h2-prior-knowledge-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", [Exp(one_of(400, 505))], True),
+
+    # ---------------------------------------------------------------- request line without a version
+    # RFC 9112 3: request-line = method SP request-target SP HTTP-version; without the version it is
+    # HTTP/0.9, whose client sends no header section: answered 400 at the end of the line, not after
+    # a head that never comes (header_timeout is 10 s on this server).
+    bad("request-line-without-version-400-at-once", b"GET /path\r\n", trailer=False, within=(0.0, 1.0)),
+    bad("request-line-without-version-lf-400-at-once", b"GET /a\n", trailer=False, within=(0.0, 1.0)),
+    bad("request-line-without-version-split-400", [b"GET /path", b"\r", b"\n"], trailer=False, within=(0.0, 1.0)),
+    bad("request-line-without-version-then-fields-400", b"GET /a\r\nHost: x\r\n\r\n"),
+    C("request-line-without-version-after-a-good-request", req() + b"GET /a\r\n", [HELLO, Exp(400)], True,
+      trailer=False),
+
+    # ---------------------------------------------------------------- OWS is SP or HTAB (RFC 9110 5.6.3)
+    # RFC 9112 5.1: a field value excludes leading and trailing OWS, HTAB as much as SP.
+    C("content-length-htab-ows", head_with(b"Host: x", b"Content-Length:\t5\t", method="POST") + b"hello",
+      [NOT_ALLOWED], False),
+    C("content-length-38-htab-ows", head_with(b"Host: x", b"Content-Length:\t38\t", method="PUT") + b"b" * 38,
+      [NOT_ALLOWED], False),
+    C("host-htab-ows", head_with(b"Host:\tx\t"), [HELLO], False),
+    C("host-and-content-length-htab-ows",
+      head_with(b"Host:\ta\t", b"Content-Length:\t38\t") + b"b" * 38, [HELLO], False,
+      note="a GET with a body: the body is framed by the Content-Length, then the pipelined GET"),
+    C("content-length-htab-ows-mixed-with-sp", head_with(b"Host: x", b"Content-Length: \t5 \t \t", method="POST")
+      + b"hello", [NOT_ALLOWED], False),
+    C("content-length-htab-ows-in-pieces",
+      [b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5", b"\t", b"\t", b"\r\n\r\nhel", b"lo"],
+      [NOT_ALLOWED], False),
+    C("content-length-htab-ows-then-body-in-pieces",
+      [head_with(b"Host: x", b"Content-Length: 11\t", method="POST"), b"hello", b" worl", b"d"], [NOT_ALLOWED], False),
+    bad("content-length-htab-over-limit-413", head_with(b"Host: x", b"Content-Length:\t%d\t" % (MAX_BODY + 1),
+                                                        method="POST"), 413, trailer=False),
+    C("connection-close-htab-closes", head_with(b"Host: x", b"Connection: close\t"),
+      [Exp(200, b"hello word", (("Connection", "close"),))], True),
+    C("expect-100-continue-htab-ows",
+      [head_with(b"Host: x", b"Content-Length: 5", b"Expect:\t100-continue\t", method="POST"), CONTINUE, b"hello"],
+      [NOT_ALLOWED], False),
+    # What HTAB must not open: framing stays as strict as with SP.
+    bad("content-length-htab-between-digits-400", head_with(b"Host: x", b"Content-Length: 1\t2", method="POST")
+        + b"x" * 12),
+    bad("content-length-htab-then-letter-400", head_with(b"Host: x", b"Content-Length: 5\tx", method="POST")
+        + b"hello"),
+    bad("content-length-htab-then-bare-cr-400",
+        head_with(b"Host: x", b"Content-Length: 5\t\rX: y", method="POST") + b"hello"),
+    bad("content-length-htab-then-nul-400", head_with(b"Host: x", b"Content-Length: 5\t\x00", method="POST")
+        + b"hello"),
+    bad("content-length-htab-obs-fold-400", head_with(b"Host: x", b"Content-Length: 5\t", b"\t6", method="POST")
+        + b"hello!"),
+    bad("content-length-htab-twice-400", head_with(b"Host: x", b"Content-Length:\t5\t", b"Content-Length:\t5\t",
+                                                   method="POST") + b"hello"),
+    bad("content-length-htab-with-te-chunked-400",
+        head_with(b"Host: x", b"Content-Length:\t5\t", b"Transfer-Encoding: chunked", method="POST") + b"0\r\n\r\n"),
+    bad("htab-ows-then-control-byte-400", head_with(b"Host: x", b"X-A:\ta\x01\t")),
 
     # ---------------------------------------------------------------- limits: 414, 431, 413
     bad("request-line-over-limit-414", req(target="/" + "a" * 253), 414,

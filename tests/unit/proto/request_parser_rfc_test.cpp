@@ -683,3 +683,126 @@ TEST_CASE("RFC 9112 9.3: persistence, CONNECT and left_input", "[proto][parser][
     };
     check_table(cases);
 }
+
+// RFC 9110 5.6.3: OWS = *( SP / HTAB ); RFC 9112 5.1: a field value excludes leading
+// and trailing OWS. llhttp 8.1 takes only SP after a Content-Length's digits and only
+// SP after "close" in Connection; the parser makes HTAB count the same.
+TEST_CASE("RFC 9110 5.6.3: HTAB is OWS around every field value", "[proto][parser][rfc][ows]") {
+    const std::string body38(38, 'b');
+    auto post = [&](const std::string& cl_line, const std::string& body) {
+        return "POST /p HTTP/1.1\r\nHost: h\r\n" + cl_line + "\r\n\r\n" + body + get_ok;
+    };
+    auto framed = [&](const char* name, const std::string& cl_line) {
+        // Two heads and two completions: the body was framed by the Content-Length,
+        // and the GET after it was read as a request.
+        return rfc_case{.name = name, .bytes = post(cl_line, body38), .heads = 2, .completions = 2,
+                        .m = method::post, .path = "/p", .has_body = true};
+    };
+    parser_limits small;
+    small.max_request_line = 16;
+    small.max_header_bytes = 256;
+    std::vector<rfc_case> cases = {
+        framed("Content-Length:<TAB>38<TAB>", "Content-Length:\t38\t"),
+        framed("Content-Length: 38<TAB>", "Content-Length: 38\t"),
+        framed("Content-Length: 38 SP HTAB SP HTAB", "Content-Length: 38 \t \t"),
+        framed("Content-Length: 38 and many HTABs", "Content-Length: 38" + std::string(300, '\t')),
+        framed("Content-Length in capitals, HTAB", "CONTENT-LENGTH:\t38\t"),
+        {.name = "Host:<TAB>a<TAB>", .bytes = "GET / HTTP/1.1\r\nHost:\ta\t\r\n\r\n" + get_ok, .heads = 2,
+         .completions = 2},
+        {.name = "Host and Content-Length both with HTAB OWS",
+         .bytes = "POST /p HTTP/1.1\r\nHost:\ta\t\r\nContent-Length:\t38\t\r\n\r\n" + body38 + get_ok, .heads = 2,
+         .completions = 2, .m = method::post, .path = "/p", .has_body = true},
+        {.name = "a GET, then a Content-Length with HTAB OWS, then a GET, in one read",
+         .bytes = get_ok + post("Content-Length: 3\t", "abc"), .heads = 3, .completions = 3},
+        {.name = "Content-Length: 0<TAB>", .bytes = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\t\r\n\r\n",
+         .m = method::post},
+        {.name = "Expect with HTAB OWS",
+         .bytes = "POST / HTTP/1.1\r\nHost: h\r\nExpect:\t100-continue\t\r\nContent-Length:\t3\t\r\n\r\nabc",
+         .m = method::post, .has_body = true, .expect_continue = true},
+        {.name = "Transfer-Encoding with HTAB OWS",
+         .bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked\t\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + get_ok,
+         .heads = 2, .completions = 2, .m = method::post, .has_body = true},
+        {.name = "Connection: close<TAB> ends the connection",
+         .bytes = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n" + get_ok, .status = parse_status::closed,
+         .keep_alive = false, .left_input = true},
+        {.name = "Connection:<TAB>foo<TAB>,<TAB>close<TAB> ends the connection",
+         .bytes = "GET / HTTP/1.1\r\nHost: h\r\nConnection:\tfoo\t,\tclose\t\r\n\r\n",
+         .status = parse_status::closed, .keep_alive = false},
+        {.name = "Connection: closed is not close",
+         .bytes = "GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\t\r\n\r\n"},
+        // What HTAB must not open: each of these is refused as it is with SP.
+        bad("Content-Length: 3<TAB>8", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t8\r\n\r\nabcdefgh", 400),
+        bad("Content-Length: 3<TAB>x", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\tx\r\n\r\nabc", 400),
+        bad("Content-Length: 3<TAB>,3", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t,3\r\n\r\nabc", 400),
+        bad("Content-Length: 3<TAB> then NUL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\0\r\n\r\nabc"s, 400),
+        bad("Content-Length: 3<TAB> then a control byte",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\x01\r\n\r\nabc", 400),
+        bad("Content-Length: 3<TAB> then a bare CR moving the end of the head",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\rX: y\r\n\r\nabc", 400),
+        bad("Content-Length: 3<TAB> then a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\nX: y\r\n\r\nabc",
+            400),
+        bad("Content-Length: 3<TAB> folded onto the next line",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\r\n\t4\r\n\r\nabcd", 400),
+        bad("Content-Length with HTAB twice", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\r\nContent-Length: 3\t\r\n\r\nabc",
+            400),
+        bad("Content-Length: 3<TAB> with Transfer-Encoding",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        bad("Transfer-Encoding then Content-Length: 3<TAB>",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\t\r\n\r\n0\r\n\r\n", 400),
+        bad("Content-Length: 11<TAB> over max_body_bytes",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\t\r\n\r\n", 413, body_limit(10)),
+        // llhttp reports an overflow at the end of the read: nothing there to look at.
+        bad("Content-Length overflowing at the end of a read",
+            "POST / HTTP/1.2\r\nHost: h\r\nContent-Length: 0444444444444444444444", 400),
+        bad("HTAB before the colon of Content-Length",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length\t: 3\r\n\r\nabc", 400),
+        bad("an HTAB run after a Content-Length past the head limit",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1" + std::string(1400, '\t') + "\r\n\r\nx", 431, small),
+        bad("HTAB OWS, then a space inside Host", "GET / HTTP/1.1\r\nHost:\ta b\t\r\n\r\n", 400),
+    };
+    // The head is read again from a copy that holds what followed it in the same read:
+    // that may be more than a head may be, and is no reason for a 431.
+    parser_limits small_head_big_body = small;
+    small_head_big_body.max_body_bytes = 4096;
+    cases.push_back({.name = "Content-Length<TAB> with a body longer than a head may be, in the same read",
+                     .bytes = post("Content-Length: 2000\t", std::string(2000, 'b')), .heads = 2, .completions = 2,
+                     .m = method::post, .path = "/p", .has_body = true, .limits = small_head_big_body});
+    check_table(cases);
+
+    // Many such requests in one read: each is read again from its own head only.
+    std::string many;
+    for (int i = 0; i < 200; ++i) {
+        many += post("Content-Length:\t3\t", "abc").substr(0, post("Content-Length:\t3\t", "abc").size() - get_ok.size());
+    }
+    recording_sink sink;
+    request_parser p{sink, {}};
+    REQUIRE(p.feed(std::span<const char>{many.data(), many.size()}) == parse_status::need_more);
+    CHECK(sink.heads.size() == 200);
+    CHECK(std::count(sink.events.begin(), sink.events.end(), 'C') == 200);
+    REQUIRE(!sink.heads.empty());
+    CHECK(sink.heads.back().headers.back() == std::pair<std::string, std::string>{"Content-Length", "3"});
+}
+
+TEST_CASE("RFC 9112 3: a request line without an HTTP version is a 400 at its end", "[proto][parser][rfc]") {
+    const std::vector<rfc_case> cases = {
+        // Nothing more may ever come (an HTTP/0.9 client sends no header section): the
+        // answer must not wait for one.
+        bad("GET /path CRLF", "GET /path\r\n", 400),
+        bad("GET / CRLF", "GET /\r\n", 400),
+        bad("GET /path LF", "GET /path\n", 400),
+        bad("GET /path CRLF CRLF", "GET /path\r\n\r\n", 400),
+        bad("GET /path CRLF, then header fields", "GET /path\r\nHost: h\r\n\r\n", 400),
+        bad("HEAD /path?q CRLF", "HEAD /path?q\r\n", 400),
+        bad("OPTIONS * CRLF", "OPTIONS *\r\n", 400),
+        bad("an unknown method without a version", "FOO /path\r\n", 400),
+        [] {
+            rfc_case c = bad("a good request, then a line without a version", get_ok + "GET /x\r\n", 400);
+            c.heads = 1;
+            c.completions = 1;
+            return c;
+        }(),
+        // With a version, even one we do not speak, it is a request line: 505 as before.
+        bad("HTTP/0.9 spelled out", "GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
+    };
+    check_table(cases);
+}
