@@ -17,6 +17,7 @@
 
 #include "server/config_values.hpp"
 #include "server/cpu_count.hpp"
+#include "server/runtime_files.hpp"
 #include "worker/unique_fd.hpp"
 
 namespace pfd::server {
@@ -450,10 +451,10 @@ config_result parse_config(std::string_view text, const std::string& source_name
     }
     const auto port = std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&cfg.listen.addr)->sin_port));
     if (cfg.pid_file.empty()) {
-        cfg.pid_file = "/tmp/preforkd-" + port + ".pid";
+        cfg.pid_file = default_runtime_path(port, "pid");
     }
     if (cfg.control_socket.empty()) {
-        cfg.control_socket = "/tmp/preforkd-" + port + ".sock";
+        cfg.control_socket = default_runtime_path(port, "sock");
     }
     return cfg;
 }

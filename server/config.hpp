@@ -43,8 +43,8 @@ struct config {
     balance_mode balance = balance_mode::shared;
     int backlog = 4096;
     // As written, made absolute: a relative path is taken from the file's directory.
-    std::string pid_file;        // default: /tmp/preforkd-<port>.pid
-    std::string control_socket;  // default: /tmp/preforkd-<port>.sock
+    std::string pid_file;        // default: default_runtime_path(port, "pid")
+    std::string control_socket;  // default: default_runtime_path(port, "sock")
     worker::settings worker;
     supervisor_settings supervisor;
     // Valid but probably not meant ("file:line:col: warning: ..." or "file: warning: ..."),

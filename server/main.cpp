@@ -58,6 +58,11 @@ int main(int argc, char** argv) {
                      opts->config_path.c_str(), cfg.error().size(), cfg.error().size() == 1 ? "" : "s");
         return 1;
     }
+    if (opts->action == cli_action::test_config || opts->action == cli_action::serve) {
+        for (const auto& w : cfg->warnings) {
+            std::fprintf(stderr, "%s\n", w.c_str());
+        }
+    }
     if (opts->action == cli_action::status || opts->action == cli_action::scale) {
         const std::string command = opts->action == cli_action::scale ? "scale " + std::to_string(opts->scale_to) + "\n"
                                     : opts->json                       ? "status json\n"

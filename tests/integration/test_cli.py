@@ -195,3 +195,19 @@ def test_server_starts_and_stops_from_cli(tmp_path):
     finally:
         s.stop()
     assert s.proc.returncode == 0
+
+
+def test_empty_config_is_valid_with_a_warning(tmp_path):
+    conf = tmp_path / "empty.toml"
+    conf.write_text("")
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert f"{conf}: warning: no [[route]]: every request will be answered 404" in r.stderr, r.stderr
+
+
+def test_route_path_warning_is_located_and_not_fatal(tmp_path):
+    conf = tmp_path / "dots.toml"
+    conf.write_text('[[route]]\npath = "/a/../b"\n')
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert f'{conf}:2:8: warning: route.path "/a/../b"' in r.stderr, r.stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, DEFAULT_ROUTES, alive, free_port, wait_for_port, wait_until
+from conftest import BIN, DEFAULT_ROUTES, alive, default_runtime_path, free_port, wait_for_port, wait_until
 
 NOBODY = 65534
 
@@ -421,3 +421,102 @@ def test_an_unprivileged_master_refuses_bare_tmp_and_runs_in_its_own_directory(s
         r = cli("-s", "stop", "-c", conf)
         assert r.returncode == 0, r
         wait_until(lambda: m.proc.poll() is not None, 5, what="nobody's master to stop")
+
+
+# --------------------------------------------------------------------------- default paths
+
+@needs_root
+def test_default_files_are_out_of_other_users_reach(shared_dir, port_in_tmp):
+    # The attacks of the tests above, at the names that were the defaults: they no longer matter.
+    port = port_in_tmp
+    victim = victim_file(shared_dir)
+    as_nobody(plant_symlink, str(victim), f"/tmp/preforkd-{port}.pid.tmp")
+    as_nobody(plant_symlink, str(victim), f"/tmp/preforkd-{port}.pid")
+    conf = write_conf(shared_dir, port)
+    with Rogue(f"/tmp/preforkd-{port}.sock"), Master(conf, port) as m:
+        pid_path = default_runtime_path(port, "pid")
+        assert pid_path.startswith("/run/preforkd/"), pid_path
+        assert Path(pid_path).read_text() == f"{m.proc.pid}\n"
+        assert victim.read_text() == "precious\n"
+        d = os.lstat("/run/preforkd")
+        assert stat.S_ISDIR(d.st_mode) and d.st_uid == 0 and d.st_mode & 0o022 == 0, oct(d.st_mode)
+        r = cli("status", "-c", conf)
+        assert r.returncode == 0 and f"master pid {m.proc.pid}" in r.stdout and "rogue" not in r.stdout, r
+        r = cli("-s", "stop", "-c", conf)
+        assert r.returncode == 0, r
+        wait_until(lambda: m.proc.poll() is not None, 5, what="the master to stop")
+    assert not os.path.exists(pid_path)
+
+
+def nobody_env(xdg=None):
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    if xdg is not None:
+        env["XDG_RUNTIME_DIR"] = str(xdg)
+    return env
+
+
+@needs_root
+def test_an_unprivileged_master_defaults_to_its_xdg_runtime_dir(shared_dir, nobody_dir):
+    os.chmod(nobody_dir, 0o700)
+    port = free_port()
+    conf = write_conf(shared_dir, port)
+    env = nobody_env(nobody_dir)
+    pid_path = default_runtime_path(port, "pid", uid=NOBODY, env=env)
+    assert pid_path == f"{nobody_dir}/preforkd/preforkd-{port}.pid"
+    with Master(conf, port, env=env, **NOBODY_KW) as m:
+        assert Path(pid_path).read_text() == f"{m.proc.pid}\n"
+        d = os.lstat(nobody_dir / "preforkd")
+        assert d.st_uid == NOBODY and stat.S_IMODE(d.st_mode) == 0o700, oct(d.st_mode)
+        r = cli("status", "-c", conf, env=env, **NOBODY_KW)
+        assert r.returncode == 0 and f"master pid {m.proc.pid}" in r.stdout, r
+        r = cli("-s", "stop", "-c", conf, env=env, **NOBODY_KW)
+        assert r.returncode == 0, r
+        wait_until(lambda: m.proc.poll() is not None, 5, what="nobody's master to stop")
+
+
+@pytest.fixture
+def nobody_fallback_dir():
+    """/tmp/preforkd-65534, nobody's fallback directory, absent at the start (an existing one is put back)."""
+    path = Path(f"/tmp/preforkd-{NOBODY}")
+    saved = None
+    if os.path.lexists(path):
+        saved = Path(tempfile.mkdtemp(prefix="pfd-rt-saved-", dir="/tmp")) / "d"
+        os.rename(path, saved)
+    yield path
+    if os.path.islink(path) or not os.path.isdir(path):
+        if os.path.lexists(path):
+            os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    if saved is not None:
+        os.rename(saved, path)
+        os.rmdir(saved.parent)
+
+
+@needs_root
+def test_an_unprivileged_master_without_xdg_uses_a_checked_dir_of_its_own(shared_dir, nobody_dir,
+                                                                            nobody_fallback_dir):
+    port = free_port()
+    conf = write_conf(shared_dir, port)
+    env = nobody_env()   # no XDG_RUNTIME_DIR
+    fallback = nobody_fallback_dir
+    assert default_runtime_path(port, "pid", uid=NOBODY, env=env) == f"{fallback}/preforkd-{port}.pid"
+    with Master(conf, port, env=env, **NOBODY_KW) as m:
+        d = os.lstat(fallback)
+        assert stat.S_ISDIR(d.st_mode) and d.st_uid == NOBODY and stat.S_IMODE(d.st_mode) == 0o700, oct(d.st_mode)
+        assert (fallback / f"preforkd-{port}.pid").read_text() == f"{m.proc.pid}\n"
+        r = cli("status", "-c", conf, env=env, **NOBODY_KW)
+        assert r.returncode == 0 and f"master pid {m.proc.pid}" in r.stdout, r
+    # Checked at every start: a mode that lets others in, another owner, a link elsewhere.
+    os.chmod(fallback, 0o755)
+    code, out = refused(conf, env=env, **NOBODY_KW)
+    assert code == 1 and f"{fallback} has mode 0755; it must be 0700" in out, out
+    os.chmod(fallback, 0o700)
+    os.chown(fallback, 0, 0)
+    code, out = refused(conf, env=env, **NOBODY_KW)
+    assert code == 1 and f"{fallback} belongs to uid 0, not to uid {NOBODY}" in out, out
+    shutil.rmtree(fallback)
+    os.symlink(nobody_dir, fallback)
+    code, out = refused(conf, env=env, **NOBODY_KW)
+    assert code == 1 and f"{fallback} is a symbolic link" in out, out
+    assert list(nobody_dir.iterdir()) == []

@@ -619,13 +619,22 @@ def test_control_socket_is_private_and_pid_file_names_master(server_factory, ctl
 
 
 def test_default_pid_file_and_control_socket(server_factory):
+    # In a directory no other user can write (issue 11): /run/preforkd for root,
+    # $XDG_RUNTIME_DIR/preforkd or /tmp/preforkd-<uid> otherwise; no longer bare /tmp.
+    from conftest import default_runtime_path
     s = server_factory(workers=1)
-    pid_file = f"/tmp/preforkd-{s.port}.pid"
-    sock = f"/tmp/preforkd-{s.port}.sock"
+    pid_file = default_runtime_path(s.port, "pid")
+    sock = default_runtime_path(s.port, "sock")
     with open(pid_file) as f:
         assert f.read().strip() == str(s.pid)
+    st = os.stat(pid_file)
+    assert stat.S_IMODE(st.st_mode) == 0o644 and st.st_uid == os.geteuid(), (oct(st.st_mode), st.st_uid)
     st = os.stat(sock)
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    d = os.lstat(os.path.dirname(pid_file))
+    others = 0o022 if os.geteuid() == 0 else 0o077
+    assert stat.S_ISDIR(d.st_mode) and d.st_uid == os.geteuid() and d.st_mode & others == 0, oct(d.st_mode)
+    assert not os.path.exists(f"/tmp/preforkd-{s.port}.pid") and not os.path.exists(f"/tmp/preforkd-{s.port}.sock")
     r = cli("status", "-c", s.conf, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["master"]["pid"] == s.pid, r
 
