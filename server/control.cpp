@@ -1,7 +1,6 @@
 #include "server/control.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,7 +8,6 @@
 
 #include <cerrno>
 #include <csignal>
-#include <chrono>
 #include <cstring>
 
 namespace pfd::server {
@@ -111,53 +109,6 @@ void control_socket::release_path() noexcept {
         ::unlink(path_.c_str());
     }
     path_.clear();
-}
-
-void control_socket::serve_one(const std::function<std::string(std::string_view)>& answer) noexcept {
-    unique_fd client{::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC)};
-    if (!client.valid()) {
-        return;
-    }
-    // The master's loop waits while a client is served: one short deadline for the
-    // whole command, however the client trickles it, and a short one for the reply.
-    constexpr int budget_ms = 250;
-    const timeval send_limit{.tv_sec = 0, .tv_usec = budget_ms * 1000};
-    ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{budget_ms};
-    char buf[256];
-    std::size_t have = 0;
-    while (have < sizeof buf - 1) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        pollfd p{.fd = client.get(), .events = POLLIN, .revents = 0};
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-            break;
-        }
-        const ssize_t n = ::recv(client.get(), buf + have, sizeof buf - 1 - have, MSG_DONTWAIT);
-        if (n <= 0) {
-            break;
-        }
-        have += static_cast<std::size_t>(n);
-        if (std::memchr(buf, '\n', have) != nullptr) {
-            break;
-        }
-    }
-    std::string_view command{buf, have};
-    command = command.substr(0, command.find('\n'));
-    std::string reply;
-    try {
-        reply = answer(command);
-    } catch (...) {
-        reply = "error: out of memory\n";
-    }
-    std::size_t sent = 0;
-    while (sent < reply.size()) {
-        const ssize_t n = ::send(client.get(), reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) {
-            break;
-        }
-        sent += static_cast<std::size_t>(n);
-    }
 }
 
 tl::expected<std::string, request_error> control_request_checked(const std::string& path, std::string_view command,

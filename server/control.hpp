@@ -5,7 +5,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -43,8 +42,6 @@ public:
         fd_.reset();
         path_.clear();
     }
-    // Accepts one client, reads its one-line command and writes answer(command).
-    void serve_one(const std::function<std::string(std::string_view)>& answer) noexcept;
 
 private:
     control_socket(unique_fd fd, std::string path) : fd_{std::move(fd)}, path_{std::move(path)} {}
