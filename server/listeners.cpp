@@ -3,9 +3,13 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "worker/log.hpp"
 
 namespace pfd::server {
 
@@ -67,18 +71,30 @@ result<bool> spread_over_first_sockets(int fd, unsigned n) noexcept {
     return true;
 }
 
-result<std::vector<unique_fd>> open_listeners(const config& cfg) noexcept {
-    std::vector<unique_fd> fds;
-    const bool reuseport = cfg.balance == balance_mode::reuseport;
-    const unsigned count = reuseport ? cfg.workers : 1;
-    for (unsigned i = 0; i < count; ++i) {
-        auto fd = open_listener(cfg.listen, cfg.backlog, reuseport);
-        if (!fd) {
-            return tl::unexpected(fd.error());
-        }
-        fds.push_back(std::move(*fd));
+void steer_new_connections(int fd, unsigned n) noexcept {
+    if (auto r = spread_over_first_sockets(fd, n); !r) {
+        log_line("%s: %s; connections queued on removed sockets may be reset as they close", r.error().call,
+                 std::strerror(r.error().code));
     }
-    return fds;
+}
+
+void raise_fd_limit(const config& cfg) noexcept {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return;
+    }
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    constexpr rlim_t reserved_fds = 64;   // listeners, ring, signalfd, logs
+    const rlim_t needed = static_cast<rlim_t>(cfg.worker.max_connections) + reserved_fds;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+        log_line("open-file limit %llu is below limits.max_connections %u + %llu: a worker will refuse "
+                 "connections beyond it (raise it with ulimit -n or LimitNOFILE=)",
+                 static_cast<unsigned long long>(lim.rlim_cur), cfg.worker.max_connections,
+                 static_cast<unsigned long long>(reserved_fds));
+    }
 }
 
 }  // namespace pfd::server

@@ -1,7 +1,5 @@
 #pragma once
 // Listening sockets, bound by the master before it forks.
-#include <vector>
-
 #include "proto/result.hpp"
 #include "server/config.hpp"
 #include "worker/unique_fd.hpp"
@@ -10,9 +8,6 @@ namespace pfd::server {
 
 result<unique_fd> open_listener(const listen_address& where, int backlog, bool reuseport) noexcept;
 
-// shared: one socket for all; reuseport: one per worker slot, so slot i always serves socket i.
-result<std::vector<unique_fd>> open_listeners(const config& cfg) noexcept;
-
 // shared -> reuseport on reload: the bound, listening shared socket may share its port
 // with new SO_REUSEPORT sockets (Linux allows setting the option after listen()).
 result<bool> allow_reuseport(int fd) noexcept;
@@ -20,5 +15,12 @@ result<bool> allow_reuseport(int fd) noexcept;
 // that stay), so the sockets of removed slots are never handed a connection they would
 // reset when they close.
 result<bool> spread_over_first_sockets(int fd, unsigned n) noexcept;
+// spread_over_first_sockets, and a log line if the kernel refuses: serving goes on, only
+// connections queued on removed sockets may be reset as they close.
+void steer_new_connections(int fd, unsigned n) noexcept;
+
+// Each worker may hold max_connections sockets: raise the soft open-file limit to the
+// hard one (as nginx's worker_rlimit_nofile would) and say so if it still falls short.
+void raise_fd_limit(const config& cfg) noexcept;
 
 }  // namespace pfd::server

@@ -1,0 +1,220 @@
+#include "server/listener_set.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "server/listeners.hpp"
+#include "worker/log.hpp"
+
+namespace pfd::server {
+
+namespace {
+
+constexpr const char* handover_env = "PREFORKD_LISTEN_FDS";
+
+// shared: one socket for all; reuseport: one per worker slot.
+unsigned sockets_for(const config& cfg) noexcept {
+    return cfg.balance == balance_mode::reuseport ? cfg.workers : 1;
+}
+
+// The one place sockets are bound: at start, after a handover, on a reload and on a
+// scale, fds is filled up to n with new sockets (those bound before a failure stay).
+result<bool> bind_up_to(std::vector<unique_fd>& fds, std::size_t n, const listen_address& where, int backlog,
+                        bool reuseport) noexcept {
+    while (fds.size() < n) {
+        auto fd = open_listener(where, backlog, reuseport);
+        if (!fd) {
+            return tl::unexpected(fd.error());
+        }
+        fds.push_back(std::move(*fd));
+    }
+    return true;
+}
+
+bool same_address(const listen_address& a, const listen_address& b) noexcept {
+    return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
+}
+
+// The listening sockets named in PREFORKD_LISTEN_FDS that are bound to our address (now
+// close-on-exec again); the others are closed.
+std::vector<unique_fd> inherited_sockets(std::string_view list, const listen_address& ours) noexcept {
+    std::vector<unique_fd> adopted;
+    for (std::string_view rest = list; !rest.empty();) {
+        const auto comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        int fd = -1;
+        std::from_chars(item.data(), item.data() + item.size(), fd);
+        if (fd < 0) {
+            continue;
+        }
+        unique_fd owned{fd};
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        int listening = 0;
+        socklen_t optlen = sizeof listening;
+        const bool mine = ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+                          ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening != 0 &&
+                          len == ours.addr_len && std::memcmp(&addr, &ours.addr, len) == 0;
+        if (mine) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            adopted.push_back(std::move(owned));
+        }
+    }
+    return adopted;
+}
+
+}  // namespace
+
+bool listener_set::handed_over() noexcept {
+    return std::getenv(handover_env) != nullptr;
+}
+
+result<listener_set> listener_set::open(const config& cfg) noexcept {
+    const bool reuseport = cfg.balance == balance_mode::reuseport;
+    const unsigned wanted = sockets_for(cfg);
+    const char* inherited = std::getenv(handover_env);
+    if (inherited == nullptr) {
+        std::vector<unique_fd> fds;
+        if (auto r = bind_up_to(fds, wanted, cfg.listen, cfg.backlog, reuseport); !r) {
+            return tl::unexpected(r.error());
+        }
+        return listener_set{std::move(fds)};
+    }
+    // A binary upgrade: nothing queued on the adopted sockets is lost.
+    std::vector<unique_fd> adopted = inherited_sockets(inherited, cfg.listen);
+    ::unsetenv(handover_env);
+    const bool was_group = adopted.size() > 1;
+    if (reuseport && !adopted.empty()) {
+        // From a shared-mode master: its socket joins the group the new ones will form.
+        if (auto r = allow_reuseport(adopted[0].get()); !r) {
+            return tl::unexpected(r.error());
+        }
+    }
+    adopted.resize(std::min<std::size_t>(adopted.size(), wanted));
+    log_line("adopted %zu listening socket(s) from the previous master", adopted.size());
+    if (auto r = bind_up_to(adopted, wanted, cfg.listen, cfg.backlog, reuseport); !r) {
+        return tl::unexpected(r.error());
+    }
+    if (was_group || adopted.size() > 1) {
+        // The group is in slot order: the old master's sockets, then any opened here.
+        // Its steering (if it had scaled) counts the old number of slots, and the old
+        // master's sockets beyond ours close when its workers exit: spread new
+        // connections over exactly ours, now, while the old workers still serve theirs.
+        steer_new_connections(adopted[0].get(), wanted);
+    }
+    return listener_set{std::move(adopted)};
+}
+
+int listener_set::fd_for(unsigned slot, balance_mode balance) const noexcept {
+    if (fds_.empty()) {
+        return -1;
+    }
+    // A slot beyond the set (a generation that had more slots, serving from the
+    // current sockets) takes one of the sockets that stay, where connections are steered.
+    return fds_.size() == 1 || balance == balance_mode::shared ? fds_[0].get() : fds_[slot % fds_.size()].get();
+}
+
+tl::expected<carried_sockets, std::string> listener_set::carry_over(const config& base, const config& next) noexcept {
+    const bool same = same_address(next.listen, base.listen);
+    const bool reuseport = next.balance == balance_mode::reuseport;
+    const bool to_reuseport = same && base.balance == balance_mode::shared && reuseport && !fds_.empty();
+    const bool to_shared = same && base.balance == balance_mode::reuseport && !reuseport && !fds_.empty();
+    if (to_reuseport) {
+        // The shared socket becomes slot 0's; any steering program left from an earlier
+        // switch to shared mode is replaced once the new sockets are bound.
+        if (auto r = allow_reuseport(fds_[0].get()); !r) {
+            return tl::unexpected(std::string{r.error().call} + " on the shared socket: " + std::strerror(r.error().code));
+        }
+    }
+    const unsigned wanted = sockets_for(next);
+    carried_sockets out;
+    std::vector<unique_fd>& fds = out.sockets.fds_;
+    for (std::size_t i = 0; same && i < wanted && i < fds_.size(); ++i) {
+        fds.push_back(std::move(fds_[i]));
+    }
+    if (auto r = bind_up_to(fds, wanted, next.listen, next.backlog, reuseport); !r) {
+        // Give back what was taken so nothing changes.
+        for (std::size_t k = 0; k < fds.size() && k < fds_.size(); ++k) {
+            if (!fds_[k].valid()) {
+                fds_[k] = std::move(fds[k]);
+            }
+        }
+        return tl::unexpected("cannot listen on " + next.listen.text + ": " + r.error().call +
+                              " failed: " + std::strerror(r.error().code));
+    }
+    // Sockets that go stay in the reuseport group until the old workers holding them
+    // have drained, and the kernel would go on handing them new connections, to be reset
+    // when they close: a set that shares the group goes on with its steering, to be
+    // spread over the sockets that stay (reuseport -> shared: socket 0 alone;
+    // SO_REUSEPORT is harmless on it). Any other set is a new group, or none.
+    out.shares_group = same && (to_shared || reuseport);
+    if (out.shares_group) {
+        out.sockets.steered_over_ = steered_over_;
+        out.sockets.steer_pending_ = steer_pending_;
+    } else {
+        out.sockets.steered_over_ = static_cast<unsigned>(fds.size());
+    }
+    return out;
+}
+
+result<bool> listener_set::grow_to(std::size_t n, const config& cfg) noexcept {
+    return bind_up_to(fds_, n, cfg.listen, cfg.backlog, true);
+}
+
+void listener_set::close_all_but(int keep) noexcept {
+    for (auto& fd : fds_) {
+        if (fd.get() != keep) {
+            fd.reset();
+        }
+    }
+}
+
+std::string listener_set::fd_list() const {
+    std::string list;
+    for (const auto& fd : fds_) {
+        list += (list.empty() ? "" : ",") + std::to_string(fd.get());
+    }
+    return list;
+}
+
+void listener_set::hand_over_on_exec(const std::string& list) const noexcept {
+    for (const auto& fd : fds_) {
+        ::fcntl(fd.get(), F_SETFD, 0);
+    }
+    ::setenv(handover_env, list.c_str(), 1);
+}
+
+// The kernel keeps a reuseport group in join order and fills the hole a closed socket
+// leaves with its last one; steering picks by that order. The first
+// min(steered_over_, size()) sockets of the group are always ones that stay (holes are
+// only ever left, and filled, above them), so that is where new connections go while a
+// removed slot's socket is still in the group; once none is, all of the set (sockets
+// added meanwhile have moved down into the holes).
+void listener_set::steer(bool removed_socket_held) noexcept {
+    const auto all = static_cast<unsigned>(fds_.size());
+    const unsigned n = removed_socket_held ? std::min(steered_over_, all) : all;
+    if (n < all && !steer_pending_) {
+        log_line("new sockets get connections once the removed slots' workers let go of theirs");
+    }
+    steer_pending_ = n < all;
+    if (n != steered_over_) {
+        steer_new_connections(fds_[0].get(), n);
+        steered_over_ = n;
+    }
+}
+
+void listener_set::steer_over_all_again() noexcept {
+    if (fds_.size() > 1) {
+        steer_new_connections(fds_[0].get(), static_cast<unsigned>(fds_.size()));
+        steered_over_ = static_cast<unsigned>(fds_.size());
+    }
+}
+
+}  // namespace pfd::server

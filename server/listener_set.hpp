@@ -1,0 +1,87 @@
+#pragma once
+// One generation's listening sockets: one shared socket, or with reuseport one per slot
+// (slot i serves socket i). The set opens or adopts them at start, keeps or binds them
+// on a reload, grows and shrinks them on a scale, and steers new connections away from
+// the sockets of removed slots while their workers still hold them.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "proto/result.hpp"
+#include "server/config.hpp"
+#include "worker/unique_fd.hpp"
+
+namespace pfd::server {
+
+class listener_set;
+
+// What a reload keeps of a set and binds anew (listener_set::carry_over).
+struct carried_sockets;
+
+class listener_set {
+public:
+    listener_set() = default;
+
+    // At start: the sockets a binary upgrade handed over (PREFORKD_LISTEN_FDS) that are
+    // bound to cfg's address, the rest closed and what is missing bound; without a
+    // handover, all bound here.
+    static result<listener_set> open(const config& cfg) noexcept;
+    // Whether this process was started by a binary upgrade with the old master's sockets.
+    [[nodiscard]] static bool handed_over() noexcept;
+
+    [[nodiscard]] std::size_t size() const noexcept { return fds_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return fds_.empty(); }
+    // The socket a worker of `slot` listens on under `balance`; -1 if there is none.
+    [[nodiscard]] int fd_for(unsigned slot, balance_mode balance) const noexcept;
+    // Which of the set's sockets is slot's (a single socket is everyone's socket 0).
+    [[nodiscard]] std::size_t index_of(unsigned slot) const noexcept { return fds_.size() > 1 ? slot : 0; }
+
+    // Reload to `next` from `base`, the configuration these sockets were bound for: the
+    // sockets that still fit move to the result (no gap, nothing queued lost), the rest
+    // are bound. On failure this set is as it was and the message says why.
+    tl::expected<carried_sockets, std::string> carry_over(const config& base, const config& next) noexcept;
+    // Scale up (reuseport): binds sockets for the slots up to n.
+    result<bool> grow_to(std::size_t n, const config& cfg) noexcept;
+    // Scale down: our copies of the removed slots' sockets close; their draining
+    // workers keep their own until they let go.
+    void shrink_to(std::size_t n) noexcept { fds_.resize(n); }
+    void close_all() noexcept { fds_.clear(); }
+    // In a new worker: every socket but the one it listens on.
+    void close_all_but(int keep) noexcept;
+    // A set no generation steers any more (kept only for a serving generation's workers).
+    void park() noexcept { steer_pending_ = false; }
+
+    // Binary upgrade: "3,4,5", and in the child about to exec, the sockets made to
+    // survive exec and named in PREFORKD_LISTEN_FDS.
+    [[nodiscard]] std::string fd_list() const;
+    void hand_over_on_exec(const std::string& list) const noexcept;
+
+    // Reuseport steering. New connections go to the first steered_over() sockets of the
+    // group, which are always ones that stay: to all of them once no removed slot's
+    // worker holds its socket any more (removed_socket_held false).
+    void steer(bool removed_socket_held) noexcept;
+    [[nodiscard]] bool steer_pending() const noexcept { return steer_pending_; }
+    // The new master of an upgrade steered the group over its own number of sockets.
+    void steer_over_all_again() noexcept;
+
+private:
+    explicit listener_set(std::vector<unique_fd> fds) noexcept
+        : fds_{std::move(fds)}, steered_over_{static_cast<unsigned>(fds_.size())} {}
+
+    std::vector<unique_fd> fds_;
+    // Reuseport: new connections go to the first steered_over_ sockets of the group (at
+    // first, with no program attached, to all of them).
+    unsigned steered_over_ = 0;
+    bool steer_pending_ = false;   // steered_over_ < size() until removed sockets close
+};
+
+struct carried_sockets {
+    listener_set sockets;
+    // The new set shares a reuseport group with sockets that go: steer it (after the
+    // workers on removed sockets are marked).
+    bool shares_group = false;
+};
+
+}  // namespace pfd::server

@@ -1,0 +1,100 @@
+#include "server/status_sampler.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "server/proc_stats.hpp"
+
+namespace pfd::server {
+
+void status_sampler::tick(worker_pool& pool) noexcept {
+    const auto now = steady_clock::now();
+    if (now < next_sample_) {
+        return;
+    }
+    next_sample_ = now + std::chrono::milliseconds{1000};
+    for (auto& w : pool.procs()) {
+        auto& slot = w.samples[w.sample_count % w.samples.size()];
+        slot = {now, pool.stats(w).requests.load(std::memory_order_relaxed), cpu_time_ms(w.pid)};
+        ++w.sample_count;
+    }
+}
+
+master_status status_sampler::status(const worker_pool& pool, const generation& current,
+                                     const generation* previous) const {
+    master_status s;
+    s.pid = ::getpid();
+    s.uptime_s = to_seconds(steady_clock::now() - started_);
+    s.listen = current.cfg.listen.text;
+    s.balance = to_string(current.cfg.balance);
+    const auto now = steady_clock::now();
+    for (const auto& w : pool.procs()) {
+        const worker::worker_stats& st = pool.stats(w);
+        worker_status ws;
+        ws.slot = w.slot;
+        ws.pid = w.pid;
+        ws.generation = w.config_gen;
+        ws.spawn = w.spawn;
+        switch (st.state.load(std::memory_order_relaxed)) {
+            case worker::worker_state::empty: ws.state = "empty"; break;
+            case worker::worker_state::starting: ws.state = "starting"; break;
+            case worker::worker_state::ready: ws.state = w.draining ? "draining" : "ready"; break;
+            case worker::worker_state::draining: ws.state = "draining"; break;
+            case worker::worker_state::exiting: ws.state = "exiting"; break;
+        }
+        ws.uptime_s = to_seconds(now - w.started);
+        const std::vector<slot_state>& slots =
+            previous != nullptr && w.config_gen == previous->number ? previous->slots : current.slots;
+        ws.restarts = w.slot < slots.size() ? slots[w.slot].restarts : 0;
+        ws.requests = st.requests.load(std::memory_order_relaxed);
+        ws.active = st.active.load(std::memory_order_relaxed);
+        ws.accepted = st.accepted.load(std::memory_order_relaxed);
+        ws.bytes_in = st.bytes_in.load(std::memory_order_relaxed);
+        ws.bytes_out = st.bytes_out.load(std::memory_order_relaxed);
+        ws.rss_bytes = rss_bytes(w.pid);
+        // Rates over the last 10 s: from the oldest sample once the window is full, else
+        // from the worker's start (its counters start at zero), so a worker born under
+        // load shows what it did before its first sample.
+        worker_proc::sample oldest{.at = w.started, .requests = 0, .cpu_ms = 0};
+        if (w.sample_count >= w.samples.size()) {
+            oldest = w.samples[w.sample_count % w.samples.size()];
+        }
+        if (const double dt = to_seconds(now - oldest.at); dt > 0.05) {
+            ws.requests_per_s = static_cast<double>(ws.requests - oldest.requests) / dt;
+            ws.cpu_percent = static_cast<double>(cpu_time_ms(w.pid) - oldest.cpu_ms) / 10.0 / dt;
+        }
+        s.workers.push_back(ws);
+    }
+    std::sort(s.workers.begin(), s.workers.end(), [](const worker_status& a, const worker_status& b) {
+        return a.slot != b.slot ? a.slot < b.slot : a.generation != b.generation ? a.generation < b.generation : a.spawn < b.spawn;
+    });
+    return s;
+}
+
+control_reply answer(std::string_view command, const std::function<master_status()>& status) {
+    if (command.rfind("scale ", 0) == 0) {
+        unsigned n = 0;
+        const auto arg = command.substr(6);
+        auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), n);
+        if (ec != std::errc{} || end != arg.data() + arg.size() || n < 1 || n > 1024) {
+            return {"error: scale needs a worker count from 1 to 1024\n"};
+        }
+        // Applied once this round of control clients is served, outside the answer
+        // (workers forked then close their copies of every client's socket).
+        return {"scaling to " + std::to_string(n) + " workers\n", n};
+    }
+    if (command == "ping") {
+        return {"pong\n"};
+    }
+    if (command == "status") {
+        return {render_table(status())};
+    }
+    if (command == "status json") {
+        return {render_json(status())};
+    }
+    return {"error: unknown command '" + std::string{command} + "'\n"};
+}
+
+}  // namespace pfd::server

@@ -1,0 +1,171 @@
+#include "server/worker_pool.hpp"
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "server/proc_title.hpp"
+#include "worker/log.hpp"
+#include "worker/worker.hpp"
+
+namespace pfd::server {
+
+worker_pool::worker_pool(worker::scoreboard board, close_fn close_inherited) noexcept
+    : board_{std::move(board)},
+      close_inherited_{std::move(close_inherited)},
+      rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {}
+
+bool worker_pool::entry_free(std::size_t i) const noexcept {
+    return board_[i].state.load(std::memory_order_relaxed) == worker::worker_state::empty &&
+           std::none_of(procs_.begin(), procs_.end(), [i](const worker_proc& w) { return w.board == i; });
+}
+
+std::optional<std::size_t> worker_pool::free_board_entry() const noexcept {
+    for (std::size_t i = 0; i < board_.size(); ++i) {
+        if (entry_free(i)) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
+std::size_t worker_pool::free_board_entries() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < board_.size(); ++i) {
+        if (entry_free(i)) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+void worker_pool::start(generation& g, unsigned slot, const listener_set& sockets) noexcept {
+    const config& c = g.cfg;
+    slot_state& s = g.slots[slot];
+    const int listen_fd = sockets.fd_for(slot, c.balance);
+    s.respawn_at.reset();
+    const auto entry = free_board_entry();
+    if (!entry) {
+        log_line("no free scoreboard entry for worker %u; retrying in 1 s", slot);
+        s.respawn_at = steady_clock::now() + std::chrono::milliseconds{1000};
+        return;
+    }
+    worker_proc w;
+    w.slot = slot;
+    w.generation = next_generation_++;
+    w.spawn = ++s.spawns;
+    w.board = *entry;
+    w.config_gen = g.number;
+    w.started = steady_clock::now();
+    const auto& sup = c.supervisor;
+    if (sup.max_requests > 0) {
+        // xorshift: jitter only has to differ between workers, not be unpredictable.
+        rng_ ^= rng_ << 13;
+        rng_ ^= rng_ >> 7;
+        rng_ ^= rng_ << 17;
+        w.request_limit = sup.max_requests + (sup.max_requests_jitter > 0 ? rng_ % (sup.max_requests_jitter + 1) : 0);
+    }
+    worker::worker_stats& st = board_[w.board];
+    st.slot.store(slot, std::memory_order_relaxed);
+    st.generation.store(w.generation, std::memory_order_relaxed);
+    st.requests.store(0, std::memory_order_relaxed);
+    st.bytes_in.store(0, std::memory_order_relaxed);
+    st.bytes_out.store(0, std::memory_order_relaxed);
+    st.accepted.store(0, std::memory_order_relaxed);
+    st.active.store(0, std::memory_order_relaxed);
+    st.holds_listener.store(true, std::memory_order_relaxed);
+    st.heartbeat_ms.store(worker::monotonic_now_ms(), std::memory_order_relaxed);
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    st.start_unix_ms.store(static_cast<std::uint64_t>(now.tv_sec) * 1000 + static_cast<std::uint64_t>(now.tv_nsec) / 1'000'000,
+                           std::memory_order_relaxed);
+    st.state.store(worker::worker_state::starting, std::memory_order_relaxed);
+
+    const pid_t master_pid = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        log_line("fork for worker %u failed: %s; retrying in 1 s", slot, std::strerror(errno));
+        st.state.store(worker::worker_state::empty, std::memory_order_relaxed);
+        s.respawn_at = steady_clock::now() + std::chrono::milliseconds{1000};
+        return;
+    }
+    if (pid == 0) {
+        become_worker(w, master_pid, c, listen_fd);
+    }
+    w.pid = pid;
+    st.pid.store(pid, std::memory_order_relaxed);
+    procs_.push_back(w);
+    log_line("worker %u started, pid %d, generation %u", slot, static_cast<int>(pid), w.config_gen);
+}
+
+void worker_pool::become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd) noexcept {
+    // If the master dies, even by SIGKILL, its workers die with it: no orphans.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != master_pid) {
+        ::_exit(0);   // the master died before the line above took effect
+    }
+    // Before the title: once a worker is named, it holds no socket but its own (another
+    // slot's reuseport socket, or one the previous generation keeps, would stay in use).
+    close_inherited_(listen_fd);
+    char who[32];
+    std::snprintf(who, sizeof who, "worker %u", w.slot);
+    set_log_identity(who);
+    char title[64];
+    std::snprintf(title, sizeof title, "preforkd: worker process %u", w.slot);
+    set_proc_title(title);
+
+    worker::worker_stats& st = board_[w.board];
+    st.pid.store(::getpid(), std::memory_order_relaxed);
+    const worker::scoreboard* peers = c.balance == balance_mode::shared ? &board_ : nullptr;
+    ::_exit(worker::run(c.worker, listen_fd, st, peers));
+}
+
+std::optional<worker_proc> worker_pool::take_exited(pid_t pid) noexcept {
+    const auto it = std::find_if(procs_.begin(), procs_.end(), [pid](const worker_proc& w) { return w.pid == pid; });
+    if (it == procs_.end()) {
+        return std::nullopt;
+    }
+    const worker_proc w = *it;
+    procs_.erase(it);
+    board_[w.board].state.store(worker::worker_state::empty, std::memory_order_relaxed);
+    return w;
+}
+
+void worker_pool::drain(worker_proc& w, std::chrono::milliseconds graceful_timeout) noexcept {
+    w.draining = true;
+    w.drain_deadline = steady_clock::now() + graceful_timeout;
+    ::kill(w.pid, SIGQUIT);
+}
+
+void worker_pool::kill_worker(worker_proc& w, const char* reason) noexcept {
+    if (w.kill_reason == nullptr) {
+        w.kill_reason = reason;
+        ::kill(w.pid, SIGKILL);
+    }
+}
+
+bool worker_pool::slot_served(std::uint32_t gen, unsigned slot) const noexcept {
+    return std::any_of(procs_.begin(), procs_.end(), [gen, slot](const worker_proc& w) {
+        return w.slot == slot && !w.draining && w.config_gen == gen;
+    });
+}
+
+void worker_pool::mark_removed_sockets(const listener_set& sockets, std::size_t kept) noexcept {
+    for (auto& w : procs_) {
+        w.socket_removed = w.socket_removed || sockets.index_of(w.slot) >= kept;
+    }
+}
+
+bool worker_pool::removed_socket_held() const noexcept {
+    return std::any_of(procs_.begin(), procs_.end(), [this](const worker_proc& w) {
+        return w.socket_removed && board_[w.board].holds_listener.load(std::memory_order_relaxed);
+    });
+}
+
+}  // namespace pfd::server
