@@ -19,7 +19,6 @@
 #include "server/generation.hpp"
 #include "server/listener_set.hpp"
 #include "server/listeners.hpp"
-#include "server/master_identity.hpp"
 #include "server/proc_title.hpp"
 #include "server/reload.hpp"
 #include "server/respawn.hpp"
@@ -347,10 +346,14 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
     // First: a second master with the same configuration is told so, not 'address in use',
     // and takes over neither the pid file nor the control socket (even if the running
     // one is slow to answer on it). A binary upgrade's old master has moved its pid file.
-    if (auto other = running_master(cfg.pid_file); other && *other != ::getpid() && is_master_process(*other)) {
+    // (running_master trusts the file only if it names a live preforkd master of ours.)
+    if (auto other = running_master(cfg.pid_file); other && *other != ::getpid()) {
         log_line("another preforkd master is running (pid %d, in %s); not starting", *other, cfg.pid_file.c_str());
         return 1;
     }
+    // Titled before the pid file names this process, so a client checking the pid
+    // file's process by its title never sees an untitled master.
+    set_proc_title("preforkd: master process " + cmdline);
     auto control = control_socket::open(cfg.control_socket);
     if (!control) {
         log_line("cannot open the control socket: %s", control.error().c_str());
@@ -367,7 +370,6 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
                  std::strerror(listeners.error().code));
         return 1;
     }
-    set_proc_title("preforkd: master process " + cmdline);
     log_line("listening on %s (balance %s, %zu socket%s), starting %u worker%s", cfg.listen.text.c_str(),
              to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s", cfg.workers,
              cfg.workers == 1 ? "" : "s");
@@ -379,7 +381,7 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         return 1;
     }
     master m{cfg,          std::move(*listeners), std::move(sig), std::move(*board), std::move(*control),
-             std::move(*pid), argv, own_executable()};
+             std::move(*pid), argv, binary_upgrade::own_executable()};
     if (from_upgrade) {
         m.set_previous_master(::getppid());
     }

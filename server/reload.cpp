@@ -118,6 +118,9 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
         return;
     }
     config next = std::move(*fresh);
+    for (const auto& w : next.warnings) {
+        log_line("reload: %s", w.c_str());
+    }
     if (next.workers > pool.max_workers()) {
         log_line("reload failed: workers = %u is more than this master can run (%u: its scoreboard is sized at "
                  "start); restart it to go further; still serving the previous configuration",

@@ -14,6 +14,12 @@
 
 namespace pfd::server {
 
+std::string binary_upgrade::own_executable() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string{buf, static_cast<std::size_t>(n)} : std::string{};
+}
+
 void binary_upgrade::start(const master_files& files) noexcept {
     if (new_master_ != 0) {
         log_line("upgrade: a new master (pid %d) is already running; ignored", static_cast<int>(new_master_));

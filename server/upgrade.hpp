@@ -22,6 +22,9 @@ public:
     // at start (USR2 runs what is there now).
     binary_upgrade(std::vector<std::string> argv, std::string binary_path) noexcept
         : argv_{std::move(argv)}, binary_path_{std::move(binary_path)} {}
+    // The executable this process runs, from /proc/self/exe (what USR2 starts again);
+    // empty if it cannot be read.
+    [[nodiscard]] static std::string own_executable();
 
     // Started by a binary upgrade: the master that started us, while it runs.
     void set_previous_master(pid_t pid) noexcept { previous_master_ = pid; }

@@ -1,12 +1,13 @@
 """Command line: -t, -h, -v, bad flags, and start-up failures."""
 import re
+import signal
 import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, REPO, Server, free_port
+from conftest import BIN, REPO, Server, free_port, wait_until
 
 LOCATED = re.compile(r"^(.+):(\d+):(\d+): (.+)$")
 
@@ -211,3 +212,11 @@ def test_route_path_warning_is_located_and_not_fatal(tmp_path):
     r = run("-t", "-c", str(conf))
     assert r.returncode == 0, r.stderr
     assert f'{conf}:2:8: warning: route.path "/a/../b"' in r.stderr, r.stderr
+
+
+def test_reload_logs_the_new_configs_warnings(server_factory):
+    srv = server_factory(workers=1)
+    text = srv.conf.read_text()
+    srv.conf.write_text(text[:text.index("[[route]]")])
+    srv.signal(signal.SIGHUP)
+    wait_until(lambda: f"reload: {srv.conf}: warning: no [[route]]" in srv.log_text(), 5, what="the warning")
