@@ -188,6 +188,7 @@ private:
 
     bool accept_armed_ = false;
     bool accept_backoff_ = false;   // accept failed for lack of resources: retry on the next tick
+    log_limiter accept_errors_;
     bool rebalance_armed_ = false;  // paused over our share of connections: a short timer to look again
     __kernel_timespec rebalance_after_{.tv_sec = 0, .tv_nsec = 2'000'000};
     bool draining_ = false;
@@ -281,8 +282,9 @@ void event_loop::on_accept(int res, unsigned flags) noexcept {
             case EAGAIN:
                 break;
             default:
-                // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin.
-                log_line("accept failed: %s; retrying at the next tick (100 ms)", std::strerror(-res));
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin. Under fd
+                // exhaustion this recurs every tick: one line, then a count per window.
+                accept_errors_.log("accept failed: %s; retrying every 100 ms", std::strerror(-res));
                 accept_backoff_ = true;
                 break;
         }
@@ -427,6 +429,7 @@ void event_loop::on_tick() noexcept {
     // The master kills a worker whose heartbeat stops (an endless loop, SIGSTOP).
     stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
     accept_backoff_ = false;
+    accept_errors_.flush();
     wheel_.advance(now_tick(), [this](std::uint32_t slot) { on_timeout(slot); });
     arm_tick();
 }
