@@ -20,6 +20,13 @@
 #include "worker/timer_wheel.hpp"
 #include "worker/unique_fd.hpp"
 
+// mimalloc is linked into the executable, not into this library (the unit tests link the
+// worker without it): its functions are weak references, null where it is absent.
+#include <mimalloc.h>
+#pragma weak mi_collect
+#pragma weak mi_option_get
+#pragma weak mi_option_set
+
 namespace pfd::worker {
 
 namespace {
@@ -42,8 +49,11 @@ constexpr unsigned cq_entries = 8192;
 constexpr std::uint16_t buffer_group = 0;
 constexpr std::uint32_t recv_buffers = 512;       // power of two
 constexpr std::uint32_t recv_buffer_size = 8192;
-// A pooled session keeps its output buffers unless one grew past this for a large response.
+// A pooled session keeps its buffers unless one grew past this for a large response.
 constexpr std::size_t keep_buffer_capacity = 64 * 1024;
+// Idle sessions beyond the most in use at once over this many ticks are freed, so a burst
+// of connections (or of clients that never read) leaves no pool of its size behind.
+constexpr std::uint32_t session_trim_ticks = 10;
 // Timer resolution: every deadline is rounded up to a tick; one kernel timeout per tick.
 constexpr std::chrono::milliseconds tick_length{100};
 constexpr std::uint32_t wheel_slots = 1024;   // 102 s around the wheel; longer deadlines go round again
@@ -62,6 +72,51 @@ constexpr std::size_t multishot_accept_min_free = 128;
 // Responses queued or being sent on one connection before its input is no longer read
 // (the client pipelines but does not read): reading resumes below half of it.
 constexpr std::size_t max_pending_output = 256 * 1024;
+
+// The most one request can add to a connection's output: its answer's headers (status
+// line, Server, Date, Content-Type, Content-Length, Allow, Connection: about 230 bytes
+// at most), a 100 Continue before it, and the largest body (error bodies are a reason
+// phrase).
+std::size_t max_answer_bytes(const std::vector<proto::route_spec>& routes) noexcept {
+    constexpr std::size_t head_and_continue = 384;
+    std::size_t body = 64;
+    for (const auto& r : routes) {
+        body = std::max(body, r.body.size() + r.content_type.size());
+    }
+    return head_and_continue + body;
+}
+
+// While one lives, memory freed goes back to the kernel at once. mimalloc 2.0 keeps freed
+// spans committed for a delay and decommits them only when it next works in their
+// segment, which a worker that has gone quiet never makes it do (not even mi_collect(true)
+// does): the RSS a burst of slow readers left would stay. Used only for memory a slow
+// reader held, so ordinary traffic keeps mimalloc's reuse of warm pages.
+class decommit_scope {
+public:
+    // active: false makes it a no-op. collect: also free the pages that small objects
+    // freed in the scope leave empty.
+    explicit decommit_scope(bool active, bool collect = false) noexcept : collect_{collect} {
+        if (active && mi_option_get != nullptr && mi_option_set != nullptr) {
+            delay_ = mi_option_get(mi_option_decommit_delay);
+            mi_option_set(mi_option_decommit_delay, 0);
+        }
+    }
+    ~decommit_scope() {
+        if (delay_ < 0) {
+            return;
+        }
+        if (collect_ && mi_collect != nullptr) {
+            mi_collect(false);
+        }
+        mi_option_set(mi_option_decommit_delay, delay_);
+    }
+    decommit_scope(const decommit_scope&) = delete;
+    decommit_scope& operator=(const decommit_scope&) = delete;
+
+private:
+    bool collect_;
+    long delay_ = -1;
+};
 
 std::time_t coarse_now() noexcept {
     timespec ts{};
@@ -98,6 +153,8 @@ public:
         ctx_.date = &date_;
         ctx_.stats = stats_;
         ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
+        ctx_.max_pending_output = max_pending_output;
+        ctx_.max_answer_bytes = max_answer_bytes(cfg.routes);
         free_slots_.reserve(conns_.size());
         for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
             free_slots_.push_back(i);
@@ -155,8 +212,9 @@ private:
         return (monotonic_ms() - start_ms_) / static_cast<std::uint64_t>(tick_length.count());
     }
 
-    session* acquire_session() noexcept;
+    std::unique_ptr<session> acquire_session() noexcept;
     void release_session(connection& c) noexcept;
+    void trim_sessions() noexcept;
     [[nodiscard]] bool stale(const connection& c, std::uint32_t gen) const noexcept {
         return c.state == conn_state::free || (c.generation & 0xFFFFFFU) != gen;
     }
@@ -180,8 +238,10 @@ private:
     timer_wheel wheel_;   // one deadline per connection slot
     std::uint64_t start_ms_;
     std::vector<std::uint32_t> free_slots_;
-    std::vector<std::unique_ptr<session>> sessions_;   // every session ever made
-    std::vector<session*> idle_sessions_;
+    std::vector<std::unique_ptr<session>> idle_sessions_;   // in use, a connection owns its session
+    std::size_t sessions_in_use_ = 0;
+    std::size_t sessions_peak_ = 0;   // most in use at once since the last trim
+    std::uint32_t ticks_to_trim_ = session_trim_ticks;
     std::vector<std::uint32_t> flush_list_;
     std::vector<std::uint32_t> rearm_list_;
     std::uint32_t live_ = 0;
@@ -332,9 +392,24 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
     }
     if ((flags & IORING_CQE_F_MORE) == 0) {
         c.recv_armed = false;
+        c.recv_multishot = false;
     }
     if (res > 0) {
         worker_stats::add(stats_->bytes_in, static_cast<std::uint64_t>(res));
+        // Calm: the socket is drained, and nothing we owe the client is waiting (the rest
+        // of a request body may well come while it waits; a pipeline sent on top of
+        // unread answers may not).
+        if (static_cast<std::uint32_t>(res) < recv_buffer_size &&
+            (c.sess == nullptr || (!c.sess->has_output() && !c.sess->backlogged()))) {
+            c.calm_reads = static_cast<std::uint8_t>(std::min(c.calm_reads + 1, 255));
+        } else {
+            c.calm_reads = 0;
+            if (c.recv_multishot) {
+                // The client sends without waiting for answers: one buffer per batch.
+                cancel(encode(op::recv, slot, c.generation));
+                c.recv_multishot = false;
+            }
+        }
         // A lingering connection's input is read only to be dropped.
         if (c.state == conn_state::open) {
             if (c.sess == nullptr) {
@@ -344,12 +419,16 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
             c.sess->feed(bufs_->data(buffer_id, static_cast<std::size_t>(res)));
             queue_flush(slot);
             refresh_timer(slot, progress::input);
-            if (c.sess->output_bytes() > max_pending_output && !c.input_paused) {
+            if ((c.sess->backlogged() || c.sess->output_full()) && !c.input_paused) {
                 // Backpressure: leave the rest in the kernel (TCP then stops the client)
-                // until the client has read some of what it asked for.
+                // until the client has read some of what it asked for. What this batch
+                // still holds for the connection is kept unparsed (session::feed): the
+                // output stays within max_pending_output plus one answer.
                 c.input_paused = true;
+                c.slow_reader = true;
                 if (c.recv_armed) {
                     cancel(encode(op::recv, slot, c.generation));
+                    c.recv_multishot = false;
                 }
             }
         }
@@ -394,10 +473,20 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
     worker_stats::add(stats_->bytes_out, static_cast<std::uint64_t>(res));
     proto::byte_buffer& sending = c.sess->sending();
     sending.consume(static_cast<std::size_t>(res));
+    if (c.slow_reader && sending.empty() && sending.capacity() > keep_buffer_capacity) {
+        // It grew while the client did not read: hold only what is still to be sent.
+        const decommit_scope now{true};
+        sending.release();
+    }
     if (c.input_paused && c.sess->output_bytes() <= max_pending_output / 2) {
-        c.input_paused = false;
-        if (!c.recv_armed && !c.peer_eof) {
-            arm_recv(slot);
+        // Input read while the output was full is parsed first; reading resumes only
+        // once all of it is answered with room to spare.
+        c.sess->resume();
+        if (!c.sess->backlogged() && !c.sess->output_full()) {
+            c.input_paused = false;
+            if (!c.recv_armed && !c.peer_eof) {
+                arm_recv(slot);
+            }
         }
     }
     if (!sending.empty()) {
@@ -430,6 +519,10 @@ void event_loop::on_tick() noexcept {
     stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
     accept_backoff_ = false;
     accept_errors_.flush();
+    if (--ticks_to_trim_ == 0) {
+        ticks_to_trim_ = session_trim_ticks;
+        trim_sessions();
+    }
     wheel_.advance(now_tick(), [this](std::uint32_t slot) { on_timeout(slot); });
     arm_tick();
 }
@@ -465,7 +558,7 @@ void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     connection& c = conns_[slot];
     timer_kind want = timer_kind::keepalive;
     std::chrono::milliseconds after = timeouts_.keepalive;
-    const session* s = c.sess;
+    const session* s = c.sess.get();
     if (c.state == conn_state::lingering) {
         want = timer_kind::linger;
         after = linger_time;
@@ -494,8 +587,11 @@ void event_loop::after_batch() noexcept {
     for (std::uint32_t slot : rearm_list_) {
         connection& c = conns_[slot];
         c.rearm_recv = false;
-        if ((c.state == conn_state::open || c.state == conn_state::lingering) && !c.recv_armed && !c.peer_eof &&
-            !c.input_paused) {
+        // An answer that closes the connection ends the parsing: its input is wanted again
+        // only if the close lingers (close_when_sent arms a recv then).
+        const bool wanted = c.state == conn_state::lingering ||
+                            (c.state == conn_state::open && (c.sess == nullptr || !c.sess->closing()));
+        if (wanted && !c.recv_armed && !c.peer_eof && !c.input_paused) {
             arm_recv(slot);
         }
     }
@@ -533,7 +629,7 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (c.state != conn_state::open || c.send_inflight) {
         return;
     }
-    session* s = c.sess;
+    session* s = c.sess.get();
     if (s != nullptr && !s->out().empty()) {
         std::swap(s->out(), s->sending());
         submit_send(slot);
@@ -566,10 +662,14 @@ void event_loop::close_when_sent(std::uint32_t slot) noexcept {
         return;
     }
     c.state = conn_state::lingering;
+    c.input_paused = false;   // what it sends now is read only to be dropped
     release_session(c);
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
     io_uring_sqe_set_data64(sqe, encode(op::shutdown));
+    if (!c.recv_armed && !c.rearm_recv) {
+        arm_recv(slot);   // not re-armed after the closing answer was parsed
+    }
     refresh_timer(slot, progress::none);
 }
 
@@ -711,7 +811,13 @@ void event_loop::arm_accept() noexcept {
 void event_loop::arm_recv(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+    // Two calm reads: a new connection's first read finds it idle whatever the client is.
+    c.recv_multishot = c.calm_reads >= 2;
+    if (c.recv_multishot) {
+        io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+    } else {
+        io_uring_prep_recv(sqe, c.fd, nullptr, recv_buffer_size, 0);
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = bufs_->group();
     io_uring_sqe_set_data64(sqe, encode(op::recv, slot, c.generation));
@@ -745,29 +851,41 @@ void event_loop::cancel(std::uint64_t target) noexcept {
     io_uring_sqe_set_data64(sqe, encode(op::cancel));
 }
 
-session* event_loop::acquire_session() noexcept {
+std::unique_ptr<session> event_loop::acquire_session() noexcept {
+    sessions_peak_ = std::max(sessions_peak_, ++sessions_in_use_);
     if (idle_sessions_.empty()) {
-        sessions_.push_back(std::make_unique<session>(ctx_, limits_));
-        return sessions_.back().get();
+        return std::make_unique<session>(ctx_, limits_);
     }
-    session* s = idle_sessions_.back();
+    std::unique_ptr<session> s = std::move(idle_sessions_.back());
     idle_sessions_.pop_back();
     return s;
 }
 
 void event_loop::release_session(connection& c) noexcept {
-    session* s = std::exchange(c.sess, nullptr);
+    std::unique_ptr<session> s = std::exchange(c.sess, nullptr);
     if (s == nullptr) {
         return;
     }
-    s->reset();
-    if (s->out().capacity() > keep_buffer_capacity) {
-        s->out().release();
+    --sessions_in_use_;
+    {
+        const decommit_scope now{c.slow_reader};
+        s->reset(keep_buffer_capacity);
     }
-    if (s->sending().capacity() > keep_buffer_capacity) {
-        s->sending().release();
+    idle_sessions_.push_back(std::move(s));
+}
+
+// Keeps as many sessions as were in use at once since the last trim: a steady load reuses
+// them all, and what a burst left behind is freed within two trims.
+void event_loop::trim_sessions() noexcept {
+    const std::size_t spare = sessions_peak_ - sessions_in_use_;
+    if (idle_sessions_.size() > spare) {
+        const decommit_scope now{true, true};
+        idle_sessions_.resize(spare);
+        if (idle_sessions_.capacity() > 2 * spare + 64) {
+            idle_sessions_.shrink_to_fit();
+        }
     }
-    idle_sessions_.push_back(s);
+    sessions_peak_ = sessions_in_use_;
 }
 
 result<unique_fd> make_signal_fd() noexcept {
