@@ -124,6 +124,7 @@ int master::run() noexcept {
             next_supervise_ = steady_clock::now() + supervise_every;
             settle_steering();
             supervise(pool_, current_, serving());
+            pool_.flush_logs();
         }
         if (serving()) {
             reload_.step(current_, pool_);

@@ -52,7 +52,7 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
     s.respawn_at.reset();
     const auto entry = free_board_entry();
     if (!entry) {
-        log_line("no free scoreboard entry for worker %u; retrying in 1 s", slot);
+        board_full_log_.log("no free scoreboard entry for worker %u; retrying in 1 s", slot);
         s.respawn_at = steady_clock::now() + std::chrono::milliseconds{1000};
         return;
     }

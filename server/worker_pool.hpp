@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/generation.hpp"
+#include "worker/log.hpp"
 #include "worker/scoreboard.hpp"
 
 namespace pfd::server {
@@ -79,6 +80,9 @@ public:
     void mark_removed_sockets(const listener_set& sockets, std::size_t kept) noexcept;
     [[nodiscard]] bool removed_socket_held() const noexcept;
 
+    // Reports lines held back by the rate limit (the supervision pass calls it).
+    void flush_logs() noexcept { board_full_log_.flush(); }
+
 private:
     [[nodiscard]] std::optional<std::size_t> free_board_entry() const noexcept;
     [[nodiscard]] bool entry_free(std::size_t i) const noexcept;
@@ -89,6 +93,7 @@ private:
     std::vector<worker_proc> procs_;
     std::uint32_t next_generation_ = 1;
     std::uint64_t rng_;
+    log_limiter board_full_log_;   // a full scoreboard repeats every second per slot
 };
 
 }  // namespace pfd::server
