@@ -15,10 +15,11 @@
 
 #include <toml++/toml.h>
 
+#include "base/small_file.hpp"
+#include "base/unique_fd.hpp"
 #include "server/config_values.hpp"
 #include "server/cpu_count.hpp"
 #include "server/runtime_files.hpp"
-#include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 
@@ -460,28 +461,14 @@ config_result parse_config(std::string_view text, const std::string& source_name
 }
 
 config_result load_config(const std::string& path) {
-    // POSIX read rather than ifstream: opening a directory "succeeds" with ifstream and
-    // then reads nothing, which would pass for an empty, valid file.
-    unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (!fd.valid()) {
-        return tl::unexpected(config_errors{path + ": cannot open: " + std::strerror(errno)});
+    // A configuration is small; more than this is not one.
+    constexpr std::size_t max_config_bytes = 16 << 20;
+    auto text = read_small_file(path, max_config_bytes);
+    if (!text) {
+        const char* what = std::string_view{text.error().call} == "open" ? "cannot open" : "cannot read";
+        return tl::unexpected(config_errors{path + ": " + what + ": " + std::strerror(text.error().code)});
     }
-    std::string text;
-    char buf[16384];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return tl::unexpected(config_errors{path + ": cannot read: " + std::strerror(errno)});
-        }
-        if (n == 0) {
-            break;
-        }
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return parse_config(text, path);
+    return parse_config(*text, path);
 }
 
 }  // namespace pfd::server

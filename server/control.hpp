@@ -10,8 +10,8 @@
 
 #include <tl/expected.hpp>
 
+#include "base/unique_fd.hpp"
 #include "server/runtime_files.hpp"
-#include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 

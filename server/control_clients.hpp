@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "worker/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace pfd::server {
 

@@ -4,19 +4,18 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <sstream>
 #include <string>
+
+#include "base/small_file.hpp"
 
 namespace pfd::server {
 
 namespace {
 
 std::string read_file(const std::string& path) {
-    std::ifstream in{path};
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
+    auto text = read_small_file(path, 4096);
+    return text ? std::move(*text) : std::string{};
 }
 
 // The cgroup v2 path of this process ("0::/a/b" in /proc/self/cgroup), if any.

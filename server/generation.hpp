@@ -6,16 +6,11 @@
 #include <optional>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "server/config.hpp"
 #include "server/listener_set.hpp"
 
 namespace pfd::server {
-
-using steady_clock = std::chrono::steady_clock;
-
-inline double to_seconds(steady_clock::duration d) noexcept {
-    return std::chrono::duration<double>(d).count();
-}
 
 // One worker slot's history, for back-off and the status table.
 struct slot_state {

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/log.hpp"
 #include "server/listeners.hpp"
-#include "worker/log.hpp"
 
 namespace pfd::server {
 

@@ -9,9 +9,9 @@
 
 #include <tl/expected.hpp>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
 #include "server/config.hpp"
-#include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace pfd::server {
 

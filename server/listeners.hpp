@@ -1,8 +1,8 @@
 #pragma once
 // Listening sockets, bound by the master before it forks.
-#include "proto/result.hpp"
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
 #include "server/config.hpp"
-#include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 

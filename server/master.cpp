@@ -14,6 +14,8 @@
 #include <span>
 #include <vector>
 
+#include "base/log.hpp"
+#include "base/unique_fd.hpp"
 #include "server/control.hpp"
 #include "server/control_clients.hpp"
 #include "server/generation.hpp"
@@ -27,9 +29,7 @@
 #include "server/supervision.hpp"
 #include "server/upgrade.hpp"
 #include "server/worker_pool.hpp"
-#include "worker/log.hpp"
 #include "worker/scoreboard.hpp"
-#include "worker/unique_fd.hpp"
 
 namespace pfd::server {
 

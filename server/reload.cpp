@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace pfd::server {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace pfd::server {
 

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/small_file.hpp"
+
 namespace pfd::server {
 
 namespace {
@@ -40,24 +42,11 @@ std::string without_trailing_slashes(std::string s) {
 
 // Up to `limit` bytes of a /proc file (they are not seekable files with a size).
 tl::expected<std::string, int> read_proc(const std::string& path, std::size_t limit) {
-    unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (!fd.valid()) {
-        return tl::unexpected(errno);
+    auto text = read_small_file(path, limit);
+    if (!text) {
+        return tl::unexpected(text.error().code);
     }
-    std::string out(limit, '\0');
-    std::size_t have = 0;
-    while (have < limit) {
-        const ssize_t n = ::read(fd.get(), out.data() + have, limit - have);
-        if (n < 0) {
-            return tl::unexpected(errno);
-        }
-        if (n == 0) {
-            break;
-        }
-        have += static_cast<std::size_t>(n);
-    }
-    out.resize(have);
-    return out;
+    return std::move(*text);
 }
 
 // The real and effective uid from /proc/<pid>/status ("Uid:\treal\teffective\tsaved\tfs").

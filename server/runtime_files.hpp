@@ -19,7 +19,7 @@
 
 #include <tl/expected.hpp>
 
-#include "worker/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace pfd::server {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "base/log.hpp"
 #include "server/proc_stats.hpp"
-#include "worker/log.hpp"
 
 namespace pfd::server {
 
@@ -67,7 +67,7 @@ void recycle_if_due(worker_pool& pool, std::size_t i, generation& current) noexc
 // Heartbeats, recycling and drain deadlines, from the scoreboard and /proc.
 void supervise(worker_pool& pool, generation& current, bool serving) noexcept {
     const auto& sup = current.cfg.supervisor;
-    const std::uint64_t now_ms = worker::monotonic_now_ms();
+    const std::uint64_t now_ms = monotonic_ms();
     const auto now = steady_clock::now();
     auto& procs = pool.procs();
     // Index loop: starting a replacement may grow procs.

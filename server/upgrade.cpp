@@ -9,8 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "base/log.hpp"
 #include "server/master.hpp"
-#include "worker/log.hpp"
 
 namespace pfd::server {
 

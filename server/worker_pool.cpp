@@ -10,8 +10,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/log.hpp"
 #include "server/proc_title.hpp"
-#include "worker/log.hpp"
 #include "worker/worker.hpp"
 
 namespace pfd::server {
@@ -19,7 +19,7 @@ namespace pfd::server {
 worker_pool::worker_pool(worker::scoreboard board, close_fn close_inherited) noexcept
     : board_{std::move(board)},
       close_inherited_{std::move(close_inherited)},
-      rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ worker::monotonic_now_ms()} {}
+      rng_{(std::uint64_t{2654435761U} * static_cast<std::uint32_t>(::getpid())) ^ monotonic_ms()} {}
 
 bool worker_pool::entry_free(std::size_t i) const noexcept {
     return board_[i].state.load(std::memory_order_relaxed) == worker::worker_state::empty &&
@@ -80,11 +80,8 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
     st.accepted.store(0, std::memory_order_relaxed);
     st.active.store(0, std::memory_order_relaxed);
     st.holds_listener.store(true, std::memory_order_relaxed);
-    st.heartbeat_ms.store(worker::monotonic_now_ms(), std::memory_order_relaxed);
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    st.start_unix_ms.store(static_cast<std::uint64_t>(now.tv_sec) * 1000 + static_cast<std::uint64_t>(now.tv_nsec) / 1'000'000,
-                           std::memory_order_relaxed);
+    st.heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
+    st.start_unix_ms.store(unix_ms(), std::memory_order_relaxed);
     st.state.store(worker::worker_state::starting, std::memory_order_relaxed);
 
     const pid_t master_pid = ::getpid();

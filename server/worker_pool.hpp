@@ -11,8 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "base/log.hpp"
 #include "server/generation.hpp"
-#include "worker/log.hpp"
 #include "worker/scoreboard.hpp"
 
 namespace pfd::server {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 
 namespace pfd::worker {
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace pfd::worker {
 

@@ -2,7 +2,7 @@
 // An io_uring instance, created in the worker after fork().
 #include <liburing.h>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 
 namespace pfd::worker {
 

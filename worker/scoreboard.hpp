@@ -10,7 +10,8 @@
 #include <ctime>
 #include <utility>
 
-#include "proto/result.hpp"
+#include "base/clock.hpp"
+#include "base/result.hpp"
 
 namespace pfd::worker {
 
@@ -44,12 +45,6 @@ struct alignas(64) worker_stats {
         a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
 };
-
-inline std::uint64_t monotonic_now_ms() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
-}
 
 class scoreboard {
 public:

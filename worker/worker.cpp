@@ -13,12 +13,12 @@
 #include <optional>
 #include <vector>
 
+#include "base/log.hpp"
+#include "base/unique_fd.hpp"
 #include "worker/buffer_ring.hpp"
 #include "worker/connection.hpp"
-#include "worker/log.hpp"
 #include "worker/ring.hpp"
 #include "worker/timer_wheel.hpp"
-#include "worker/unique_fd.hpp"
 
 // mimalloc is linked into the executable, not into this library (the unit tests link the
 // worker without it): its functions are weak references, null where it is absent.
@@ -118,18 +118,6 @@ private:
     long delay_ = -1;
 };
 
-std::time_t coarse_now() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return ts.tv_sec;
-}
-
-std::uint64_t monotonic_ms() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
-}
-
 timer_wheel::tick_t ticks(std::chrono::milliseconds d) noexcept {
     return static_cast<timer_wheel::tick_t>((d + tick_length - std::chrono::milliseconds{1}) / tick_length);
 }
@@ -148,7 +136,7 @@ public:
           router_{cfg.routes},
           conns_(cfg.max_connections),
           wheel_{cfg.max_connections, wheel_slots},
-          start_ms_{monotonic_ms()} {
+          start_ms_{monotonic_coarse_ms()} {
         ctx_.router = &router_;
         ctx_.date = &date_;
         ctx_.stats = stats_;
@@ -209,7 +197,7 @@ private:
     void refresh_timer(std::uint32_t slot, progress moved) noexcept;
     void on_timeout(std::uint32_t slot) noexcept;
     [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept {
-        return (monotonic_ms() - start_ms_) / static_cast<std::uint64_t>(tick_length.count());
+        return (monotonic_coarse_ms() - start_ms_) / static_cast<std::uint64_t>(tick_length.count());
     }
 
     std::unique_ptr<session> acquire_session() noexcept;
@@ -279,7 +267,7 @@ int event_loop::run() noexcept {
     arm_accept();
     arm_signal();
     arm_tick();
-    stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
+    stats_->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
     stats_->state.store(worker_state::ready, std::memory_order_relaxed);
     unsigned wait_for = 1;
     // A draining worker leaves once its connections are done and it has let go of the
@@ -297,7 +285,7 @@ int event_loop::run() noexcept {
             log_line("io_uring_submit_and_wait failed: %s; exiting", std::strerror(-rc));
             return 1;
         }
-        date_.refresh(coarse_now());
+        date_.refresh(unix_seconds_coarse());
         unsigned head = 0;
         unsigned seen = 0;
         io_uring_cqe* cqe = nullptr;
@@ -516,7 +504,7 @@ void event_loop::on_signal(int res) noexcept {
 
 void event_loop::on_tick() noexcept {
     // The master kills a worker whose heartbeat stops (an endless loop, SIGSTOP).
-    stats_->heartbeat_ms.store(monotonic_now_ms(), std::memory_order_relaxed);
+    stats_->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
     accept_backoff_ = false;
     accept_errors_.flush();
     if (--ticks_to_trim_ == 0) {
@@ -772,7 +760,7 @@ bool event_loop::over_fair_share() const noexcept {
         return false;
     }
     constexpr std::uint64_t fresh_ms = 1000;
-    const std::uint64_t now = monotonic_now_ms();
+    const std::uint64_t now = monotonic_ms();
     std::uint64_t total = 0;
     std::uint64_t live_workers = 0;
     for (std::size_t i = 0; i < peers_->size(); ++i) {

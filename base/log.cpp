@@ -1,4 +1,6 @@
-#include "worker/log.hpp"
+#include "base/log.hpp"
+
+#include "base/clock.hpp"
 
 #include <unistd.h>
 
@@ -12,16 +14,9 @@ namespace pfd {
 namespace {
 char identity[32] = "preforkd";
 
-std::uint64_t monotonic_ms() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
-}
-
 void write_line(const char* fmt, va_list ap) noexcept {
     char line[1024];
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
+    const timespec ts = wall_time();
     std::tm tm{};
     gmtime_r(&ts.tv_sec, &tm);
     int n = std::snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ preforkd[%d] %s: ",

@@ -1,4 +1,4 @@
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 #include <unistd.h>
 
