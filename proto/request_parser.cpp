@@ -4,6 +4,10 @@
 #include <array>
 #include <cstring>
 #include <functional>
+#include <new>
+#include <type_traits>
+
+#include <llhttp.h>
 
 #include "proto/http_chars.hpp"
 
@@ -12,6 +16,18 @@ namespace pfd::proto {
 namespace {
 
 request_parser& self(llhttp_t* p) noexcept { return *static_cast<request_parser*>(p->data); }
+
+// The parser's in-place storage for its llhttp_t (constructed there by its constructor).
+llhttp_t& as_llhttp(std::byte* storage) noexcept {
+    return *std::launder(static_cast<llhttp_t*>(static_cast<void*>(storage)));
+}
+
+#define PFD_STR2(x) #x
+#define PFD_STR(x) PFD_STR2(x)
+constexpr const char* llhttp_version_text =
+    PFD_STR(LLHTTP_VERSION_MAJOR) "." PFD_STR(LLHTTP_VERSION_MINOR) "." PFD_STR(LLHTTP_VERSION_PATCH);
+#undef PFD_STR
+#undef PFD_STR2
 
 method to_method(std::uint8_t m) noexcept {
     switch (m) {
@@ -203,23 +219,30 @@ struct parser_callbacks {
     }
 };
 
+const char* llhttp_version() noexcept { return llhttp_version_text; }
+
 request_parser::request_parser(request_sink& sink, parser_limits limits) noexcept
     : sink_{&sink}, limits_{limits} {
+    static_assert(sizeof(llhttp_t) <= llhttp_size && alignof(llhttp_t) <= llhttp_align,
+                  "request_parser::llhttp_ is too small for this llhttp's llhttp_t: raise llhttp_size");
+    static_assert(std::is_trivially_destructible_v<llhttp_t>, "request_parser never destroys its llhttp_t");
+    ::new (static_cast<void*>(llhttp_)) llhttp_t{};
     limits_.max_headers = std::min(limits_.max_headers, request_head::max_headers);
     init_llhttp();
 }
 
 void request_parser::init_llhttp() noexcept {
-    llhttp_init(&llhttp_, HTTP_REQUEST, &parser_callbacks::settings());
-    llhttp_.data = this;
+    llhttp_t& ll = as_llhttp(llhttp_);
+    llhttp_init(&ll, HTTP_REQUEST, &parser_callbacks::settings());
+    ll.data = this;
     // Any single-digit version gets through llhttp; on_headers_complete decides (RFC 9110
     // 6.2: HTTP/1.2 is read as 1.1; another major version is a 505). llhttp 8.1 has the
     // flag but no setter for it.
-    llhttp_.lenient_flags |= LENIENT_VERSION;
+    ll.lenient_flags |= LENIENT_VERSION;
     // Whether a body is chunked is decided by chunked_is_final(), which, unlike llhttp
     // 8.1, ignores empty list elements ("chunked,"); Transfer-Encoding with
     // Content-Length is still refused by llhttp (that is LENIENT_CHUNKED_LENGTH).
-    llhttp_.lenient_flags |= LENIENT_TRANSFER_ENCODING;
+    ll.lenient_flags |= LENIENT_TRANSFER_ENCODING;
 }
 
 void request_parser::reset() noexcept {
@@ -292,18 +315,18 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
             if (finish_message() != 0) {
                 return stop(parse_status::closed, p, end);
             }
-            llhttp_resume(&llhttp_);
+            llhttp_resume(&as_llhttp(llhttp_));
         }
         parse_end_ = end;
-        const llhttp_errno_t err = llhttp_execute(&llhttp_, p, static_cast<std::size_t>(end - p));
+        const llhttp_errno_t err = llhttp_execute(&as_llhttp(llhttp_), p, static_cast<std::size_t>(end - p));
         if (err != HPE_OK) {
             if (err == HPE_PAUSED && chunked_body_) {
                 // Paused by on_message_complete after a chunked head: the body is ours.
-                p = llhttp_get_error_pos(&llhttp_);
+                p = llhttp_get_error_pos(&as_llhttp(llhttp_));
                 continue;
             }
             // (An overflow is reported at the end of the bytes, where there is nothing to read.)
-            const char* at = llhttp_get_error_pos(&llhttp_);
+            const char* at = llhttp_get_error_pos(&as_llhttp(llhttp_));
             if (err == HPE_INVALID_CONTENT_LENGTH && at != nullptr && at < end && *at == '\t') {
                 switch (respell_content_length_ows(at, end)) {
                     case respell::reparse:
@@ -321,8 +344,8 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
     }
 }
 
-parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) noexcept {
-    switch (err) {
+parse_status request_parser::after_execute(int err, const char* end) noexcept {
+    switch (static_cast<llhttp_errno_t>(err)) {
         case HPE_OK:
             keep_partial_head(end);
             if (error_status_ != 0) {
@@ -333,7 +356,7 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
         case HPE_PAUSED_UPGRADE:
             // Paused by on_message_complete after a last request, or by llhttp after a
             // request that asked to switch protocols: we answer it and close.
-            return stop(parse_status::closed, llhttp_get_error_pos(&llhttp_), end);
+            return stop(parse_status::closed, llhttp_get_error_pos(&as_llhttp(llhttp_)), end);
         case HPE_INVALID_METHOD:
             return on_unknown_method(end);
         case HPE_INVALID_CONSTANT:
@@ -343,7 +366,7 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
                 return on_unknown_method(end);
             }
             if (error_status_ == 0) {
-                fail(400, llhttp_get_error_reason(&llhttp_));
+                fail(400, llhttp_get_error_reason(&as_llhttp(llhttp_)));
             }
             break;
         case HPE_INVALID_VERSION:
@@ -353,7 +376,7 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
             break;
         default:
             if (error_status_ == 0) {
-                fail(400, llhttp_get_error_reason(&llhttp_));
+                fail(400, llhttp_get_error_reason(&as_llhttp(llhttp_)));
             }
             break;
     }
@@ -365,7 +388,7 @@ parse_status request_parser::after_execute(llhttp_errno_t err, const char* end) 
 // junk) is a 400. The line is kept until it can be told apart, whatever the split.
 parse_status request_parser::on_unknown_method(const char* end) noexcept {
     // The method began in this read (llhttp's open span), or in the kept head bytes.
-    const char* start = head_start_ != nullptr ? head_start_ : static_cast<const char*>(llhttp_._span_pos0);
+    const char* start = head_start_ != nullptr ? head_start_ : static_cast<const char*>(as_llhttp(llhttp_)._span_pos0);
     if (start == nullptr || !std::less<>{}(start, end)) {
         fail(400, "invalid method");
         return stop(parse_status::error, end, end);
@@ -587,7 +610,7 @@ int request_parser::on_version(const char* at, std::size_t n) noexcept {
 // A version we do not speak is refused as soon as it is read, before the head's other
 // errors (RFC 9110 6.2: a higher HTTP/1 minor version is read as 1.1).
 int request_parser::on_version_complete() noexcept {
-    if (llhttp_.http_major != 1) {
+    if (as_llhttp(llhttp_).http_major != 1) {
         return fail(505, "unsupported HTTP version");
     }
     return 0;
@@ -708,7 +731,8 @@ int request_parser::check_expect(bool expected, bool only_continue) noexcept {
 }
 
 int request_parser::on_headers_complete() noexcept {
-    if (llhttp_.http_major != 1) {   // an HTTP/0.9 line ("GET /") has no version to complete
+    const llhttp_t& ll = as_llhttp(llhttp_);
+    if (ll.http_major != 1) {   // an HTTP/0.9 line ("GET /") has no version to complete
         fail(version_.empty() ? 400 : 505, version_.empty() ? "request line without an HTTP version"
                                                             : "unsupported HTTP version");
         return -1;
@@ -716,12 +740,12 @@ int request_parser::on_headers_complete() noexcept {
     // RFC 9110 6.2: a higher minor version of a major version we speak is read as the
     // highest minor version we speak.
     head_.version_major = 1;
-    head_.version_minor = std::min<std::uint8_t>(llhttp_.http_minor, 1);
-    head_.method = to_method(llhttp_.method);
-    head_.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0 && llhttp_.upgrade == 0;
+    head_.version_minor = std::min<std::uint8_t>(ll.http_minor, 1);
+    head_.method = to_method(ll.method);
+    head_.keep_alive = llhttp_should_keep_alive(&ll) != 0 && ll.upgrade == 0;
     int hosts = 0;
     bool host_ok = true;
-    bool transfer_encoding = (llhttp_.flags & F_TRANSFER_ENCODING) != 0;
+    bool transfer_encoding = (ll.flags & F_TRANSFER_ENCODING) != 0;
     bool expected = false;
     bool only_continue = true;
     // One pass, by name length first: this runs for every request.
@@ -776,8 +800,8 @@ int request_parser::on_headers_complete() noexcept {
         fail(400, "Transfer-Encoding in an HTTP/1.0 request");
         return -1;
     }
-    head_.has_body = chunked || ((llhttp_.flags & F_CONTENT_LENGTH) != 0 && llhttp_.content_length > 0);
-    if (!chunked && llhttp_.content_length > limits_.max_body_bytes && (llhttp_.flags & F_CONTENT_LENGTH) != 0) {
+    head_.has_body = chunked || ((ll.flags & F_CONTENT_LENGTH) != 0 && ll.content_length > 0);
+    if (!chunked && ll.content_length > limits_.max_body_bytes && (ll.flags & F_CONTENT_LENGTH) != 0) {
         fail(413, "request body too large");
         return -1;
     }

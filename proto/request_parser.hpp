@@ -12,6 +12,9 @@
 #include <span>
 #include <string_view>
 
+// TRANSITIONAL, nothing here uses it: server/main.cpp still reads LLHTTP_VERSION_* (-v)
+// through this header. Once it calls proto::llhttp_version(), this include goes, and
+// proto_dep in meson.build stops exporting llhttp's include directory.
 #include <llhttp.h>
 
 #include "proto/byte_buffer.hpp"
@@ -19,6 +22,9 @@
 #include "proto/request.hpp"
 
 namespace pfd::proto {
+
+// The version of llhttp the parser runs on, as "8.1.0" (for -v).
+[[nodiscard]] const char* llhttp_version() noexcept;
 
 struct parser_limits {
     std::size_t max_request_line = 8 * 1024;   // method and target, else 414
@@ -89,7 +95,7 @@ private:
     enum class respell : std::uint8_t { reparse, wait, refuse };
     respell respell_content_length_ows(const char* tab, const char* end) noexcept;
     respell respell_kept_ows() noexcept;
-    parse_status after_execute(llhttp_errno_t err, const char* end) noexcept;
+    parse_status after_execute(int err, const char* end) noexcept;   // err: an llhttp_errno_t
     parse_status on_unknown_method(const char* end) noexcept;
     parse_status judge_unknown_method() noexcept;
     int fail(int status, const char* reason) noexcept;
@@ -101,7 +107,11 @@ private:
     [[nodiscard]] bool kept_head_too_large() const noexcept;
     void rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept;
 
-    llhttp_t llhttp_{};
+    // The llhttp_t, held in place (no allocation, no pointer to follow) so that llhttp.h
+    // stays inside request_parser.cpp, which checks this size and alignment against it.
+    static constexpr std::size_t llhttp_size = 96;
+    static constexpr std::size_t llhttp_align = 8;
+    alignas(llhttp_align) std::byte llhttp_[llhttp_size];
     request_sink* sink_;
     parser_limits limits_;
     request_head head_;
