@@ -22,14 +22,13 @@ chunked_decoder::progress chunked_decoder::feed(std::span<const char> bytes) noe
     std::size_t i = 0;
     while (i < bytes.size()) {
         if (state_ == state::data) {
-            // The bulk of a body: passed over without looking at it.
+            // The bulk of a body: handed out as it lies, without looking at it.
             const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_left_, bytes.size() - i));
             chunk_left_ -= n;
-            i += n;
             if (chunk_left_ == 0) {
                 state_ = state::data_cr;
             }
-            continue;
+            return {status::data, i + n, bytes.subspan(i, n)};
         }
         if (!step(bytes[i])) {
             return {status::error, i};

@@ -1,9 +1,11 @@
 #pragma once
 // The chunked transfer coding of a request body (RFC 9112 7.1), decoded strictly:
-// bytes in, how many of them belong to the body out; no I/O, no copies.
+// bytes in, how many of them belong to the body and where its data lies out; no I/O,
+// no copies.
 //
-// The data is passed over (no route reads request bodies); what is checked is the
-// framing, since a body misread here is a request smuggled into the next one:
+// feed() stops at each run of chunk data and hands it out as a view into the bytes it
+// was given (only data: never a size, an extension, a CRLF or a trailer). What is
+// checked is the framing, since a body misread here is a request smuggled into the next one:
 //   chunk-size = 1*HEXDIG, never over the body limit (413 on the size line itself,
 //   before any data arrives); chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ),
 //   value a token or quoted-string; every line ends in CRLF (a bare CR or LF is a 400);
@@ -26,12 +28,14 @@ class chunked_decoder {
 public:
     enum class status : std::uint8_t {
         need_more,  // every byte given belongs to the body; feed more
+        data,       // `data` is chunk data (ending `consumed` bytes in); feed the rest
         done,       // the body ended `consumed` bytes in; the rest is the next request
         error,      // malformed or over a limit: error_status(), then close
     };
     struct progress {
         status st;
         std::size_t consumed;
+        std::span<const char> data{};   // with status::data: never empty
     };
 
     // Ready for a new body.

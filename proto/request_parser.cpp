@@ -301,8 +301,12 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
     }
     for (;;) {
         if (chunked_body_) {
-            const auto [st, used] = chunked_.feed({p, static_cast<std::size_t>(end - p)});
+            const auto [st, used, data] = chunked_.feed({p, static_cast<std::size_t>(end - p)});
             p += used;
+            if (st == chunked_decoder::status::data) {
+                sink_->on_request_body(data);
+                continue;
+            }
             if (st == chunked_decoder::status::error) {
                 fail(chunked_.error_status(), chunked_.error_reason());
                 return stop(parse_status::error, end, end);
@@ -823,12 +827,15 @@ int request_parser::on_headers_complete() noexcept {
     return 0;
 }
 
-int request_parser::on_body(const char* /*at*/, std::size_t n) noexcept {
+int request_parser::on_body(const char* at, std::size_t n) noexcept {
     // Only Content-Length bodies come here, and their length was checked on the head;
     // this bounds them again in case the two ever disagree.
     body_bytes_ += n;
     if (body_bytes_ > limits_.max_body_bytes) {
         return fail(413, "request body too large");
+    }
+    if (n != 0) {
+        sink_->on_request_body({at, n});
     }
     return 0;
 }

@@ -5,8 +5,9 @@
 // Header views point into the bytes given to feed() while a head lies within one
 // read. When a read ends inside a head, the head's raw bytes are kept in a buffer
 // owned by the parser and later reads are appended to it until the head is complete,
-// so a head is always contiguous, whatever the split. Bodies are passed over: a
-// Content-Length one by llhttp, a chunked one by chunked_decoder.
+// so a head is always contiguous, whatever the split. Body bytes go to the sink as they
+// arrive, without a copy: a Content-Length body as llhttp delimits it, a chunked one as
+// chunked_decoder de-chunks it.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -38,6 +39,13 @@ class request_sink {
 public:
     // The head is complete; its views are valid only during this call.
     virtual void on_request_head(const request_head& head) noexcept = 0;
+    // The next bytes of the request's body, in order, after its head: a Content-Length
+    // body as it arrives, a chunked one de-chunked (chunk data only). Never empty, never
+    // after an error, and never past the body limit: a Content-Length over it is refused
+    // on the head, a chunk at the size line that takes the body over it (the chunks
+    // before were given). The bytes are valid only during this call. Requests without a
+    // body never come here.
+    virtual void on_request_body(std::span<const char> /*bytes*/) noexcept {}
     // The whole request, including any body, has arrived.
     virtual void on_request_complete() noexcept = 0;
 

@@ -1,7 +1,8 @@
 // libFuzzer target: any bytes, split into reads at fuzzer-chosen points, must never
 // crash the parser, leak, or produce a head whose views fall outside live memory; and
-// what is accepted must not depend on the split: the same requests, and the same end
-// (need more, closed, error), as in one read of everything. Which error status is not
+// what is accepted must not depend on the split: the same requests, the same body bytes
+// for each (de-chunked: chunk data only), and the same end (need more, closed, error), as
+// in one read of everything. Body bytes come only between a head and its completion. Which error status is not
 // compared: llhttp hands a token over at the end of each read, so when a head has two
 // faults (too many fields, then a bad byte in the next name) the one noticed first may
 // depend on where the reads end; either way the request is refused.
@@ -10,7 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proto/request_parser.hpp"
@@ -21,6 +25,8 @@ struct touching_sink final : pfd::proto::request_sink {
     std::size_t bytes_seen = 0;
     std::size_t heads = 0;
     std::size_t completions = 0;
+    std::vector<std::string> bodies;   // one per head
+    bool in_request = false;
     void on_request_head(const pfd::proto::request_head& h) noexcept override {
         // Reading every view lets ASan catch one that points at freed or recycled memory.
         auto touch = [this](std::string_view v) {
@@ -36,14 +42,28 @@ struct touching_sink final : pfd::proto::request_sink {
             touch(h.headers[i].name);
             touch(h.headers[i].value);
         }
+        bodies.emplace_back();
+        in_request = true;
     }
-    void on_request_complete() noexcept override { ++completions; }
+    void on_request_body(std::span<const char> bytes) noexcept override {
+        if (!in_request || bytes.empty()) {
+            std::fprintf(stderr, "body bytes outside a request, or an empty piece (%zu bytes)\n", bytes.size());
+            std::abort();
+        }
+        // Copying reads every byte, so ASan catches a piece outside live memory.
+        bodies.back().append(bytes.data(), bytes.size());
+    }
+    void on_request_complete() noexcept override {
+        ++completions;
+        in_request = false;
+    }
 };
 
 struct outcome {
     pfd::proto::parse_status status = pfd::proto::parse_status::need_more;
     std::size_t heads = 0;
     std::size_t completions = 0;
+    std::vector<std::string> bodies;
     bool operator==(const outcome&) const = default;
 };
 
@@ -73,6 +93,7 @@ outcome run(const std::uint8_t* data, std::size_t size, std::size_t read_size) {
     }
     o.heads = sink.heads;
     o.completions = sink.completions;
+    o.bodies = std::move(sink.bodies);
     return o;
 }
 
@@ -90,9 +111,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const outcome split = run(data, size, read_size);
     const outcome whole = run(data, size, size == 0 ? 1 : size);
     if (!(split == whole)) {
+        std::size_t differing_body = split.bodies.size();
+        for (std::size_t i = 0; i < split.bodies.size() && i < whole.bodies.size(); ++i) {
+            if (split.bodies[i] != whole.bodies[i]) {
+                differing_body = i;
+                break;
+            }
+        }
         std::fprintf(stderr, "outcome depends on the split (reads of %zu / one read): status %d/%d, heads %zu/%zu, "
-                             "completions %zu/%zu\n", read_size, static_cast<int>(split.status),
-                     static_cast<int>(whole.status), split.heads, whole.heads, split.completions, whole.completions);
+                             "completions %zu/%zu, first differing body: request %zu\n", read_size,
+                     static_cast<int>(split.status), static_cast<int>(whole.status), split.heads, whole.heads,
+                     split.completions, whole.completions, differing_body);
         std::abort();
     }
     return 0;

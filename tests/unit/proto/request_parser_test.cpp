@@ -26,6 +26,7 @@ struct recorded_head {
     std::string host_lookup;
     std::string upper_host_lookup;
     bool missing_lookup_empty = false;
+    std::string body;  // every on_request_body piece, concatenated
 
     bool operator==(const recorded_head&) const = default;
 };
@@ -34,6 +35,10 @@ struct test_sink final : request_sink {
     std::vector<recorded_head> heads;
     int completions = 0;
     std::string events;  // "H" per head, "C" per completion, in order
+    std::size_t body_calls = 0;
+    // A body piece that was empty, or outside a head and its completion.
+    bool misplaced_body = false;
+    bool in_request = false;
 
     void on_request_head(const request_head& h) noexcept override {
         recorded_head r;
@@ -52,10 +57,20 @@ struct test_sink final : request_sink {
         r.missing_lookup_empty = h.find_header("X-Not-There").empty();
         heads.push_back(std::move(r));
         events += 'H';
+        in_request = true;
+    }
+    void on_request_body(std::span<const char> bytes) noexcept override {
+        ++body_calls;
+        if (!in_request || bytes.empty() || heads.empty()) {
+            misplaced_body = true;
+            return;
+        }
+        heads.back().body.append(bytes.data(), bytes.size());
     }
     void on_request_complete() noexcept override {
         ++completions;
         events += 'C';
+        in_request = false;
     }
 };
 
@@ -87,6 +102,7 @@ void check_split_invariance(std::string_view text, parser_limits limits = {}) {
     request_parser pw{whole, limits};
     const parse_status whole_status = feed_all(pw, text);
     REQUIRE(!whole.heads.empty());
+    CHECK_FALSE(whole.misplaced_body);
 
     for (std::size_t cut = 1; cut < text.size(); ++cut) {
         CAPTURE(cut);
@@ -96,6 +112,7 @@ void check_split_invariance(std::string_view text, parser_limits limits = {}) {
         CHECK(st == whole_status);
         CHECK(s.events == whole.events);
         CHECK(s.heads == whole.heads);
+        CHECK_FALSE(s.misplaced_body);
     }
 
     test_sink bytes;
@@ -107,6 +124,7 @@ void check_split_invariance(std::string_view text, parser_limits limits = {}) {
     CHECK(feed_chunks(pb, singles) == whole_status);
     CHECK(bytes.events == whole.events);
     CHECK(bytes.heads == whole.heads);
+    CHECK_FALSE(bytes.misplaced_body);
 
     // Fixed-size reads of every size: a head may start in the read that ends another.
     for (std::size_t step = 2; step < text.size(); ++step) {
@@ -118,7 +136,7 @@ void check_split_invariance(std::string_view text, parser_limits limits = {}) {
         test_sink s;
         request_parser p{s, limits};
         const parse_status st = feed_chunks(p, chunks);
-        CHECK((st == whole_status && s.events == whole.events && s.heads == whole.heads));
+        CHECK((st == whole_status && s.events == whole.events && s.heads == whole.heads && !s.misplaced_body));
     }
 }
 
@@ -377,6 +395,126 @@ TEST_CASE("a chunked body is skipped and the next pipelined request parsed", "[p
 
 TEST_CASE("a chunked body split at every byte boundary parses the same", "[proto][parser][body][split]") {
     check_split_invariance(with_chunked_body);
+}
+
+namespace {
+// Feeds text whole, in two reads split at every boundary, one byte per read, and in
+// fixed-size reads of every size; each time the body bytes the sink saw, request by
+// request, must be exactly `expected`, every piece inside its request and none empty.
+void check_bodies(std::string_view text, const std::vector<std::string>& expected, parser_limits limits = {}) {
+    auto bodies_of = [&](const std::vector<std::string_view>& reads) {
+        test_sink s;
+        request_parser p{s, limits};
+        feed_chunks(p, reads);
+        CHECK_FALSE(s.misplaced_body);
+        std::vector<std::string> bodies;
+        for (const auto& h : s.heads) {
+            bodies.push_back(h.body);
+        }
+        return bodies;
+    };
+    CHECK(bodies_of({text}) == expected);
+    for (std::size_t cut = 1; cut < text.size(); ++cut) {
+        CAPTURE(cut);
+        CHECK(bodies_of({text.substr(0, cut), text.substr(cut)}) == expected);
+    }
+    for (std::size_t step = 1; step < text.size(); ++step) {
+        CAPTURE(step);
+        std::vector<std::string_view> reads;
+        for (std::size_t at = 0; at < text.size(); at += step) {
+            reads.push_back(text.substr(at, step));
+        }
+        CHECK(bodies_of(reads) == expected);
+    }
+}
+
+const std::string chunked_with_extensions_and_trailers =
+    "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5;name=value\r\nhello\r\n"
+    "1;quoted=\"a;b\\\"c\"\r\n \r\n"
+    "A ; flag\r\n0123456789\r\n"
+    "4\r\n\r\n\r\n\r\n"                       // data that looks like framing
+    "0;last=1\r\nX-Trailer: 5\r\nX-Data: abc\r\n\r\n";
+}  // namespace
+
+TEST_CASE("a Content-Length body reaches the sink exactly, whatever the split", "[proto][parser][body][split]") {
+    check_bodies(with_length_body, {"GET /not-a-request HTTP/1.1\r\nHost: x\r\n", ""});
+}
+
+TEST_CASE("a chunked body reaches the sink de-chunked: data only, whatever the split",
+          "[proto][parser][body][split]") {
+    check_bodies(with_chunked_body, {"helloGET /fake HTTP/1.1\r\nHost:", ""});
+    check_bodies(chunked_with_extensions_and_trailers + "GET / HTTP/1.1\r\nHost: b\r\n\r\n",
+                 {"hello 0123456789\r\n\r\n", ""});
+}
+
+TEST_CASE("pipelined requests' bodies are kept apart", "[proto][parser][body][pipeline][split]") {
+    const std::string text = "POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\none" +
+                             chunked_with_extensions_and_trailers +
+                             "GET /3 HTTP/1.1\r\nHost: a\r\n\r\n"
+                             "PUT /4 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nfour"
+                             "POST /5 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                             "POST /6 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsix\r\n0\r\n\r\n";
+    check_bodies(text, {"one", "hello 0123456789\r\n\r\n", "", "four", "", "six"});
+}
+
+TEST_CASE("a large Content-Length body arrives whole over many reads", "[proto][parser][body]") {
+    std::string body(200 * 1024, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        body[i] = static_cast<char>('a' + i % 26);
+    }
+    const std::string text = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) +
+                             "\r\n\r\n" + body + "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    std::vector<std::string_view> reads;
+    for (std::size_t at = 0; at < text.size(); at += 3000) {
+        reads.push_back(std::string_view{text}.substr(at, 3000));
+    }
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_chunks(p, reads) == parse_status::need_more);
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[0].body == body);
+    CHECK(s.heads[1].body.empty());
+    CHECK_FALSE(s.misplaced_body);
+}
+
+TEST_CASE("requests without a body never reach on_request_body", "[proto][parser][body]") {
+    test_sink s;
+    request_parser p{s, {}};
+    REQUIRE(feed_all(p, std::string{pipelined} +
+                            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+                            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0;x=y\r\nT: v\r\n\r\n") ==
+            parse_status::need_more);
+    CHECK(s.heads.size() == 5);
+    CHECK(s.body_calls == 0);
+}
+
+TEST_CASE("a body over the limit never reaches on_request_body", "[proto][parser][body][limits]") {
+    parser_limits limits;
+    limits.max_body_bytes = 8;
+    for (const char* text : {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n123456789",
+                             "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n"}) {
+        CAPTURE(text);
+        test_sink s;
+        request_parser p{s, limits};
+        CHECK(feed_all(p, text) == parse_status::error);
+        CHECK(p.error_status() == 413);
+        CHECK(s.body_calls == 0);
+    }
+}
+
+TEST_CASE("nothing reaches on_request_body after an error", "[proto][parser][body][error]") {
+    test_sink s;
+    request_parser p{s, {}};
+    // The chunk's data is delivered; the missing CRLF after it is the error.
+    CHECK(feed_all(p, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY") ==
+          parse_status::error);
+    REQUIRE(s.heads.size() == 1);
+    CHECK(s.heads[0].body == "abc");
+    const std::size_t calls = s.body_calls;
+    CHECK(feed_all(p, "3\r\ndef\r\n0\r\n\r\n") == parse_status::error);
+    CHECK(s.body_calls == calls);
+    CHECK(s.completions == 0);
 }
 
 TEST_CASE("HTTP/1.1 is keep-alive by default", "[proto][parser][keepalive]") {
