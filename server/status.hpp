@@ -1,8 +1,11 @@
 #pragma once
 // The master's report on its workers: a table for people, JSON for machines.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "worker/scoreboard.hpp"
 
 namespace pfd::server {
 
@@ -14,12 +17,9 @@ struct worker_status {
     const char* state = "";
     double uptime_s = 0;
     unsigned restarts = 0;       // respawns of this slot after unplanned exits
-    std::uint64_t requests = 0;
-    double requests_per_s = 0;   // over the last 10 s
-    std::uint32_t active = 0;
-    std::uint64_t accepted = 0;
-    std::uint64_t bytes_in = 0;
-    std::uint64_t bytes_out = 0;
+    worker::worker_counters counters;
+    // Over the last 10 s, by counter_table index; set for the counters listed with a rate.
+    std::array<double, worker::counter_count> per_s{};
     std::uint64_t rss_bytes = 0;
     double cpu_percent = 0;      // over the last 10 s
 };

@@ -17,7 +17,7 @@ void status_sampler::tick(worker_pool& pool) noexcept {
     next_sample_ = now + std::chrono::milliseconds{1000};
     for (auto& w : pool.procs()) {
         auto& slot = w.samples[w.sample_count % w.samples.size()];
-        slot = {now, pool.stats(w).requests.load(std::memory_order_relaxed), cpu_time_ms(w.pid)};
+        slot = {now, pool.stats(w).counters(), cpu_time_ms(w.pid)};
         ++w.sample_count;
     }
 }
@@ -48,21 +48,23 @@ master_status status_sampler::status(const worker_pool& pool, const generation& 
         const std::vector<slot_state>& slots =
             previous != nullptr && w.config_gen == previous->number ? previous->slots : current.slots;
         ws.restarts = w.slot < slots.size() ? slots[w.slot].restarts : 0;
-        ws.requests = st.requests.load(std::memory_order_relaxed);
-        ws.active = st.active.load(std::memory_order_relaxed);
-        ws.accepted = st.accepted.load(std::memory_order_relaxed);
-        ws.bytes_in = st.bytes_in.load(std::memory_order_relaxed);
-        ws.bytes_out = st.bytes_out.load(std::memory_order_relaxed);
+        ws.counters = st.counters();
         ws.rss_bytes = rss_bytes(w.pid);
         // Rates over the last 10 s: from the oldest sample once the window is full, else
         // from the worker's start (its counters start at zero), so a worker born under
         // load shows what it did before its first sample.
-        worker_proc::sample oldest{.at = w.started, .requests = 0, .cpu_ms = 0};
+        worker_proc::sample oldest{.at = w.started, .counters = {}, .cpu_ms = 0};
         if (w.sample_count >= w.samples.size()) {
             oldest = w.samples[w.sample_count % w.samples.size()];
         }
         if (const double dt = to_seconds(now - oldest.at); dt > 0.05) {
-            ws.requests_per_s = static_cast<double>(ws.requests - oldest.requests) / dt;
+            const auto values = ws.counters.values();
+            const auto before = oldest.counters.values();
+            for (std::size_t i = 0; i < worker::counter_count; ++i) {
+                if (worker::counter_table[i].rate) {
+                    ws.per_s[i] = static_cast<double>(values[i] - before[i]) / dt;
+                }
+            }
             ws.cpu_percent = static_cast<double>(cpu_time_ms(w.pid) - oldest.cpu_ms) / 10.0 / dt;
         }
         s.workers.push_back(ws);

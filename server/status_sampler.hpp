@@ -1,5 +1,5 @@
 #pragma once
-// What the master reports: a sample of each worker's requests and CPU time once a
+// What the master reports: a sample of each worker's counters and CPU time once a
 // second (for rates over the last 10 s), the status the control socket's `status`
 // renders, and the answers to control commands.
 #include <functional>

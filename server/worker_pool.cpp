@@ -74,11 +74,7 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
     worker::worker_stats& st = board_[w.board];
     st.slot.store(slot, std::memory_order_relaxed);
     st.generation.store(w.generation, std::memory_order_relaxed);
-    st.requests.store(0, std::memory_order_relaxed);
-    st.bytes_in.store(0, std::memory_order_relaxed);
-    st.bytes_out.store(0, std::memory_order_relaxed);
-    st.accepted.store(0, std::memory_order_relaxed);
-    st.active.store(0, std::memory_order_relaxed);
+    st.reset_counters();
     st.holds_listener.store(true, std::memory_order_relaxed);
     st.heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
     st.start_unix_ms.store(unix_ms(), std::memory_order_relaxed);

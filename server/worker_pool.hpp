@@ -33,10 +33,10 @@ struct worker_proc {
     bool socket_removed = false;           // reuseport: its socket left the listener set (scale-down, reload)
     steady_clock::time_point drain_deadline{};
     const char* kill_reason = nullptr;     // why the master killed it, for the exit log line
-    // Once a second: requests and CPU time, for rates over the last 10 s.
+    // Once a second: the counters and CPU time, for rates over the last 10 s.
     struct sample {
         steady_clock::time_point at{};
-        std::uint64_t requests = 0;
+        worker::worker_counters counters;
         std::uint64_t cpu_ms = 0;
     };
     std::array<sample, 11> samples{};

@@ -5,9 +5,12 @@
 // path waits for the master.
 #include <sys/mman.h>
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <type_traits>
 #include <utility>
 
 #include "base/clock.hpp"
@@ -23,6 +26,66 @@ enum class worker_state : std::uint8_t {
     exiting,
 };
 
+enum class counter_kind : std::uint8_t {
+    counter,  // only grows while the worker lives
+    gauge,    // goes up and down
+};
+
+// The worker's counters, described once: reset, snapshot, the status JSON and table
+// (server/status.cpp) and any exporter iterate over this list, in its order (the JSON's).
+// X(member of worker_stats, its value type, kind, JSON key, rate, help text)
+// rate: the status also reports <JSON key>_per_s over the last 10 s.
+// Adding a counter: a member in worker_stats (where it belongs in the layout) and a
+// line here; the static_asserts below fail until both exist.
+#define PREFORKD_WORKER_COUNTERS(X)                                                                       \
+    X(requests, std::uint64_t, counter, "requests", true, "Requests answered.")                         \
+    X(active, std::uint32_t, gauge, "active_connections", false, "Connections open now.")              \
+    X(accepted, std::uint64_t, counter, "accepted_connections", false, "Connections accepted.")        \
+    X(bytes_in, std::uint64_t, counter, "bytes_in", false, "Bytes read from clients.")                 \
+    X(bytes_out, std::uint64_t, counter, "bytes_out", false, "Bytes written to clients.")
+
+struct counter_info {
+    const char* member;  // also the exporter's metric name
+    counter_kind kind;
+    const char* json;
+    bool rate;
+    const char* help;
+};
+
+// Index of each counter in counter_table and in worker_counters::values().
+enum class counter : std::size_t {
+#define PFD_COUNTER_ENUM(name, type, kind, json, rate, help) name,
+    PREFORKD_WORKER_COUNTERS(PFD_COUNTER_ENUM)
+#undef PFD_COUNTER_ENUM
+};
+
+inline constexpr std::array counter_table{
+#define PFD_COUNTER_INFO(name, type, kind, json, rate, help) counter_info{#name, counter_kind::kind, json, rate, help},
+    PREFORKD_WORKER_COUNTERS(PFD_COUNTER_INFO)
+#undef PFD_COUNTER_INFO
+};
+inline constexpr std::size_t counter_count = counter_table.size();
+
+[[nodiscard]] constexpr std::size_t index(counter c) noexcept { return static_cast<std::size_t>(c); }
+
+// A plain copy of one worker's counters, taken by the master.
+struct worker_counters {
+#define PFD_COUNTER_FIELD(name, type, kind, json, rate, help) type name = 0;
+    PREFORKD_WORKER_COUNTERS(PFD_COUNTER_FIELD)
+#undef PFD_COUNTER_FIELD
+
+    // In counter_table's order, widened to one type for code that iterates.
+    [[nodiscard]] constexpr std::array<std::uint64_t, counter_count> values() const noexcept {
+        return {
+#define PFD_COUNTER_VALUE(name, type, kind, json, rate, help) std::uint64_t{name},
+            PREFORKD_WORKER_COUNTERS(PFD_COUNTER_VALUE)
+#undef PFD_COUNTER_VALUE
+        };
+    }
+};
+
+// The members keep their declared order, not the list's: the hot ones share the
+// slot's first cache line.
 struct alignas(64) worker_stats {
     std::atomic<std::int32_t> pid{0};
     std::atomic<std::uint32_t> slot{0};
@@ -44,7 +107,38 @@ struct alignas(64) worker_stats {
     static void add(std::atomic<T>& a, T n) noexcept {
         a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
+
+    // Zeroes every counter, before a new worker takes the slot.
+    void reset_counters() noexcept {
+#define PFD_COUNTER_RESET(name, type, kind, json, rate, help) name.store(0, std::memory_order_relaxed);
+        PREFORKD_WORKER_COUNTERS(PFD_COUNTER_RESET)
+#undef PFD_COUNTER_RESET
+    }
+
+    [[nodiscard]] worker_counters counters() const noexcept {
+        worker_counters c;
+#define PFD_COUNTER_LOAD(name, type, kind, json, rate, help) c.name = name.load(std::memory_order_relaxed);
+        PREFORKD_WORKER_COUNTERS(PFD_COUNTER_LOAD)
+#undef PFD_COUNTER_LOAD
+        return c;
+    }
 };
+
+// Each listed counter is a member of the type it says...
+#define PFD_COUNTER_TYPE(name, type, kind, json, rate, help)                      \
+    static_assert(std::is_same_v<decltype(worker_stats::name), std::atomic<type>>, \
+                  #name ": its type differs from the list's");
+PREFORKD_WORKER_COUNTERS(PFD_COUNTER_TYPE)
+#undef PFD_COUNTER_TYPE
+// ...and the counters fill the block from `requests` to `holds_listener` with nothing
+// left out: a member added there without a line in the list fails here.
+#define PFD_COUNTER_SIZE(name, type, kind, json, rate, help) +sizeof(std::atomic<type>)
+inline constexpr std::size_t listed_counter_bytes = 0 PREFORKD_WORKER_COUNTERS(PFD_COUNTER_SIZE);
+#undef PFD_COUNTER_SIZE
+static_assert(offsetof(worker_stats, holds_listener) - offsetof(worker_stats, requests) == listed_counter_bytes,
+              "a member between requests and holds_listener is missing from PREFORKD_WORKER_COUNTERS");
+static_assert(offsetof(worker_stats, accepted) + sizeof(worker_stats::accepted) <= 64,
+              "the counters written per request and per accept stay in the slot's first cache line");
 
 class scoreboard {
 public:
