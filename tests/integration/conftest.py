@@ -26,6 +26,16 @@ content_type = "text/plain"
 
 WORKER_TITLE = re.compile(r"^preforkd: worker process (\d+)$")
 
+# The master's line for a worker that ended (server/respawn.cpp after_exit):
+#   worker 1 pid 812 killed by signal 11 (Segmentation fault) after 2.0 s; respawning now
+#   worker 1 pid 812, replacing pid 700, exited with code 1 after 0.1 s, before it took over; ...
+WORKER_EXIT = re.compile(r"worker \d+ pid (\d+)(?:, replacing pid \d+,)? "
+                         r"(?:killed by signal (\d+)|exited with code (\d+))")
+# What a worker dies of when it breaks by itself (a crash, a sanitizer's abort): no test
+# sends these; the supervisor's own kills (hangs, memory) are SIGKILL.
+CRASH_SIGNALS = {int(s) for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                                  signal.SIGABRT, signal.SIGSYS, signal.SIGTRAP)}
+
 
 # --------------------------------------------------------------------------- waiting
 
@@ -255,6 +265,8 @@ def get(port, path="/", **kw):
 
 # --------------------------------------------------------------------------- the server
 
+_started_servers = []   # every Server started in this session, in order (see no_worker_crashed)
+
 class Server:
     def __init__(self, tmp_path, workers=2, balance="shared", extra="", routes=DEFAULT_ROUTES):
         self.port = free_port()
@@ -271,6 +283,7 @@ class Server:
         self.seen_pids = set()   # every worker pid observed, for cleanup
 
     def start(self, wait_workers=True):
+        _started_servers.append(self)
         self.log_file = open(self.log, "wb")
         self.proc = subprocess.Popen([BIN, "-c", str(self.conf)], stdout=self.log_file,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -309,6 +322,29 @@ class Server:
 
     def exited(self):
         return self.proc.poll() is not None
+
+    def worker_exits(self):
+        """[(log line, signal or None, exit code or None)] for every worker end the master logged."""
+        out = []
+        for line in self.log_text().splitlines():
+            m = WORKER_EXIT.search(line)
+            if m:
+                sig = int(m.group(2)) if m.group(2) else None
+                code = int(m.group(3)) if m.group(3) else None
+                out.append((line, sig, code))
+        return out
+
+    def worker_crashes(self):
+        """Log lines of workers that broke by themselves: a crash signal, or a non-zero exit
+        (a worker that fails, or a sanitizer's report). Planned ends (stop, reload, recycle:
+        code 0) and kills from outside (SIGKILL, SIGTERM) are not crashes."""
+        return [line for line, sig, code in self.worker_exits()
+                if (sig is not None and sig in CRASH_SIGNALS) or (code is not None and code != 0)]
+
+    def assert_no_worker_died(self):
+        """Strict: no worker of this server ended at all (call it before stop())."""
+        ends = [line for line, _, _ in self.worker_exits()]
+        assert not ends, f"workers of the server on port {self.port} ended:\n" + "\n".join(ends)
 
     def signal(self, sig):
         assert self.proc.poll() is None, "master already exited"
@@ -364,3 +400,35 @@ def server_factory(tmp_path):
 @pytest.fixture
 def server(server_factory):
     return server_factory()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "kills_workers: the test crashes workers on purpose (or expects them to fail): "
+                   "no_worker_crashed does not check its servers")
+
+
+# Tests that make workers fail on purpose, in files that do not carry the marker yet.
+_KILLS_WORKERS = (
+    # Workers of a reloaded configuration abort under RLIMIT_AS before they are ready.
+    "test_master_corners.py::test_old_generation_keeps_its_capacity_while_the_new_one_keeps_dying",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.rsplit("/", 1)[-1].startswith(_KILLS_WORKERS):
+            item.add_marker(pytest.mark.kills_workers)
+
+
+@pytest.fixture(autouse=True)
+def no_worker_crashed(request):
+    """After every test, over every server it started (by a fixture or by hand): no worker
+    crashed or exited with an error. Torn down after the fixtures that stop servers, so the
+    master has logged every end by then. Opt out with @pytest.mark.kills_workers."""
+    first = len(_started_servers)
+    yield
+    if request.node.get_closest_marker("kills_workers") is not None:
+        return
+    crashes = [(s.port, line) for s in _started_servers[first:] for line in s.worker_crashes()]
+    assert not crashes, "workers crashed:\n" + "\n".join(f"port {port}: {line}" for port, line in crashes)

@@ -236,9 +236,9 @@ def test_slowloris_connections_cut_off_at_header_timeout(tmp_path):
                 pass   # the 408 came; the close follows it
             except ConnectionResetError:
                 pass
-            assert data == b"" or data.startswith(b"HTTP/1.1 408 "), f"connection {i}: {data[:200]!r}"
-            if data:
-                assert b"\r\nConnection: close\r\n" in data, data
+            # Every one of them sent part of a head: each gets its 408, never a bare close.
+            assert data.startswith(b"HTTP/1.1 408 "), f"connection {i}: {data[:200]!r}"
+            assert b"\r\nConnection: close\r\n" in data, data
             took.append(seen - loris.sent_at[i])
         took.sort()
         print(f"sampled cut-off after: min {took[0]:.2f} s, median {took[len(took) // 2]:.2f} s, "
