@@ -10,6 +10,10 @@ route_table::route_table(const std::vector<route_spec>& routes)
     }
 }
 
+void route_table::add(std::string path, std::unique_ptr<handler> h) {
+    routes_.push_back({std::move(path), std::move(h)});
+}
+
 handler& route_table::find(const proto::request_head& head) noexcept {
     if (head.form == proto::target_form::asterisk && head.method == proto::method::options) {
         return server_options_;

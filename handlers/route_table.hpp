@@ -24,6 +24,9 @@ public:
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
+    // A route answered by `h` (exact path); routes added later do not shadow earlier ones.
+    void add(std::string path, std::unique_ptr<handler> h);
+
     [[nodiscard]] handler& find(const proto::request_head& head) noexcept;
     [[nodiscard]] const error_pages& errors() const noexcept { return errors_; }
 

@@ -328,7 +328,7 @@ void read_routes(validator& v, const toml::node& n, config& cfg) {
     for (const toml::node& item : *routes) {
         const toml::table& t = *item.as_table();
         v.known_keys(t, "route", {"path", "body", "content_type"});
-        proto::route_spec r;
+        handlers::route_spec r;
         const toml::node* path = v.string(t, "path", "route.path", r.path);
         if (path == nullptr) {
             if (t.get("path") == nullptr) {

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "handlers/route_table.hpp"
 #include "proto/request_parser.hpp"
-#include "proto/router.hpp"
 
 namespace pfd::worker {
 
@@ -17,7 +17,7 @@ struct timeouts {
 };
 
 struct settings {
-    std::vector<proto::route_spec> routes;
+    std::vector<handlers::route_spec> routes;
     proto::parser_limits parser_limits;
     std::uint32_t max_connections = 10'000;              // open connections per worker
     std::uint32_t max_requests_per_connection = 10'000;  // then Connection: close; 0 = unlimited

@@ -2,7 +2,6 @@
 
 #include "proto/http_date.hpp"
 #include "proto/response.hpp"
-#include "proto/router.hpp"
 
 using namespace pfd::proto;
 
@@ -34,15 +33,4 @@ TEST_CASE("http date is IMF-fixdate", "[proto][date]") {
     CHECK(std::string_view(d.data(), d.size()) == date);
     auto epoch = format_http_date(0);
     CHECK(std::string_view(epoch.data(), epoch.size()) == "Thu, 01 Jan 1970 00:00:00 GMT");
-}
-
-TEST_CASE("router: exact path, 404 otherwise, 405 lists Allow", "[proto][router]") {
-    router rt{{route_spec{"/", "hello word", "text/plain"}, route_spec{"/a", "A", "text/html"}}};
-    CHECK(rt.find("/").status() == 200);
-    CHECK(rt.find("/").body() == "hello word");
-    CHECK(rt.find("/a").body() == "A");
-    CHECK(rt.find("/b").status() == 404);
-    byte_buffer out;
-    rt.error(405).write(out, date, connection_header::none, true);
-    CHECK(out.view().find("\r\nAllow: GET, HEAD, OPTIONS\r\n") != std::string_view::npos);
 }

@@ -1,6 +1,8 @@
-#include "worker/connection.hpp"
+#include "worker/session.hpp"
 
 #include <algorithm>
+
+#include "proto/persistence.hpp"
 
 namespace pfd::worker {
 
@@ -69,12 +71,20 @@ std::size_t session::parse_some(std::span<const char> bytes) noexcept {
 }
 
 void session::fail(int status) noexcept {
-    ctx_->router->error(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
+    abort_request();
+    ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
     close_after_ = true;
     failed_ = true;
 }
 
+void session::abort_request() noexcept {
+    if (handlers::handler* h = std::exchange(handler_, nullptr)) {
+        h->on_abort(exchange_);
+    }
+}
+
 void session::reset(std::size_t keep_capacity) noexcept {
+    abort_request();
     parser_.reset();
     for (proto::byte_buffer* b : {&out_, &sending_, &backlog_}) {
         b->clear();
@@ -83,53 +93,40 @@ void session::reset(std::size_t keep_capacity) noexcept {
         }
     }
     requests_ = nullptr;
-    answer_ = nullptr;
     close_after_ = false;
     failed_ = false;
 }
 
 void session::on_request_head(const proto::request_head& head) noexcept {
-    using proto::connection_header;
-    using proto::method;
-    const auto& router = *ctx_->router;
-    answer_body_ = head.method != method::head;
-    switch (head.method) {
-        case method::get:
-        case method::head:
-            answer_ = &router.find(head.path);
-            break;
-        case method::options:
-            answer_ = head.form == proto::target_form::asterisk ? &router.options() : &router.options_for(head.path);
-            break;
-        case method::post:
-        case method::put:
-        case method::del:
-        case method::connect:
-        case method::other:
-            answer_ = &router.error(405);
-            break;
-    }
-    if (head.expect_continue) {
+    handler_ = &ctx_->routes->find(head);
+    exchange_.begin(head.method == proto::method::head);
+    handler_->on_head(exchange_, head);
+    if (exchange_.take_continue()) {
         // RFC 9110 10.1.1: the client waits for this before sending the body.
         out_.append(continue_100);
     }
     const std::uint32_t served = requests_ != nullptr ? *requests_ + 1 : 1;
     const std::uint32_t limit = ctx_->max_requests_per_connection;
-    if (!head.keep_alive || ctx_->draining || (limit != 0 && served >= limit)) {
-        answer_conn_ = connection_header::close;
+    answer_conn_ = proto::answer_connection(head, ctx_->draining || (limit != 0 && served >= limit));
+    if (answer_conn_ == proto::connection_header::close) {
         // Nothing the client pipelined after this request is read as a request: the
         // unread input makes the close a lingering one, so this answer is not lost to
         // a reset.
         parser_.finish_after_this_request();
-    } else if (head.version_minor == 0) {
-        answer_conn_ = connection_header::keep_alive;
-    } else {
-        answer_conn_ = connection_header::none;
+    }
+}
+
+void session::on_request_body(std::span<const char> bytes) noexcept {
+    if (handler_ != nullptr) {
+        handler_->on_body(exchange_, bytes);
     }
 }
 
 void session::on_request_complete() noexcept {
-    answer_->write(out_, ctx_->date->view(), answer_conn_, answer_body_);
+    if (handlers::handler* h = std::exchange(handler_, nullptr)) {
+        h->on_complete(exchange_);
+    }
+    write_answer();
     if (requests_ != nullptr) {
         ++*requests_;
     }
@@ -137,6 +134,23 @@ void session::on_request_complete() noexcept {
     if (answer_conn_ == proto::connection_header::close) {
         close_after_ = true;
     }
+}
+
+void session::write_answer() noexcept {
+    const proto::prepared_response* answer = nullptr;
+    switch (exchange_.source()) {
+        case handlers::body_source::prepared:
+            answer = exchange_.prepared();
+            break;
+        case handlers::body_source::none:
+            // A handler that did not answer by the end of the request is a bug; the client
+            // still gets a complete answer, and the connection closes after it.
+            answer = &ctx_->routes->errors().get(500);
+            answer_conn_ = proto::connection_header::close;
+            parser_.finish_after_this_request();
+            break;
+    }
+    answer->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
 }
 
 }  // namespace pfd::worker

@@ -1,0 +1,141 @@
+#pragma once
+// A worker's io_uring event loop. One class, its concerns in separate files:
+//   event_loop.cpp     the loop, completions' dispatch, accepting, signals, the tick, drain
+//   connection_io.cpp  a connection's life: reads, deadlines, lingering close, close
+//   send_path.cpp      answers going out: one send per connection per batch, backpressure
+// What answers a request lives behind the handler seam (handlers/); the session
+// (worker/session.*) turns bytes into requests and answers without any I/O.
+#include <sys/signalfd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/unique_fd.hpp"
+#include "handlers/route_table.hpp"
+#include "proto/http_date.hpp"
+#include "worker/accept_policy.hpp"
+#include "worker/buffer_ring.hpp"
+#include "worker/connection.hpp"
+#include "worker/ops.hpp"
+#include "worker/ring.hpp"
+#include "worker/scoreboard.hpp"
+#include "worker/session_pool.hpp"
+#include "worker/settings.hpp"
+#include "worker/timer_wheel.hpp"
+
+namespace pfd::worker {
+
+inline constexpr std::uint16_t buffer_group = 0;
+inline constexpr std::uint32_t recv_buffers = 512;       // power of two
+inline constexpr std::uint32_t recv_buffer_size = 8192;
+// A pooled session keeps its buffers unless one grew past this for a large response.
+inline constexpr std::size_t keep_buffer_capacity = 64 * 1024;
+// Idle sessions beyond the most in use at once over this many ticks are freed, so a burst
+// of connections (or of clients that never read) leaves no pool of its size behind.
+inline constexpr std::uint32_t session_trim_ticks = 10;
+// Timer resolution: every deadline is rounded up to a tick; one kernel timeout per tick.
+inline constexpr std::chrono::milliseconds tick_length{100};
+inline constexpr std::uint32_t wheel_slots = 1024;   // 102 s around the wheel; longer deadlines go round again
+// How long a closing client may go on sending before we close regardless.
+inline constexpr std::chrono::milliseconds linger_time{2'000};
+// Graceful stop: how long an idle keep-alive connection stays open for a request already sent.
+inline constexpr std::chrono::milliseconds drain_idle_grace{1'000};
+// Under load a worker waits for several completions at once (at most this many, and
+// at most half its connections), but never longer than batch_patience for them.
+inline constexpr unsigned batch_wait_max = 16;
+inline constexpr std::chrono::nanoseconds batch_patience{100'000};
+// Responses queued or being sent on one connection before its input is no longer read
+// (the client pipelines but does not read): reading resumes below half of it.
+inline constexpr std::size_t max_pending_output = 256 * 1024;
+
+class event_loop {
+public:
+    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
+               const scoreboard* peers) noexcept;
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    // The buffer ring registers with the ring where it now lives, so it comes second.
+    result<bool> set_up_buffers() noexcept;
+    int run() noexcept;
+
+private:
+    // event_loop.cpp
+    void dispatch(const io_uring_cqe& cqe) noexcept;
+    [[nodiscard]] unsigned next_wait(unsigned seen, unsigned asked) const noexcept;
+    void after_batch() noexcept;
+    void on_accept(int res, unsigned flags) noexcept;
+    void arm_accept() noexcept;
+    void adopt(int fd) noexcept;
+    void let_go_of_listener() noexcept;
+    void on_signal(int res) noexcept;
+    void arm_signal() noexcept;
+    void on_tick() noexcept;
+    void arm_tick() noexcept;
+    void begin_drain() noexcept;
+
+    // connection_io.cpp
+    void on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept;
+    void arm_recv(std::uint32_t slot) noexcept;
+    void cancel_recv(std::uint32_t slot) noexcept;
+    void pause_input(std::uint32_t slot) noexcept;
+    // What just moved on a connection: its input (restarts a body deadline) or its
+    // output (restarts a send deadline; bytes the client sends do not, or a client that
+    // writes but never reads would never be dropped).
+    enum class progress : std::uint8_t { none, input, output };
+    void refresh_timer(std::uint32_t slot, progress moved) noexcept;
+    void on_timeout(std::uint32_t slot) noexcept;
+    void close_when_sent(std::uint32_t slot) noexcept;
+    void begin_close(std::uint32_t slot) noexcept;
+    void finish_close_if_done(std::uint32_t slot) noexcept;
+    void release_session(connection& c) noexcept;
+
+    // send_path.cpp
+    void queue_flush(std::uint32_t slot) noexcept;
+    void flush(std::uint32_t slot) noexcept;
+    void submit_send(std::uint32_t slot) noexcept;
+    void on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+
+    [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept;
+    [[nodiscard]] bool stale(const connection& c, std::uint32_t gen) const noexcept {
+        return c.state == conn_state::free || tagged_gen(c.generation) != gen;
+    }
+    [[nodiscard]] std::uint64_t tag(op o, std::uint32_t slot) const noexcept {
+        return encode(o, slot, conns_[slot].generation);
+    }
+
+    worker_stats* stats_;
+    ring ring_;
+    submit submit_;
+    std::optional<buffer_ring> bufs_;   // destroyed before ring_
+    unique_fd signal_fd_;
+    signalfd_siginfo siginfo_{};
+    __kernel_timespec tick_{.tv_sec = 0, .tv_nsec = tick_length.count() * 1'000'000};
+    int listen_fd_;
+
+    timeouts timeouts_;
+    handlers::route_table routes_;
+    proto::date_cache date_;
+    serve_context ctx_;
+    session_pool sessions_;
+
+    std::vector<connection> conns_;
+    timer_wheel wheel_;   // one deadline per connection slot
+    std::uint64_t start_ms_;
+    std::vector<std::uint32_t> free_slots_;
+    std::uint32_t ticks_to_trim_ = session_trim_ticks;
+    std::vector<std::uint32_t> flush_list_;
+    std::vector<std::uint32_t> rearm_list_;
+    std::uint32_t live_ = 0;
+
+    accept_policy accepts_;
+    bool accept_armed_ = false;
+    bool rebalance_armed_ = false;  // paused over our share of connections: a short timer to look again
+    __kernel_timespec rebalance_after_{.tv_sec = 0, .tv_nsec = 2'000'000};
+    bool draining_ = false;
+    bool stop_now_ = false;
+};
+
+}  // namespace pfd::worker

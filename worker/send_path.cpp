@@ -1,0 +1,93 @@
+// Answers going out: every answer a batch of reads produced for a connection leaves in
+// one send; while it is in flight, new answers collect in the session's other buffer.
+// The kernel reading from session memory is why a connection closes only once its send
+// has come back.
+#include "worker/event_loop.hpp"
+#include "worker/memory_return.hpp"
+
+namespace pfd::worker {
+
+void event_loop::queue_flush(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    if (!c.flush_queued) {
+        c.flush_queued = true;
+        flush_list_.push_back(slot);
+    }
+}
+
+void event_loop::flush(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    c.flush_queued = false;
+    if (c.state != conn_state::open || c.send_inflight) {
+        return;
+    }
+    session* s = c.sess.get();
+    if (s != nullptr && !s->out().empty()) {
+        std::swap(s->out(), s->sending());
+        submit_send(slot);
+        refresh_timer(slot, progress::output);
+        return;
+    }
+    const bool idle = s == nullptr || s->idle();
+    // While draining, an idle connection is not closed here: its last response may have
+    // promised keep-alive, and the client's next request may be on its way. It is
+    // answered with Connection: close, or closed by the drain grace timer.
+    if (c.peer_eof() || (s != nullptr && s->closing())) {
+        close_when_sent(slot);
+        return;
+    }
+    if (s != nullptr && idle) {
+        release_session(c);
+    }
+    refresh_timer(slot, progress::none);
+}
+
+void event_loop::submit_send(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    submit_.send(c.fd, c.sess->sending().readable(), tag(op::send, slot));
+    c.send_inflight = true;
+}
+
+void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
+    connection& c = conns_[slot];
+    if (stale(c, gen)) {
+        return;
+    }
+    c.send_inflight = false;
+    if (c.state == conn_state::closing) {
+        finish_close_if_done(slot);
+        return;
+    }
+    if (res < 0) {
+        begin_close(slot);   // EPIPE, ECONNRESET: the client is gone
+        return;
+    }
+    worker_stats::add(stats_->bytes_out, static_cast<std::uint64_t>(res));
+    proto::byte_buffer& sending = c.sess->sending();
+    sending.consume(static_cast<std::size_t>(res));
+    if (c.slow_reader && sending.empty() && sending.capacity() > keep_buffer_capacity) {
+        // It grew while the client did not read: hold only what is still to be sent.
+        const decommit_scope now{true};
+        sending.release();
+    }
+    // Input read while the output was full is parsed first (also once the client has
+    // finished sending); reading resumes only once all of it is answered with room to spare.
+    const bool held_back = c.input == input_state::paused || (c.peer_eof() && c.sess->backlogged());
+    if (held_back && c.sess->output_bytes() <= max_pending_output / 2) {
+        c.sess->resume();
+        if (!c.sess->backlogged() && !c.sess->output_full() && c.input == input_state::paused) {
+            c.input = input_state::reading;
+            if (c.recv == recv_op::idle) {
+                arm_recv(slot);
+            }
+        }
+    }
+    if (!sending.empty()) {
+        submit_send(slot);   // short send: the rest, before anything queued after it
+        refresh_timer(slot, progress::output);
+        return;
+    }
+    queue_flush(slot);
+}
+
+}  // namespace pfd::worker

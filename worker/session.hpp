@@ -1,0 +1,104 @@
+#pragma once
+// What a connection needs while a request is in progress: the parser, the exchange
+// with the handler that answers, and the output buffers. Sessions are pooled (a
+// connection holds one only while it has something in flight), and need no io_uring:
+// bytes in, response bytes out, so they are unit-tested on their own.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "handlers/exchange.hpp"
+#include "handlers/handler.hpp"
+#include "handlers/route_table.hpp"
+#include "proto/byte_buffer.hpp"
+#include "proto/http_date.hpp"
+#include "proto/request_parser.hpp"
+#include "proto/response.hpp"
+#include "worker/scoreboard.hpp"
+
+namespace pfd::worker {
+
+// What the worker shares with every session while it answers requests.
+struct serve_context {
+    handlers::route_table* routes = nullptr;
+    const proto::date_cache* date = nullptr;
+    worker_stats* stats = nullptr;
+    std::uint32_t max_requests_per_connection = 0;  // 0: unlimited
+    // Output queued on one connection beyond which its input is no longer parsed (a client
+    // that pipelines but does not read): what it sends meanwhile waits, unparsed.
+    std::size_t max_pending_output = 256 * 1024;
+    // The most one request can add to the output (the largest answer, plus 100 Continue):
+    // input is parsed in pieces small enough that the limit is passed by one answer at most.
+    std::size_t max_answer_bytes = 1024;
+    bool draining = false;  // graceful stop: answer what is in flight with Connection: close
+};
+
+class session final : public proto::request_sink {
+public:
+    session(const serve_context& ctx, proto::parser_limits limits) noexcept
+        : ctx_{&ctx}, parser_{*this, limits} {}
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+    ~session() { abort_request(); }
+
+    // Binds the session to a connection's request counter while it serves it.
+    void attach(std::uint32_t& requests_served) noexcept { requests_ = &requests_served; }
+
+    // Parses one read's bytes, appending the responses they complete to out(), until the
+    // output reaches max_pending_output; the rest is kept, unparsed, for resume().
+    void feed(std::span<const char> bytes) noexcept;
+    // Parses kept input while the output stays under max_pending_output.
+    void resume() noexcept;
+    // Input was kept unparsed: the connection should not be read until it is parsed.
+    [[nodiscard]] bool backlogged() const noexcept { return !backlog_.empty(); }
+    // Enough output is pending that the client must read before more is parsed or read.
+    [[nodiscard]] bool output_full() const noexcept { return output_bytes() >= ctx_->max_pending_output; }
+    // Answers with an error status (e.g. 408 on a timeout) and closes after it.
+    void fail(int status) noexcept;
+
+    // Part of a request (head or body) has arrived, not all of it.
+    [[nodiscard]] bool mid_request() const noexcept { return !parser_.idle(); }
+    [[nodiscard]] bool in_head() const noexcept { return parser_.in_head(); }
+    // Responses are queued or being sent.
+    [[nodiscard]] bool has_output() const noexcept { return !out_.empty() || !sending_.empty(); }
+    [[nodiscard]] std::size_t output_bytes() const noexcept { return out_.size() + sending_.size(); }
+    // No request half-read and nothing left to send: the session can go back to the pool.
+    [[nodiscard]] bool idle() const noexcept { return !mid_request() && !has_output() && backlog_.empty(); }
+    // The connection must close once everything queued is sent.
+    [[nodiscard]] bool closing() const noexcept { return close_after_; }
+    // The client may still be sending (an error cut a request short, or it pipelined past
+    // a last request): close gracefully so it reads our answer before any reset.
+    [[nodiscard]] bool needs_linger() const noexcept { return parser_.left_input() || failed_; }
+
+    proto::byte_buffer& out() noexcept { return out_; }
+    proto::byte_buffer& sending() noexcept { return sending_; }
+    // Ready for another connection (a handler still waiting for its request's end is told
+    // the client went away). Buffers that grew past keep_capacity are given back, so a
+    // pooled session holds only what ordinary traffic needs.
+    void reset(std::size_t keep_capacity) noexcept;
+
+    void on_request_head(const proto::request_head& head) noexcept override;
+    void on_request_body(std::span<const char> bytes) noexcept override;
+    void on_request_complete() noexcept override;
+
+private:
+    // Parses a prefix of bytes, stopping once the output is full; returns its length.
+    std::size_t parse_some(std::span<const char> bytes) noexcept;
+    // The handler of the request in progress will not see it end.
+    void abort_request() noexcept;
+    void write_answer() noexcept;
+
+    const serve_context* ctx_;
+    proto::request_parser parser_;
+    proto::byte_buffer out_;      // responses not yet handed to the kernel
+    proto::byte_buffer sending_;  // the bytes of the send in flight
+    proto::byte_buffer backlog_;  // input read while the output was full, not parsed yet
+    std::uint32_t* requests_ = nullptr;
+    handlers::handler* handler_ = nullptr;   // from the head to the end of the request
+    handlers::exchange exchange_;
+    proto::connection_header answer_conn_ = proto::connection_header::none;
+    bool close_after_ = false;
+    bool failed_ = false;
+};
+
+}  // namespace pfd::worker
