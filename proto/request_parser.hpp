@@ -13,11 +13,6 @@
 #include <span>
 #include <string_view>
 
-// TRANSITIONAL, nothing here uses it: server/main.cpp still reads LLHTTP_VERSION_* (-v)
-// through this header. Once it calls proto::llhttp_version(), this include goes, and
-// proto_dep in meson.build stops exporting llhttp's include directory.
-#include <llhttp.h>
-
 #include "proto/byte_buffer.hpp"
 #include "proto/chunked_decoder.hpp"
 #include "proto/request.hpp"

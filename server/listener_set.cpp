@@ -179,7 +179,10 @@ void listener_set::close_all_but(int keep) noexcept {
 std::string listener_set::fd_list() const {
     std::string list;
     for (const auto& fd : fds_) {
-        list += (list.empty() ? "" : ",") + std::to_string(fd.get());
+        if (!list.empty()) {
+            list += ',';
+        }
+        list += std::to_string(fd.get());
     }
     return list;
 }

@@ -6,6 +6,7 @@
 
 #include <mimalloc.h>
 
+#include "proto/request_parser.hpp"
 #include "server/cli.hpp"
 #include "server/config.hpp"
 #include "server/control.hpp"
@@ -32,8 +33,8 @@ int main(int argc, char** argv) {
             std::fputs(usage_text(program).c_str(), stdout);
             return 0;
         case cli_action::version:
-            std::printf("preforkd %s (llhttp %d.%d.%d, mimalloc %d)\n", PREFORKD_VERSION, LLHTTP_VERSION_MAJOR,
-                        LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH, mi_version());
+            std::printf("preforkd %s (llhttp %s, mimalloc %d)\n", PREFORKD_VERSION, pfd::proto::llhttp_version(),
+                        mi_version());
             return 0;
         case cli_action::test_config:
         case cli_action::serve:

@@ -93,7 +93,14 @@ private:
     void release_session(connection& c) noexcept;
 
     // send_path.cpp
-    void queue_flush(std::uint32_t slot) noexcept;
+    // To send for at the end of the batch (several times per request: inline).
+    void queue_flush(std::uint32_t slot) noexcept {
+        connection& c = conns_[slot];
+        if (!c.flush_queued) {
+            c.flush_queued = true;
+            flush_list_.push_back(slot);
+        }
+    }
     void flush(std::uint32_t slot) noexcept;
     void submit_send(std::uint32_t slot) noexcept;
     void on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept;

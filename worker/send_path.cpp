@@ -7,14 +7,6 @@
 
 namespace pfd::worker {
 
-void event_loop::queue_flush(std::uint32_t slot) noexcept {
-    connection& c = conns_[slot];
-    if (!c.flush_queued) {
-        c.flush_queued = true;
-        flush_list_.push_back(slot);
-    }
-}
-
 void event_loop::flush(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     c.flush_queued = false;
