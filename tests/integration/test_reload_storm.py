@@ -134,7 +134,10 @@ def test_reload_storm_under_load_then_a_changed_config_takes_effect(tmp_path):
         # serving generation, one starting and what drains.
         generations = len(re.findall(r"starting generation \d+", text))
         collapsed = text.count("is still starting;")
-        assert collapsed >= 10 and generations < 201, (generations, collapsed)
+        # How many HUPs share a pending window depends on how fast a generation gets
+        # ready (on a loaded machine each window may catch only one): that some collapsed,
+        # and that no HUP made more than one generation, is what holds.
+        assert collapsed >= 10 and generations <= 201, (generations, collapsed)
         assert peak <= 24, peak
         print(f"storm: {ok} requests, 0 failed; {generations} generations for 201 HUPs ({collapsed} collapsed); "
               f"peak {peak} workers; "
