@@ -19,7 +19,7 @@
 #include "base/unique_fd.hpp"
 #include "server/config_values.hpp"
 #include "server/cpu_count.hpp"
-#include "server/runtime_files.hpp"
+#include "server/runtime_dir.hpp"
 
 namespace pfd::server {
 

@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "server/runtime_dir.hpp"
+
 namespace pfd::server {
 
 namespace {

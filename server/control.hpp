@@ -1,7 +1,7 @@
 #pragma once
 // The master's control socket (Unix domain, mode 0600), and the client side used by
-// `preforkd status`, `preforkd ctl` and a second master's check. The pid file and the
-// directory checks are in runtime_files.hpp.
+// `preforkd status`, `preforkd ctl` and a second master's check. The directory checks
+// and safe creation are in runtime_dir.hpp, the pid file in pid_file.hpp.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -11,7 +11,6 @@
 #include <tl/expected.hpp>
 
 #include "base/unique_fd.hpp"
-#include "server/runtime_files.hpp"
 
 namespace pfd::server {
 
@@ -19,7 +18,7 @@ class control_socket {
 public:
     // Fails if another master answers on `path`, or if what is there is not a stale
     // socket of ours (anything else is refused, never removed). Binds under a temporary
-    // name in the checked directory (runtime_files.hpp) and renames it into place.
+    // name in the checked directory (runtime_dir.hpp) and renames it into place.
     static tl::expected<control_socket, std::string> open(const std::string& path);
 
     control_socket(control_socket&& o) noexcept : fd_{std::move(o.fd_)}, path_{std::move(o.path_)} { o.path_.clear(); }

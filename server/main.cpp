@@ -11,8 +11,8 @@
 #include "server/config.hpp"
 #include "server/control.hpp"
 #include "server/master.hpp"
+#include "server/pid_file.hpp"
 #include "server/proc_title.hpp"
-#include "server/runtime_files.hpp"
 
 #ifndef PREFORKD_VERSION
 #define PREFORKD_VERSION "0.1.0"

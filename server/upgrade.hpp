@@ -12,7 +12,7 @@
 #include "server/config.hpp"
 #include "server/control.hpp"
 #include "server/listener_set.hpp"
-#include "server/runtime_files.hpp"
+#include "server/pid_file.hpp"
 
 namespace pfd::server {
 

@@ -1,11 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,7 +13,7 @@
 #include <sstream>
 #include <string>
 
-#include "server/runtime_files.hpp"
+#include "server/runtime_dir.hpp"
 
 using namespace pfd::server;
 
@@ -72,7 +70,7 @@ bool contains(const std::string& s, std::string_view part) { return s.find(part)
 }  // namespace
 
 TEST_CASE("default runtime directory: /run for root, a private XDG_RUNTIME_DIR, else a dir of our own in /tmp",
-          "[runtime_files]") {
+          "[runtime_dir]") {
     temp_dir t;
     runtime_user who;
     who.run_base = t.path + "/run";
@@ -120,7 +118,7 @@ TEST_CASE("default runtime directory: /run for root, a private XDG_RUNTIME_DIR, 
     }
 }
 
-TEST_CASE("the default directory is created private and checked at every use", "[runtime_files]") {
+TEST_CASE("the default directory is created private and checked at every use", "[runtime_dir]") {
     temp_dir t;
     runtime_user who;
     who.uid = ::geteuid();
@@ -172,7 +170,7 @@ TEST_CASE("the default directory is created private and checked at every use", "
     }
 }
 
-TEST_CASE("directory checks for explicit paths", "[runtime_files]") {
+TEST_CASE("directory checks for explicit paths", "[runtime_dir]") {
     const uid_t me = 1000;
     const uid_t other = 1001;
     CHECK(check_directory("/d", fake_stat(S_IFDIR | 0755, me), me));
@@ -219,7 +217,7 @@ TEST_CASE("directory checks for explicit paths", "[runtime_files]") {
     CHECK_FALSE(check_private_directory("/run/preforkd", fake_stat(S_IFDIR | 0775, 0), 0));
 }
 
-TEST_CASE("an explicit directory is checked on the whole way down", "[runtime_files]") {
+TEST_CASE("an explicit directory is checked on the whole way down", "[runtime_dir]") {
     temp_dir t;
     const runtime_user who = current_runtime_user();
     const std::string open_dir = make_dir(t.path + "/open", 0777);
@@ -240,7 +238,7 @@ TEST_CASE("an explicit directory is checked on the whole way down", "[runtime_fi
     CHECK_FALSE(open_runtime_dir(t.path + "/absent", who));
 }
 
-TEST_CASE("replace_file never follows or reuses what is at either name", "[runtime_files]") {
+TEST_CASE("replace_file never follows or reuses what is at either name", "[runtime_dir]") {
     temp_dir t;
     const runtime_user who = current_runtime_user();
     auto dir = open_runtime_dir(t.path, who);
@@ -274,7 +272,7 @@ TEST_CASE("replace_file never follows or reuses what is at either name", "[runti
     CHECK(a != temporary_name());
 }
 
-TEST_CASE("what may stand at a control socket's path", "[runtime_files]") {
+TEST_CASE("what may stand at a control socket's path", "[runtime_dir]") {
     temp_dir t;
     auto dir = open_runtime_dir(t.path, current_runtime_user());
     REQUIRE(dir);
@@ -301,90 +299,4 @@ TEST_CASE("what may stand at a control socket's path", "[runtime_files]") {
     auto theirs = check_replaceable_socket(dir->get(), "s", ::geteuid() + 1, sock);
     REQUIRE_FALSE(theirs);
     CHECK(contains(theirs.error(), "is a socket of uid " + std::to_string(::geteuid()) + ", not of uid"));
-}
-
-TEST_CASE("a pid file is trusted only when it names a live preforkd master of the right user", "[runtime_files]") {
-    temp_dir t;
-    const std::string path = t.path + "/m.pid";
-    auto write_text = [&](const std::string& text) {
-        std::filesystem::remove(path);
-        std::ofstream{path} << text;
-    };
-
-    SECTION("written by pid_file: 0644, our pid, removed by the guard") {
-        {
-            auto p = pid_file::write(path);
-            REQUIRE(p);
-            struct stat st {};
-            REQUIRE(::lstat(path.c_str(), &st) == 0);
-            CHECK((st.st_mode & 07777) == 0644);
-            CHECK(st.st_uid == ::geteuid());
-            CHECK(slurp(path) == std::to_string(::getpid()) + "\n");
-            // This process runs the preforkd code's own executable and is not a worker:
-            // taken for a master that has not set its title yet.
-            auto m = find_master(path, ::geteuid());
-            REQUIRE(m);
-            CHECK(m->pid == ::getpid());
-            CHECK(m->pidfd.valid());
-        }
-        CHECK_FALSE(std::filesystem::exists(path));
-    }
-    SECTION("no file, a symbolic link, or no pid in it") {
-        auto none = running_master(path);
-        REQUIRE_FALSE(none);
-        CHECK(contains(none.error(), "not running (no pid file at " + path + ")"));
-
-        write_text(std::to_string(::getpid()) + "\n");
-        const std::string link = t.path + "/link.pid";
-        REQUIRE(::symlink(path.c_str(), link.c_str()) == 0);
-        auto l = running_master(link);
-        REQUIRE_FALSE(l);
-        CHECK(contains(l.error(), "is a symbolic link"));
-
-        for (const char* bad : {"", "\n", "12x\n", "-5\n", "99999999999\n", "12\n13\n"}) {
-            write_text(bad);
-            auto r = running_master(path);
-            REQUIRE_FALSE(r);
-            CHECK(contains(r.error(), "does not hold a pid"));
-        }
-    }
-    SECTION("an unrelated process, a gone one, another user's") {
-        const pid_t child = ::fork();
-        REQUIRE(child >= 0);
-        if (child == 0) {
-            ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        // Until exec has happened (and set up the new arguments) the child is still this
-        // executable, with this title.
-        const std::string cmdline_path = "/proc/" + std::to_string(child) + "/cmdline";
-        for (int i = 0; i < 1000 && slurp(cmdline_path) != std::string{"sleep\0" "30\0", 9}; ++i) {
-            ::usleep(2000);
-        }
-        write_text(std::to_string(child) + "\n");
-        auto r = running_master(path);
-        ::kill(child, SIGKILL);
-        ::waitpid(child, nullptr, 0);
-        REQUIRE_FALSE(r);
-        INFO(r.error());
-        CHECK(contains(r.error(), "is not a preforkd master (it is \"sleep 30\"); not touching it"));
-
-        auto gone = running_master(path);   // reaped: the pid is free
-        REQUIRE_FALSE(gone);
-        CHECK(contains(gone.error(), "a stale pid file"));
-
-        // This process, but asked about by somebody else than its user.
-        write_text(std::to_string(::getpid()) + "\n");
-        const uid_t stranger = ::geteuid() == 0 ? 65534 : ::geteuid() + 1;
-        auto foreign = find_master(path, stranger);
-        REQUIRE_FALSE(foreign);
-        CHECK(contains(foreign.error(), "is run by uid " + std::to_string(::geteuid()) + ", not by you"));
-        if (::geteuid() == 0) {
-            // A pid file somebody else wrote names our process: not trusted even by root.
-            REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
-            auto planted = find_master(path, 0);
-            REQUIRE_FALSE(planted);
-            CHECK(contains(planted.error(), "belongs to uid 65534 but pid"));
-        }
-    }
 }
