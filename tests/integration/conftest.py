@@ -5,10 +5,12 @@ real signals, 127.0.0.1 only. Every wait is bounded by a deadline.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -400,6 +402,19 @@ def server_factory(tmp_path):
 @pytest.fixture
 def server(server_factory):
     return server_factory()
+
+
+@pytest.fixture
+def ctl_dir(tmp_path):
+    """A directory for pid files and control sockets, short enough for sun_path (108 bytes)."""
+    if len(str(tmp_path)) < 80:
+        yield tmp_path
+        return
+    d = tempfile.mkdtemp(prefix="pfd-", dir="/tmp")
+    try:
+        yield Path(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def pytest_configure(config):

@@ -198,20 +198,17 @@ def test_server_starts_and_stops_from_cli(tmp_path):
     assert s.proc.returncode == 0
 
 
-def test_empty_config_is_valid_with_a_warning(tmp_path):
-    conf = tmp_path / "empty.toml"
-    conf.write_text("")
+@pytest.mark.parametrize("name,text,warning", [
+    # An empty file is a valid configuration, with a warning.
+    ("empty.toml", "", "{conf}: warning: no [[route]]: every request will be answered 404"),
+    # A route path warning is located and not fatal.
+    ("dots.toml", '[[route]]\npath = "/a/../b"\n', '{conf}:2:8: warning: route.path "/a/../b"'),
+], ids=["empty_config", "route_path_dots"])
+def test_config_warning_is_not_fatal(tmp_path, name, text, warning):
+    conf = write(tmp_path, text, name)
     r = run("-t", "-c", str(conf))
     assert r.returncode == 0, r.stderr
-    assert f"{conf}: warning: no [[route]]: every request will be answered 404" in r.stderr, r.stderr
-
-
-def test_route_path_warning_is_located_and_not_fatal(tmp_path):
-    conf = tmp_path / "dots.toml"
-    conf.write_text('[[route]]\npath = "/a/../b"\n')
-    r = run("-t", "-c", str(conf))
-    assert r.returncode == 0, r.stderr
-    assert f'{conf}:2:8: warning: route.path "/a/../b"' in r.stderr, r.stderr
+    assert warning.format(conf=conf) in r.stderr, r.stderr
 
 
 def test_reload_logs_the_new_configs_warnings(server_factory):

@@ -10,18 +10,9 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import BIN, Client, free_port, get, request, wait_for_port, wait_until
+from helpers import ROUTES_ROOT_AND_A
 
-ROUTES = """
-[[route]]
-path = "/"
-body = "hello word"
-content_type = "text/plain"
-
-[[route]]
-path = "/a"
-body = "route a body"
-content_type = "text/html"
-"""
+ROUTES = ROUTES_ROOT_AND_A
 
 IMF_FIXDATE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "

@@ -6,64 +6,21 @@ served concurrently (a silent one never delays another).
 Real processes, signals and sockets on 127.0.0.1; every loop is bounded in count and
 time; only processes this file started are signalled, by pid.
 """
-import json
 import os
 import resource
 import re
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import BIN, DEFAULT_ROUTES, Client, alive, free_port, request, wait_until
+from conftest import Client, alive, free_port, request, wait_until
+from helpers import cli, get_body, recv_all, status_workers, supervised
 
 
 # --------------------------------------------------------------------------- helpers
-
-@pytest.fixture
-def ctl_dir(tmp_path):
-    """A directory for pid files and control sockets, short enough for sun_path (108 bytes)."""
-    if len(str(tmp_path)) < 80:
-        yield tmp_path
-        return
-    d = tempfile.mkdtemp(prefix="pfd-", dir="/tmp")
-    try:
-        yield Path(d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def toml_value(v):
-    return str(v) if isinstance(v, int) else f'"{v}"'
-
-
-def supervised(server_factory, ctl_dir, workers=2, routes=DEFAULT_ROUTES, **supervisor):
-    pid_file = ctl_dir / "m.pid"
-    sock = ctl_dir / "m.sock"
-    extra = f'pid_file = "{pid_file}"\ncontrol_socket = "{sock}"\n'
-    if supervisor:
-        extra += "\n[supervisor]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in supervisor.items())
-    s = server_factory(workers=workers, extra=extra, routes=routes)
-    s.ctl = sock
-    return s
-
-
-def cli(*args, timeout=5):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-def status_workers(s):
-    r = cli("status", "-c", s.conf, "--json")
-    assert r.returncode == 0, f"status --json exited {r.returncode}: {r.stderr}"
-    return json.loads(r.stdout)["workers"]
-
 
 def status_table_rows(s):
     r = cli("status", "-c", s.conf)
@@ -72,19 +29,6 @@ def status_table_rows(s):
     header = [i for i, l in enumerate(lines) if l.split()[:4] == ["SLOT", "PID", "GEN", "STATE"]]
     assert len(header) == 1, r.stdout
     return [l.split() for l in lines[header[0] + 1:] if l.strip()]
-
-
-def get_body(port, timeout=1.0):
-    """The body of GET / on a fresh connection, or None if it cannot be had."""
-    try:
-        with Client(port, timeout=timeout) as c:
-            c.send(request(headers={"Host": "x", "Connection": "close"}))
-            r = c.read_response()
-            return r.body if r.status == 200 else None
-    except OSError:
-        return None
-    except Exception:   # noqa: BLE001 -- a cut answer counts as no answer
-        return None
 
 
 STARTED = re.compile(r" worker (\d+) started, pid (\d+)")
@@ -284,12 +228,7 @@ def test_silent_control_clients_do_not_delay_status(server_factory, ctl_dir):
         # Each silent client is let go after its own deadline, whatever the others do.
         t0 = time.monotonic()
         for c in silent:
-            data = b""
-            while True:
-                chunk = c.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(c)
             assert data.startswith(b"error: no command"), data
         assert time.monotonic() - t0 < 1.5
     finally:

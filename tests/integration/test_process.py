@@ -7,6 +7,7 @@ import time
 import pytest
 
 from conftest import (Client, ConnectionClosed, absent, alive, children, get, proc_stat, ps, request, wait_until)
+from helpers import finish_last_request, kill_slot_and_wait_respawn, tcp_queues, worker_uptime
 
 
 def no_zombies(master_pid):
@@ -36,23 +37,10 @@ def expected_auto_workers():
     return max(1, cpus)
 
 
-def recv_queue_of_server_side(server_port, client_port):
-    """rx_queue of the server's end of our connection, from /proc/net/tcp (None if not found)."""
-    want_local = f"0100007F:{server_port:04X}"
-    want_remote = f"0100007F:{client_port:04X}"
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[1] == want_local and fields[2] == want_remote:
-                return int(fields[4].split(":")[1], 16)
-    return None
-
-
 def wait_worker_read_everything(srv, client):
     """Waits until the server side of the connection has no unread bytes: a worker took them."""
     client_port = client.sock.getsockname()[1]
-    wait_until(lambda: recv_queue_of_server_side(srv.port, client_port) == 0, 3.0,
+    wait_until(lambda: (q := tcp_queues(srv.port, client_port)) is not None and q[1] == 0, 3.0,
                what="the worker to read the bytes sent")
     time.sleep(0.05)   # let the worker's event loop hand the completion to the parser
 
@@ -100,21 +88,10 @@ def test_balance_modes_serve_fresh_connections(server_factory, balance):
 
 # --------------------------------------------------------------------------- respawn
 
-def kill_slot_and_wait_respawn(s, slot, within=1.0):
-    old = s.worker_slots()[slot]
-    os.kill(old, signal.SIGKILL)
-    t0 = time.monotonic()
-    new = wait_until(lambda: (p := s.worker_slots().get(slot)) not in (None, old) and p,
-                     within, what=f"a new worker in slot {slot}")
-    elapsed = time.monotonic() - t0
-    assert new != old
-    return old, new, elapsed
-
-
 def test_killed_worker_is_respawned_in_same_slot(server_factory):
     s = server_factory(workers=2)
     before = s.worker_slots()
-    old, new, _ = kill_slot_and_wait_respawn(s, 1)
+    old, new, _ = kill_slot_and_wait_respawn(s, 1, within=1.0)
     after = s.worker_slots()
     assert after[0] == before[0], "the other worker must be untouched"
     assert after[1] == new
@@ -138,21 +115,11 @@ def test_worker_killed_three_times_is_repaired_each_time(server_factory):
     assert len(s.worker_slots()) == 2
 
 
-def worker_uptime(pid):
-    """Seconds since the process started, from /proc (clock-tick resolution)."""
-    st = proc_stat(pid)
-    if st is None:
-        return None
-    with open("/proc/uptime") as f:
-        now = float(f.read().split()[0])
-    return now - st[2] / os.sysconf("SC_CLK_TCK")
-
-
 def test_worker_that_lived_long_is_respawned_at_once(server_factory):
     # After an uptime over 1 s the early-death count resets: respawn without back-off.
     s = server_factory(workers=1)
-    kill_slot_and_wait_respawn(s, 0)
-    _, second, _ = kill_slot_and_wait_respawn(s, 0)
+    kill_slot_and_wait_respawn(s, 0, within=1.0)
+    _, second, _ = kill_slot_and_wait_respawn(s, 0, within=1.0)
     wait_until(lambda: (worker_uptime(second) or 0) > 1.15, 3.0, interval=0.05,
                what="the new worker to pass the 1 s minimum uptime")
     _, _, elapsed = kill_slot_and_wait_respawn(s, 0, within=1.0)
@@ -210,11 +177,7 @@ def test_quit_finishes_in_flight_request(server_factory):
         # The idle worker exits on QUIT: proof that the workers got the signal.
         wait_until(lambda: len(s.worker_pids()) == 1, 2.0, what="the idle worker to exit")
         time.sleep(0.05)
-        c.send(raw[half:])
-        r = c.read_response()
-        assert r.status == 200 and r.body == b"hello word"
-        assert r.header("Connection") == "close"
-        assert c.closed_by_peer()
+        finish_last_request(c, raw[half:])
     wait_until(s.exited, 5.0, what="master to exit after SIGQUIT")
     assert s.proc.returncode == 0
 

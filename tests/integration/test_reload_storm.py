@@ -15,6 +15,7 @@ import time
 
 from conftest import WORKER_TITLE, BIN, Client, ConnectionClosed, alive, children, cmdline, free_port, request, \
     wait_for_port, wait_until
+from helpers import get_body
 
 WRK = shutil.which("wrk")
 
@@ -24,16 +25,6 @@ def write_conf(path, port, body, workers=2):
         f'[server]\nlisten = "127.0.0.1:{port}"\nworkers = {workers}\nbalance = "shared"\n'
         f'pid_file = "{path.parent}/p.pid"\ncontrol_socket = "{path.parent}/c.sock"\n'
         f'[[route]]\npath = "/"\nbody = "{body}"\n')
-
-
-def get_body(port):
-    try:
-        with Client(port, timeout=2.0) as c:
-            c.send(request(headers={"Host": "x", "Connection": "close"}))
-            r = c.read_response()
-            return r.body if r.status == 200 else None
-    except (OSError, ConnectionClosed, AssertionError):
-        return None
 
 
 class PythonLoad:
@@ -121,7 +112,7 @@ def test_reload_storm_under_load_then_a_changed_config_takes_effect(tmp_path):
         write_conf(conf, port, "after")
         os.kill(master.pid, signal.SIGHUP)
         t0 = time.monotonic()
-        wait_until(lambda: get_body(port) == b"after", 5.0, interval=0.05, what="the changed configuration to serve")
+        wait_until(lambda: get_body(port, timeout=2.0) == b"after", 5.0, interval=0.05, what="the changed configuration to serve")
         took = time.monotonic() - t0
         wait_until(lambda: worker_count(master.pid) == 2, 10.0, interval=0.05, what="two workers again")
         ok, failures = load.finish()

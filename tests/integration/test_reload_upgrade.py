@@ -1,5 +1,6 @@
 """Reload (HUP) and binary upgrade (USR2) under load: no failed request, and a bad
 configuration or a broken binary leaves the running server as it was."""
+import contextlib
 import os
 import shutil
 import signal
@@ -86,27 +87,34 @@ def stop(proc, *pids):
         proc.wait()
 
 
+@contextlib.contextmanager
+def running(conf, log_path, port, binary=BIN):
+    """The master on conf, logging to log_path, once it listens on port; stopped on the way out."""
+    with open(log_path, "wb") as log:
+        proc = start(binary, conf, log)
+        try:
+            wait_for_port(port, proc=proc)
+            yield proc
+        finally:
+            stop(proc)
+
+
 def test_twenty_reloads_under_load_lose_no_request(tmp_path):
     port = free_port()
     conf = tmp_path / "s.toml"
     write_conf(conf, port, "v0")
-    with open(tmp_path / "log", "wb") as log:
-        proc = start(BIN, conf, log)
-        try:
-            wait_for_port(port, proc=proc)
-            with Load(port) as load:
-                for i in range(1, 21):
-                    write_conf(conf, port, f"v{i}")
-                    proc.send_signal(signal.SIGHUP)
-                    time.sleep(0.25)
-                time.sleep(0.5)
-            assert load.failures == [], load.failures[:5]
-            assert load.ok > 500
-            # Every generation served and the last one is what answers now.
-            assert get(port).body == b"v20"
-            assert len(load.bodies) >= 10
-        finally:
-            stop(proc)
+    with running(conf, tmp_path / "log", port) as proc:
+        with Load(port) as load:
+            for i in range(1, 21):
+                write_conf(conf, port, f"v{i}")
+                proc.send_signal(signal.SIGHUP)
+                time.sleep(0.25)
+            time.sleep(0.5)
+        assert load.failures == [], load.failures[:5]
+        assert load.ok > 500
+        # Every generation served and the last one is what answers now.
+        assert get(port).body == b"v20"
+        assert len(load.bodies) >= 10
     text = (tmp_path / "log").read_text()
     assert text.count("reload: ") >= 20
     assert "killed by signal" not in text
@@ -116,18 +124,13 @@ def test_invalid_config_on_reload_keeps_serving_the_old_one(tmp_path):
     port = free_port()
     conf = tmp_path / "s.toml"
     write_conf(conf, port, "good")
-    with open(tmp_path / "log", "wb") as log:
-        proc = start(BIN, conf, log)
-        try:
-            wait_for_port(port, proc=proc)
-            write_conf(conf, port, "never", broken=True)
-            proc.send_signal(signal.SIGHUP)
-            wait_until(lambda: "still serving the previous configuration" in (tmp_path / "log").read_text(),
-                       5, what="the reload failure in the log")
-            assert get(port).body == b"good"
-            assert proc.poll() is None
-        finally:
-            stop(proc)
+    with running(conf, tmp_path / "log", port) as proc:
+        write_conf(conf, port, "never", broken=True)
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "still serving the previous configuration" in (tmp_path / "log").read_text(),
+                   5, what="the reload failure in the log")
+        assert get(port).body == b"good"
+        assert proc.poll() is None
     text = (tmp_path / "log").read_text()
     # The broken key is named with file, line and column (line 7: after [server] and its 5 keys).
     assert f"reload failed: {conf}:7:1: unknown key 'workers_typo'" in text, text
@@ -140,13 +143,19 @@ def master_pid_from(pid_file):
         return None
 
 
-def test_binary_upgrade_under_load_then_quit_old_master(tmp_path):
+def upgradable(tmp_path):
+    """A copy of the binary (an upgrade may replace it) and a configuration for it:
+    (binary, port, conf, pid file)."""
     binary = tmp_path / "preforkd"
     shutil.copy(BIN, binary)
     port = free_port()
     conf = tmp_path / "s.toml"
     write_conf(conf, port, "hello word")
-    pid_file = tmp_path / "p.pid"
+    return binary, port, conf, tmp_path / "p.pid"
+
+
+def test_binary_upgrade_under_load_then_quit_old_master(tmp_path):
+    binary, port, conf, pid_file = upgradable(tmp_path)
     new_pid = None
     with open(tmp_path / "log", "wb") as log:
         old = start(binary, conf, log)
@@ -178,34 +187,24 @@ def test_binary_upgrade_under_load_then_quit_old_master(tmp_path):
 
 
 def test_broken_new_binary_leaves_old_master_serving(tmp_path):
-    binary = tmp_path / "preforkd"
-    shutil.copy(BIN, binary)
-    port = free_port()
-    conf = tmp_path / "s.toml"
-    write_conf(conf, port, "hello word")
-    pid_file = tmp_path / "p.pid"
-    with open(tmp_path / "log", "wb") as log:
-        old = start(binary, conf, log)
-        try:
-            wait_for_port(port, proc=old)
-            # A "new version" that fails at once.
-            binary.unlink()
-            binary.write_text("#!/bin/sh\necho broken build >&2\nexit 3\n")
-            binary.chmod(0o755)
-            with Load(port) as load:
-                time.sleep(0.3)
-                old.send_signal(signal.SIGUSR2)
-                wait_until(lambda: "this master keeps serving" in (tmp_path / "log").read_text(), 5,
-                           what="the old master to notice the failed upgrade")
-                time.sleep(0.5)
-            assert load.failures == [], load.failures[:5]
-            assert old.poll() is None
-            assert master_pid_from(pid_file) == old.pid
-            assert (tmp_path / "c.sock").exists()
-            status = subprocess.run([BIN, "status", "-c", str(conf)], capture_output=True, text=True, timeout=10)
-            assert status.returncode == 0 and f"master pid {old.pid}" in status.stdout
-        finally:
-            stop(old)
+    binary, port, conf, pid_file = upgradable(tmp_path)
+    with running(conf, tmp_path / "log", port, binary=binary) as old:
+        # A "new version" that fails at once.
+        binary.unlink()
+        binary.write_text("#!/bin/sh\necho broken build >&2\nexit 3\n")
+        binary.chmod(0o755)
+        with Load(port) as load:
+            time.sleep(0.3)
+            old.send_signal(signal.SIGUSR2)
+            wait_until(lambda: "this master keeps serving" in (tmp_path / "log").read_text(), 5,
+                       what="the old master to notice the failed upgrade")
+            time.sleep(0.5)
+        assert load.failures == [], load.failures[:5]
+        assert old.poll() is None
+        assert master_pid_from(pid_file) == old.pid
+        assert (tmp_path / "c.sock").exists()
+        status = subprocess.run([BIN, "status", "-c", str(conf)], capture_output=True, text=True, timeout=10)
+        assert status.returncode == 0 and f"master pid {old.pid}" in status.stdout
 
 
 def test_killing_a_random_worker_every_100ms_under_load(tmp_path):
@@ -221,37 +220,32 @@ def test_killing_a_random_worker_every_100ms_under_load(tmp_path):
     conf.write_text(conf.read_text() + '[supervisor]\nmin_uptime = "200ms"\nrestart_delay_max = "400ms"\n')
     threads = 4
     kills = 0
-    with open(tmp_path / "log", "wb") as log:
-        proc = start(BIN, conf, log)
-        try:
-            wait_for_port(port, proc=proc)
-            wait_until(lambda: len(children(proc.pid)) == 2, 5, what="2 workers")
-            rng = random.Random(7)
-            with Load(port, threads=threads) as load:
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    workers = [p for p in children(proc.pid) if (proc_stat(p) or "Z")[0] != "Z"]
-                    if workers:
-                        try:
-                            os.kill(rng.choice(workers), signal.SIGKILL)
-                            kills += 1
-                        except ProcessLookupError:
-                            pass
-                    time.sleep(0.1)
-                ok_before_end = load.ok
-            assert proc.poll() is None, "the master died"
-            wait_until(lambda: len([p for p in children(proc.pid) if (proc_stat(p) or "Z")[0] != "Z"]) == 2, 3,
-                       what="both slots filled again")
-            wait_until(lambda: all((proc_stat(p) or "X")[0] != "Z" for p in children(proc.pid)), 2,
-                       what="no zombies")
-            assert get(port).body == b"hello word"
-            assert ok_before_end > 100
-            # ~90 rounds in 10 s; while both slots wait out their crash-loop back-off
-            # (up to restart_delay_max) there is nothing to kill, so fewer land.
-            assert kills >= 30, kills
-            assert len(load.failures) <= kills * threads, (len(load.failures), kills)
-        finally:
-            stop(proc)
+    with running(conf, tmp_path / "log", port) as proc:
+        wait_until(lambda: len(children(proc.pid)) == 2, 5, what="2 workers")
+        rng = random.Random(7)
+        with Load(port, threads=threads) as load:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                workers = [p for p in children(proc.pid) if (proc_stat(p) or "Z")[0] != "Z"]
+                if workers:
+                    try:
+                        os.kill(rng.choice(workers), signal.SIGKILL)
+                        kills += 1
+                    except ProcessLookupError:
+                        pass
+                time.sleep(0.1)
+            ok_before_end = load.ok
+        assert proc.poll() is None, "the master died"
+        wait_until(lambda: len([p for p in children(proc.pid) if (proc_stat(p) or "Z")[0] != "Z"]) == 2, 3,
+                   what="both slots filled again")
+        wait_until(lambda: all((proc_stat(p) or "X")[0] != "Z" for p in children(proc.pid)), 2,
+                   what="no zombies")
+        assert get(port).body == b"hello word"
+        assert ok_before_end > 100
+        # ~90 rounds in 10 s; while both slots wait out their crash-loop back-off
+        # (up to restart_delay_max) there is nothing to kill, so fewer land.
+        assert kills >= 30, kills
+        assert len(load.failures) <= kills * threads, (len(load.failures), kills)
 
 
 def listening_sockets(port):
@@ -265,23 +259,18 @@ def test_reload_switches_balance_mode_both_ways_under_load(tmp_path):
     port = free_port()
     conf = tmp_path / "s.toml"
     write_conf(conf, port, "shared-1", balance="shared")
-    with open(tmp_path / "log", "wb") as log:
-        proc = start(BIN, conf, log)
-        try:
-            wait_for_port(port, proc=proc)
-            with Load(port) as load:
-                for i, (mode, sockets) in enumerate((("reuseport", 2), ("shared", 1), ("reuseport", 2)), 2):
-                    write_conf(conf, port, f"{mode}-{i}", balance=mode)
-                    proc.send_signal(signal.SIGHUP)
-                    wait_until(lambda: get(port).body == f"{mode}-{i}".encode(), 5.0,
-                               what=f"generation {i} ({mode}) to answer")
-                    wait_until(lambda: listening_sockets(port) == sockets, 5.0,
-                               what=f"{sockets} listening socket(s) in {mode} mode")
-                time.sleep(0.3)
-            assert load.failures == [], load.failures[:5]
-            assert load.ok > 100
-        finally:
-            stop(proc)
+    with running(conf, tmp_path / "log", port) as proc:
+        with Load(port) as load:
+            for i, (mode, sockets) in enumerate((("reuseport", 2), ("shared", 1), ("reuseport", 2)), 2):
+                write_conf(conf, port, f"{mode}-{i}", balance=mode)
+                proc.send_signal(signal.SIGHUP)
+                wait_until(lambda: get(port).body == f"{mode}-{i}".encode(), 5.0,
+                           what=f"generation {i} ({mode}) to answer")
+                wait_until(lambda: listening_sockets(port) == sockets, 5.0,
+                           what=f"{sockets} listening socket(s) in {mode} mode")
+            time.sleep(0.3)
+        assert load.failures == [], load.failures[:5]
+        assert load.ok > 100
     text = (tmp_path / "log").read_text()
     assert "reload failed" not in text, text
     assert text.count("reload: ") >= 3, text
@@ -304,27 +293,22 @@ def test_reuseport_scale_down_and_up_loses_no_connection(tmp_path):
     port = free_port()
     conf = tmp_path / "s.toml"
     write_conf(conf, port, "hello word", workers=3, balance="reuseport")
-    with open(tmp_path / "log", "wb") as log:
-        proc = start(BIN, conf, log)
-        try:
-            wait_for_port(port, proc=proc)
-            with Load(port, new_connection_each_time=True) as churn:
-                time.sleep(0.5)
-                for n in (1, 3, 2):
-                    r = subprocess.run([str(BIN), "ctl", "scale", str(n), "-c", str(conf)], capture_output=True,
-                                       text=True, timeout=5)
-                    assert r.returncode == 0, r.stderr
-                    wait_until(lambda: len(slot_requests(conf)) == n, 5.0, what=f"{n} ready workers")
-                    wait_until(lambda: listening_sockets(port) == n, 5.0, what=f"{n} listening sockets")
-                    before = slot_requests(conf)
-                    time.sleep(0.6)
-                    after = slot_requests(conf)
-                    # Every remaining slot gets its share of the new connections.
-                    assert all(after[s] - before.get(s, 0) > 20 for s in after), (n, before, after)
-            assert churn.failures == [], churn.failures[:5]
-            assert churn.ok > 300
-        finally:
-            stop(proc)
+    with running(conf, tmp_path / "log", port):
+        with Load(port, new_connection_each_time=True) as churn:
+            time.sleep(0.5)
+            for n in (1, 3, 2):
+                r = subprocess.run([str(BIN), "ctl", "scale", str(n), "-c", str(conf)], capture_output=True,
+                                   text=True, timeout=5)
+                assert r.returncode == 0, r.stderr
+                wait_until(lambda: len(slot_requests(conf)) == n, 5.0, what=f"{n} ready workers")
+                wait_until(lambda: listening_sockets(port) == n, 5.0, what=f"{n} listening sockets")
+                before = slot_requests(conf)
+                time.sleep(0.6)
+                after = slot_requests(conf)
+                # Every remaining slot gets its share of the new connections.
+                assert all(after[s] - before.get(s, 0) > 20 for s in after), (n, before, after)
+        assert churn.failures == [], churn.failures[:5]
+        assert churn.ok > 300
     assert "killed by signal" not in (tmp_path / "log").read_text()
 
 
@@ -409,11 +393,9 @@ def test_reuseport_scale_up_while_a_removed_slot_still_holds_its_socket(tmp_path
     conf = tmp_path / "s.toml"
     write_conf(conf, port, "hello word", workers=3, balance="reuseport")
     log_path = tmp_path / "log"
-    with open(log_path, "wb") as log:
-        proc = start(BIN, conf, log)
+    with running(conf, log_path, port) as proc:
         old = None
         try:
-            wait_for_port(port, proc=proc)
             wait_until(lambda: len(slot_requests(conf)) == 3, 5.0, what="3 ready workers")
             with Load(port, threads=2, new_connection_each_time=True) as churn:
                 old = worker_pid(conf, 2)
@@ -448,5 +430,4 @@ def test_reuseport_scale_up_while_a_removed_slot_still_holds_its_socket(tmp_path
                     os.kill(old, signal.SIGCONT)
                 except ProcessLookupError:
                     pass
-            stop(proc)
     assert "killed by signal" not in log_path.read_text()

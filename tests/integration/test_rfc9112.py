@@ -25,20 +25,11 @@ from dataclasses import dataclass
 import pytest
 
 from conftest import Client, ConnectionClosed, Server, get, wait_until
+from helpers import ROUTES_ROOT_AND_A
 
 # --------------------------------------------------------------------------- servers
 
-ROUTES = """
-[[route]]
-path = "/"
-body = "hello word"
-content_type = "text/plain"
-
-[[route]]
-path = "/a"
-body = "route a body"
-content_type = "text/html"
-"""
+ROUTES = ROUTES_ROOT_AND_A
 
 BIG_BODY_BYTES = 4 * 1024 * 1024
 BIG_ROUTE = f"""

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import Server, wait_until
+from helpers import recv_all
 
 N = 10_000
 BATCH = 500
@@ -132,14 +133,7 @@ def timed_get(port, timeout=5.0):
     t0 = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
         c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            if b"\r\n\r\nhello word" in data:
-                break
+        data = recv_all(c, until=b"\r\n\r\nhello word")
     return time.monotonic() - t0, data
 
 

@@ -7,20 +7,19 @@ time; only processes this file started are signalled, by pid.
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import (BIN, DEFAULT_ROUTES, WORKER_TITLE, Client, ConnectionClosed, absent, alive, cmdline,
-                      proc_stat, request, wait_until)
+                      request, wait_until)
+from helpers import (cli, finish_last_request, kill_slot_and_wait_respawn, status_json, status_workers, supervised, tcp_queues,
+                     worker_uptime)
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z preforkd\[\d+\] (master|worker \d+): \S")
 
@@ -43,52 +42,6 @@ content_type = "application/octet-stream"
 
 # --------------------------------------------------------------------------- helpers
 
-@pytest.fixture
-def ctl_dir(tmp_path):
-    """A directory for pid files and control sockets, short enough for sun_path (108 bytes)."""
-    if len(str(tmp_path)) < 80:
-        yield tmp_path
-        return
-    d = tempfile.mkdtemp(prefix="pfd-", dir="/tmp")
-    try:
-        yield Path(d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def toml_value(v):
-    return str(v) if isinstance(v, int) else f'"{v}"'
-
-
-def supervised(server_factory, ctl_dir, name="m", workers=2, balance="shared", routes=DEFAULT_ROUTES,
-               start=True, **supervisor):
-    """A server whose pid file and control socket live in ctl_dir, with [supervisor] keys."""
-    pid_file = ctl_dir / f"{name}.pid"
-    sock = ctl_dir / f"{name}.sock"
-    extra = f'pid_file = "{pid_file}"\ncontrol_socket = "{sock}"\n'
-    if supervisor:
-        extra += "\n[supervisor]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in supervisor.items())
-    s = server_factory(start=start, workers=workers, balance=balance, extra=extra, routes=routes)
-    s.pid_file = pid_file
-    s.ctl = sock
-    return s
-
-
-def cli(*args, timeout=5):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-def status_json(s):
-    r = cli("status", "-c", s.conf, "--json")
-    assert r.returncode == 0, f"status --json exited {r.returncode}: {r.stderr}"
-    return json.loads(r.stdout)
-
-
-def status_workers(s):
-    return status_json(s)["workers"]
-
-
 def log_lines(s):
     return s.log_text().splitlines()
 
@@ -106,38 +59,6 @@ def exit_lines(s, pid):
 def slot_titles(s):
     """Slots of the live workers by title, one entry per worker (a recycle overlaps two)."""
     return [int(m.group(1)) for p in s.worker_pids() if (m := WORKER_TITLE.match(cmdline(p) or ""))]
-
-
-def kill_slot_and_wait_respawn(s, slot, within=2.0):
-    old = s.worker_slots()[slot]
-    os.kill(old, signal.SIGKILL)
-    t0 = time.monotonic()
-    new = wait_until(lambda: (p := s.worker_slots().get(slot)) not in (None, old) and p,
-                     within, interval=0.005, what=f"a new worker in slot {slot}")
-    return old, new, time.monotonic() - t0
-
-
-def worker_uptime(pid):
-    st = proc_stat(pid)
-    if st is None:
-        return None
-    with open("/proc/uptime") as f:
-        now = float(f.read().split()[0])
-    return now - st[2] / os.sysconf("SC_CLK_TCK")
-
-
-def tcp_queues(server_port, client_port):
-    """(tx_queue, rx_queue) of the server's end of our connection, from /proc/net/tcp."""
-    local = f"0100007F:{server_port:04X}"
-    remote = f"0100007F:{client_port:04X}"
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[1] == local and fields[2] == remote:
-                tx, rx = fields[4].split(":")
-                return int(tx, 16), int(rx, 16)
-    return None
 
 
 def raw_connect(port, rcvbuf, timeout=5.0):
@@ -692,11 +613,7 @@ def test_signal_quit_from_pid_file_is_graceful(server_factory, ctl_dir):
         wait_until(lambda: "received SIGQUIT" in s.log_text(), 2.0, what="the master to log SIGQUIT")
         wait_until(lambda: len(s.worker_pids()) == 1, 3.0, what="the idle worker to exit")
         assert not s.exited(), "the master exited with a request in flight"
-        c.send(raw[half:])
-        resp = c.read_response()
-        assert resp.status == 200 and resp.body == b"hello word"
-        assert resp.header("Connection") == "close"
-        assert c.closed_by_peer()
+        finish_last_request(c, raw[half:])
     wait_until(s.exited, 3.0, what="the master to exit after quit")
     assert s.proc.returncode == 0
 

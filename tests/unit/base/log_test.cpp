@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -41,6 +43,17 @@ std::vector<std::string> stderr_lines(F f) {
 
 bool ends_with(const std::string& s, std::string_view tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// As many lines as tails, each line ending with its tail.
+void check_tails(const std::vector<std::string>& lines, std::initializer_list<std::string_view> tails) {
+    REQUIRE(lines.size() == tails.size());
+    std::size_t i = 0;
+    for (const auto tail : tails) {
+        CAPTURE(i);
+        CHECK(ends_with(lines[i], tail));
+        ++i;
+    }
 }
 
 }  // namespace
@@ -82,9 +95,8 @@ TEST_CASE("log_limiter flush reports what was held back once the window is over"
         lim.flush();   // the latest held-back line stands for them
         lim.flush();   // said once
     });
-    REQUIRE(lines.size() == 2);
-    CHECK(ends_with(lines[0], "recv failed: 1"));
-    CHECK(ends_with(lines[1], "recv failed: 3 (2 more in the last 5 s)"));
+    check_tails(lines, {"recv failed: 1",
+                        "recv failed: 3 (2 more in the last 5 s)"});
 }
 
 TEST_CASE("log_limiter: a storm gives one line per window, a quiet spell starts afresh", "[worker][log]") {
@@ -101,12 +113,11 @@ TEST_CASE("log_limiter: a storm gives one line per window, a quiet spell starts 
         lim.flush();
         lim.log("accept failed");
     });
-    REQUIRE(lines.size() == 5);
-    CHECK(ends_with(lines[0], "accept failed"));
-    CHECK(ends_with(lines[1], "accept failed (99 more in the last 10 s)"));
-    CHECK(ends_with(lines[2], "accept failed (99 more in the last 10 s)"));
-    CHECK(ends_with(lines[3], "accept failed (99 more in the last 10 s)"));
-    CHECK(ends_with(lines[4], "accept failed"));
+    check_tails(lines, {"accept failed",
+                        "accept failed (99 more in the last 10 s)",
+                        "accept failed (99 more in the last 10 s)",
+                        "accept failed (99 more in the last 10 s)",
+                        "accept failed"});
 }
 
 TEST_CASE("log_limiter: one limiter per call site, each with its own count", "[worker][log]") {
@@ -122,10 +133,9 @@ TEST_CASE("log_limiter: one limiter per call site, each with its own count", "[w
         a.flush();
         b.flush();
     });
-    REQUIRE(lines.size() == 3);
-    CHECK(ends_with(lines[0], ": a"));
-    CHECK(ends_with(lines[1], ": b"));
-    CHECK(ends_with(lines[2], ": a (2 more in the last 10 s)"));
+    check_tails(lines, {": a",
+                        ": b",
+                        ": a (2 more in the last 10 s)"});
 }
 
 TEST_CASE("log_limiter keeps a long line whole up to the line limit", "[worker][log]") {

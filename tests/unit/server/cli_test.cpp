@@ -3,6 +3,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/cli.hpp"
@@ -71,21 +72,15 @@ TEST_CASE("-t tests the configuration, with or without -c", "[cli]") {
     CHECK(ct->config_path == "b.toml");
 }
 
-TEST_CASE("-h and --help ask for help", "[cli]") {
-    for (std::string_view flag : {"-h", "--help"}) {
+TEST_CASE("-h and --help ask for help, -v and --version for the version", "[cli]") {
+    const std::pair<std::string_view, cli_action> cases[] = {
+        {"-h", cli_action::help}, {"--help", cli_action::help},
+        {"-v", cli_action::version}, {"--version", cli_action::version}};
+    for (const auto& [flag, action] : cases) {
         CAPTURE(flag);
         auto o = parse({flag});
         REQUIRE(o.has_value());
-        CHECK(o->action == cli_action::help);
-    }
-}
-
-TEST_CASE("-v and --version ask for the version", "[cli]") {
-    for (std::string_view flag : {"-v", "--version"}) {
-        CAPTURE(flag);
-        auto o = parse({flag});
-        REQUIRE(o.has_value());
-        CHECK(o->action == cli_action::version);
+        CHECK(o->action == action);
     }
 }
 

@@ -25,18 +25,24 @@ void fill(worker_stats& st) {
 #undef FILL
 }
 
+pfd::server::worker_status slot_status(unsigned slot, int pid, std::uint32_t generation, unsigned spawn,
+                                       const char* state) {
+    pfd::server::worker_status w;
+    w.slot = slot;
+    w.pid = pid;
+    w.generation = generation;
+    w.spawn = spawn;
+    w.state = state;
+    return w;
+}
+
 pfd::server::master_status sample_status() {
     pfd::server::master_status s;
     s.pid = 4242;
     s.uptime_s = 12.3456;
     s.listen = "127.0.0.1:8080";
     s.balance = "reuseport";
-    pfd::server::worker_status a;
-    a.slot = 0;
-    a.pid = 101;
-    a.generation = 1;
-    a.spawn = 2;
-    a.state = "ready";
+    auto a = slot_status(0, 101, 1, 2, "ready");
     a.uptime_s = 7.25;
     a.restarts = 3;
     a.counters.requests = 123456789012ULL;
@@ -47,12 +53,7 @@ pfd::server::master_status sample_status() {
     a.counters.bytes_out = 555;
     a.rss_bytes = 10485760;
     a.cpu_percent = 12.345;
-    pfd::server::worker_status b;
-    b.slot = 1;
-    b.pid = 102;
-    b.generation = 2;
-    b.spawn = 1;
-    b.state = "draining";
+    const auto b = slot_status(1, 102, 2, 1, "draining");
     s.workers = {a, b};
     return s;
 }
