@@ -25,26 +25,14 @@ void fill(worker_stats& st) {
 #undef FILL
 }
 
-pfd::server::worker_status slot_status(unsigned slot, int pid, std::uint32_t generation, unsigned spawn,
-                                       const char* state) {
-    pfd::server::worker_status w;
-    w.slot = slot;
-    w.pid = pid;
-    w.generation = generation;
-    w.spawn = spawn;
-    w.state = state;
-    return w;
-}
-
 pfd::server::master_status sample_status() {
     pfd::server::master_status s;
     s.pid = 4242;
     s.uptime_s = 12.3456;
     s.listen = "127.0.0.1:8080";
     s.balance = "reuseport";
-    auto a = slot_status(0, 101, 1, 2, "ready");
-    a.uptime_s = 7.25;
-    a.restarts = 3;
+    pfd::server::worker_status a{.slot = 0, .pid = 101, .generation = 1, .spawn = 2, .state = "ready",
+                                 .uptime_s = 7.25, .restarts = 3, .counters = {}};
     a.counters.requests = 123456789012ULL;
     a.per_s[pfd::worker::index(pfd::worker::counter::requests)] = 987.654;
     a.counters.active = 17;
@@ -53,7 +41,8 @@ pfd::server::master_status sample_status() {
     a.counters.bytes_out = 555;
     a.rss_bytes = 10485760;
     a.cpu_percent = 12.345;
-    const auto b = slot_status(1, 102, 2, 1, "draining");
+    const pfd::server::worker_status b{.slot = 1, .pid = 102, .generation = 2, .spawn = 1, .state = "draining",
+                                       .counters = {}};
     s.workers = {a, b};
     return s;
 }
