@@ -1,3 +1,8 @@
+// request_parser: llhttp driven over a connection's reads. feed() runs llhttp, hands
+// a chunked body to chunked_decoder, keeps a head that spans reads contiguous in
+// spilled_ (rebasing its views), and stops after an error or a last request; the
+// callbacks that assemble the head from llhttp's tokens are in
+// request_parser_callbacks.cpp, the RFC checks they apply in request_checks.cpp.
 #include "proto/request_parser.hpp"
 
 #include <algorithm>
@@ -7,20 +12,18 @@
 #include <new>
 #include <type_traits>
 
-#include <llhttp.h>
-
 #include "proto/http_chars.hpp"
+#include "proto/request_checks.hpp"
+#include "proto/request_parser_llhttp.hpp"
 
 namespace pfd::proto {
+
+using detail::as_llhttp;
+using detail::end_of;
 
 namespace {
 
 request_parser& self(llhttp_t* p) noexcept { return *static_cast<request_parser*>(p->data); }
-
-// The parser's in-place storage for its llhttp_t (constructed there by its constructor).
-llhttp_t& as_llhttp(std::byte* storage) noexcept {
-    return *std::launder(static_cast<llhttp_t*>(static_cast<void*>(storage)));
-}
 
 #define PFD_STR2(x) #x
 #define PFD_STR(x) PFD_STR2(x)
@@ -28,141 +31,6 @@ constexpr const char* llhttp_version_text =
     PFD_STR(LLHTTP_VERSION_MAJOR) "." PFD_STR(LLHTTP_VERSION_MINOR) "." PFD_STR(LLHTTP_VERSION_PATCH);
 #undef PFD_STR
 #undef PFD_STR2
-
-method to_method(std::uint8_t m) noexcept {
-    switch (m) {
-        case HTTP_GET: return method::get;
-        case HTTP_HEAD: return method::head;
-        case HTTP_POST: return method::post;
-        case HTTP_PUT: return method::put;
-        case HTTP_DELETE: return method::del;
-        case HTTP_OPTIONS: return method::options;
-        case HTTP_CONNECT: return method::connect;
-        default: return method::other;
-    }
-}
-
-const char* end_of(std::string_view v) noexcept { return v.data() + v.size(); }
-
-// RFC 9110 7.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ], where uri-host is an
-// IP-literal in brackets or a reg-name (which covers IPv4 addresses, and may be empty).
-bool valid_host(std::string_view v) noexcept {
-    std::string_view host = v;
-    std::string_view port;
-    if (!v.empty() && v.front() == '[') {
-        const auto close = v.find(']');
-        if (close == std::string_view::npos || close == 1) {
-            return false;
-        }
-        // IPv6address or IPvFuture: hex digits, ':' and '.', or unreserved / sub-delims.
-        for (char c : v.substr(1, close - 1)) {
-            if (!is_reg_name_char(c) && c != ':') {
-                return false;
-            }
-        }
-        host = {};
-        const std::string_view rest = v.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') {
-                return false;
-            }
-            port = rest.substr(1);
-        }
-    } else if (const auto colon = v.find(':'); colon != std::string_view::npos) {
-        host = v.substr(0, colon);
-        port = v.substr(colon + 1);
-    }
-    for (std::size_t i = 0; i < host.size(); ++i) {
-        const char c = host[i];
-        if (is_reg_name_char(c)) {
-            continue;
-        }
-        if (c != '%' || i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
-            return false;
-        }
-        i += 2;
-    }
-    return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// What a request line whose method llhttp does not know turns out to be, once enough
-// of it has arrived: method SP target SP HTTP-version CRLF, or not. Decided at the
-// first byte that settles it, so the answer never depends on how the line was split.
-enum class line_shape : std::uint8_t { incomplete, well_formed, malformed, too_long, other_version };
-
-line_shape request_line_shape(std::string_view v, std::size_t max_request_line) noexcept {
-    std::size_t i = 0;
-    while (i < v.size() && is_tchar(v[i])) {
-        if (++i > max_request_line) {
-            return line_shape::too_long;
-        }
-    }
-    if (i == v.size()) {
-        return line_shape::incomplete;
-    }
-    if (i == 0 || v[i] != ' ') {
-        return line_shape::malformed;
-    }
-    const std::size_t target = ++i;
-    while (i < v.size() && v[i] > 0x20 && v[i] < 0x7f) {   // what llhttp takes in a target
-        if (++i > max_request_line + 1) {   // method and target, as for a known method
-            return line_shape::too_long;
-        }
-    }
-    if (i == v.size()) {
-        return line_shape::incomplete;
-    }
-    if (i == target || v[i] != ' ') {
-        return line_shape::malformed;
-    }
-    const std::size_t major = ++i + 5;
-    constexpr std::string_view version = "HTTP/d.d\r\n";   // d: a digit
-    for (std::size_t k = 0; k < version.size(); ++k, ++i) {
-        if (i == v.size()) {
-            return line_shape::incomplete;
-        }
-        const bool ok = version[k] == 'd' ? (v[i] >= '0' && v[i] <= '9') : v[i] == version[k];
-        if (!ok) {
-            return line_shape::malformed;
-        }
-    }
-    return v[major] == '1' ? line_shape::well_formed : line_shape::other_version;
-}
-
-// RFC 9110 5.6.1 / RFC 9112 6.1: over every Transfer-Encoding field, ignoring empty
-// list elements ("chunked," is "chunked"), chunked is the last coding and appears once.
-bool chunked_is_final(const request_head& head) noexcept {
-    std::string_view last;
-    int chunked = 0;
-    for (std::size_t i = 0; i < head.header_count; ++i) {
-        if (!iequals(head.headers[i].name, "transfer-encoding")) {
-            continue;
-        }
-        std::string_view list = head.headers[i].value;
-        while (!list.empty()) {
-            const auto comma = list.find(',');
-            const std::string_view item = trim_ows(list.substr(0, comma));
-            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-            if (!item.empty()) {
-                last = item;
-                chunked += iequals(item, "chunked") ? 1 : 0;
-            }
-        }
-    }
-    return chunked == 1 && iequals(last, "chunked");
-}
-
-// RFC 9110 5.6.1: whether a comma-separated list has this element (OWS around each).
-bool lists(std::string_view list, std::string_view element) noexcept {
-    while (!list.empty()) {
-        const auto comma = list.find(',');
-        if (iequals(trim_ows(list.substr(0, comma)), element)) {
-            return true;
-        }
-        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-    }
-    return false;
-}
 
 bool within(const char* p, const char* begin, const char* end) noexcept {
     return std::less_equal<>{}(begin, p) && std::less<>{}(p, end);
@@ -409,22 +277,11 @@ parse_status request_parser::on_unknown_method(const char* end) noexcept {
 }
 
 parse_status request_parser::judge_unknown_method() noexcept {
-    switch (request_line_shape(spilled_.view(), limits_.max_request_line)) {
-        case line_shape::incomplete:
-            return parse_status::need_more;   // at most max_request_line + 12 bytes kept
-        case line_shape::too_long:
-            fail(414, "request line too long");
-            break;
-        case line_shape::well_formed:
-            fail(501, "method not implemented");
-            break;
-        case line_shape::other_version:
-            fail(505, "unsupported HTTP version");
-            break;
-        case line_shape::malformed:
-            fail(400, "invalid method");
-            break;
+    const refusal r = unknown_method_refusal(request_line_shape(spilled_.view(), limits_.max_request_line));
+    if (!r) {
+        return parse_status::need_more;   // incomplete: at most max_request_line + 12 bytes kept
     }
+    fail(r.status, r.reason);
     unknown_method_ = false;
     spilled_.clear();
     return stop(parse_status::error, nullptr, nullptr);
@@ -539,328 +396,6 @@ int request_parser::fail(int status, const char* reason) noexcept {
         error_reason_ = reason != nullptr ? reason : "bad request";
     }
     return HPE_USER;
-}
-
-int request_parser::on_message_begin() noexcept {
-    in_message_ = true;
-    in_head_ = true;
-    head_start_ = nullptr;
-    header_bytes_ = 0;
-    body_bytes_ = 0;
-    version_ = {};
-    head_.method_name = {};
-    head_.target = {};
-    head_.path = {};
-    head_.header_count = 0;
-    head_.headers[0] = {};
-    return 0;
-}
-
-// Token pieces of one head are adjacent: within one read, or in the spill buffer.
-// Each callback below extends its token; a piece that is not adjacent is a syntax
-// llhttp tolerates and RFC 9112 forbids.
-
-int request_parser::on_method(const char* at, std::size_t n) noexcept {
-    if (head_start_ == nullptr) {
-        head_start_ = at;
-    }
-    head_.method_name = {head_start_, head_.method_name.size() + n};
-    if (head_.method_name.size() > limits_.max_request_line) {
-        return fail(414, "request line too long");
-    }
-    return 0;
-}
-
-int request_parser::on_target(const char* at, std::size_t n) noexcept {
-    if (n != 0) {
-        if (head_.target.empty()) {
-            // RFC 9112 3: exactly one SP between method and target.
-            if (at != end_of(head_.method_name) + 1) {
-                return fail(400, "invalid whitespace in the request line");
-            }
-            head_.target = {at, 0};
-        }
-        head_.target = {head_.target.data(), head_.target.size() + n};
-        if (head_.method_name.size() + head_.target.size() > limits_.max_request_line) {
-            return fail(414, "request target too long");
-        }
-    }
-    // RFC 9112 3: a request line always has a version. "GET /path" CRLF is HTTP/0.9,
-    // which llhttp reads and we do not speak: a 400 at the line's end, not a 505 once a
-    // head is complete that an HTTP/0.9 client never sends. (A target that ends at any
-    // other control byte is refused by llhttp as well: one test covers both.)
-    if (const char* after = at + n; after < parse_end_ && static_cast<unsigned char>(*after) < 0x20) {
-        return fail(400, "request line without an HTTP version");
-    }
-    return 0;
-}
-
-int request_parser::on_version(const char* at, std::size_t n) noexcept {
-    if (version_.empty()) {
-        constexpr std::string_view sp_http = " HTTP/";
-        if (head_.target.empty() || at != end_of(head_.target) + sp_http.size()) {
-            return fail(400, "invalid whitespace in the request line");
-        }
-        // llhttp also takes "RTSP/" and "ICE/" here.
-        if (std::string_view{end_of(head_.target), sp_http.size()} != sp_http) {
-            return fail(400, "not an HTTP request line");
-        }
-        version_ = {at, 0};
-    }
-    version_ = {version_.data(), version_.size() + n};
-    return 0;
-}
-
-// A version we do not speak is refused as soon as it is read, before the head's other
-// errors (RFC 9110 6.2: a higher HTTP/1 minor version is read as 1.1).
-int request_parser::on_version_complete() noexcept {
-    if (as_llhttp(llhttp_).http_major != 1) {
-        return fail(505, "unsupported HTTP version");
-    }
-    return 0;
-}
-
-int request_parser::on_header_name(const char* at, std::size_t n) noexcept {
-    if (head_.header_count >= limits_.max_headers) {
-        return fail(431, "too many header fields");
-    }
-    header_bytes_ += n;
-    if (header_bytes_ > limits_.max_header_bytes) {
-        return fail(431, "header fields too large");
-    }
-    auto& name = head_.headers[head_.header_count].name;
-    name = name.empty() ? std::string_view{at, n} : std::string_view{name.data(), name.size() + n};
-    return 0;
-}
-
-int request_parser::on_header_value(const char* at, std::size_t n) noexcept {
-    header_bytes_ += n;
-    if (header_bytes_ > limits_.max_header_bytes) {
-        return fail(431, "header fields too large");
-    }
-    auto& h = head_.headers[head_.header_count];
-    auto& value = h.value;
-    if (value.empty()) {
-        // Between the name and the value only ':' and OWS; a CRLF there is a fold.
-        if (h.name.empty() || *end_of(h.name) != ':') {
-            return fail(400, "whitespace before the colon of a header field");
-        }
-        for (const char* p = end_of(h.name) + 1; p < at; ++p) {
-            if (*p != ' ' && *p != '\t') {
-                return fail(400, "obsolete line folding in a header field");
-            }
-        }
-        value = {at, n};
-    } else if (at == end_of(value)) {
-        value = {value.data(), value.size() + n};
-    } else {
-        // llhttp resumes a value after CRLF + SP: a line folded the obsolete way.
-        return fail(400, "obsolete line folding in a header field");
-    }
-    return 0;
-}
-
-int request_parser::on_header_value_complete() noexcept {
-    // ": " and CRLF count toward the limit too, so many empty fields cannot evade it.
-    header_bytes_ += 4;
-    if (header_bytes_ > limits_.max_header_bytes) {
-        return fail(431, "header fields too large");
-    }
-    auto& h = head_.headers[head_.header_count];
-    // RFC 9112 5.1: the name is a token, directly followed by the colon.
-    if (h.name.empty() || *end_of(h.name) != ':') {
-        return fail(400, "whitespace before the colon of a header field");
-    }
-    if (!std::all_of(h.name.begin(), h.name.end(), is_tchar)) {
-        return fail(400, "invalid character in a header field name");
-    }
-    h.value = trim_ows(h.value);
-    ++head_.header_count;
-    if (head_.header_count < request_head::max_headers) {
-        head_.headers[head_.header_count] = {};
-    }
-    return 0;
-}
-
-int request_parser::check_target() noexcept {
-    std::string_view t = head_.target;
-    if (t.find('#') != std::string_view::npos) {
-        return fail(400, "fragment in the request target");   // RFC 9112 3.2: never sent
-    }
-    if (head_.method == method::connect) {
-        head_.form = target_form::origin;   // authority-form; refused by method, not syntax
-        head_.path = {};
-        return 0;
-    }
-    if (t == "*") {
-        if (head_.method != method::options) {
-            return fail(400, "asterisk-form target on a method other than OPTIONS");
-        }
-        head_.form = target_form::asterisk;
-        head_.path = t;
-        return 0;
-    }
-    if (!t.empty() && t.front() == '/') {
-        head_.form = target_form::origin;
-    } else {
-        // absolute-form: scheme "://" authority [path-abempty] [ "?" query ]
-        const auto sep = t.find("://");
-        const std::string_view scheme = sep == std::string_view::npos ? std::string_view{} : t.substr(0, sep);
-        if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
-            return fail(400, "invalid request target");
-        }
-        t.remove_prefix(sep + 3);
-        const auto path_start = t.find_first_of("/?");
-        if (path_start == 0) {
-            return fail(400, "absolute-form target without a host");
-        }
-        head_.form = target_form::absolute;
-        t = path_start == std::string_view::npos ? std::string_view{} : t.substr(path_start);
-        if (t.empty() || t.front() == '?') {
-            head_.path = "/";
-            return 0;
-        }
-    }
-    head_.path = t.substr(0, t.find('?'));
-    return 0;
-}
-
-int request_parser::check_expect(bool expected, bool only_continue) noexcept {
-    if (!only_continue) {
-        return fail(417, "unsupported expectation");
-    }
-    // RFC 9110 10.1.1: ignored in HTTP/1.0; pointless without a body.
-    head_.expect_continue = expected && head_.version_minor >= 1 && head_.has_body;
-    return 0;
-}
-
-int request_parser::on_headers_complete() noexcept {
-    const llhttp_t& ll = as_llhttp(llhttp_);
-    if (ll.http_major != 1) {   // an HTTP/0.9 line ("GET /") has no version to complete
-        fail(version_.empty() ? 400 : 505, version_.empty() ? "request line without an HTTP version"
-                                                            : "unsupported HTTP version");
-        return -1;
-    }
-    // RFC 9110 6.2: a higher minor version of a major version we speak is read as the
-    // highest minor version we speak.
-    head_.version_major = 1;
-    head_.version_minor = std::min<std::uint8_t>(ll.http_minor, 1);
-    head_.method = to_method(ll.method);
-    head_.keep_alive = llhttp_should_keep_alive(&ll) != 0 && ll.upgrade == 0;
-    int hosts = 0;
-    bool host_ok = true;
-    bool transfer_encoding = (ll.flags & F_TRANSFER_ENCODING) != 0;
-    bool expected = false;
-    bool only_continue = true;
-    // One pass, by name length first: this runs for every request.
-    for (std::size_t i = 0; i < head_.header_count; ++i) {
-        const auto& h = head_.headers[i];
-        switch (h.name.size()) {
-            case 4:
-                if (iequals(h.name, "host")) {
-                    ++hosts;
-                    host_ok = host_ok && valid_host(h.value);
-                }
-                break;
-            case 6:
-                if (iequals(h.name, "expect")) {
-                    expected = true;
-                    only_continue = only_continue && iequals(h.value, "100-continue");
-                }
-                break;
-            case 10:
-                // llhttp 8.1 misses "close" followed by HTAB (OWS): "close\t" is a token to it.
-                if (head_.keep_alive && iequals(h.name, "connection")) {
-                    head_.keep_alive = !lists(h.value, "close");
-                }
-                break;
-            case 17:
-                if (iequals(h.name, "transfer-encoding")) {
-                    transfer_encoding = true;   // llhttp does not flag an empty one
-                }
-                break;
-            default:
-                break;
-        }
-    }
-    // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one ever, and a valid one.
-    if (hosts > 1 || (hosts == 0 && head_.version_minor >= 1)) {
-        fail(400, hosts == 0 ? "missing Host header" : "more than one Host header");
-        return -1;
-    }
-    if (!host_ok) {
-        fail(400, "invalid Host header");
-        return -1;
-    }
-    const bool chunked = transfer_encoding && chunked_is_final(head_);
-    if (transfer_encoding && !chunked) {
-        // RFC 9112 6.3: a request's body length is unknowable unless chunked is the
-        // final coding (6.1: and applied once).
-        fail(400, "Transfer-Encoding without chunked as its one final coding");
-        return -1;
-    }
-    if (transfer_encoding && head_.version_minor == 0) {
-        // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
-        fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-        return -1;
-    }
-    head_.has_body = chunked || ((ll.flags & F_CONTENT_LENGTH) != 0 && ll.content_length > 0);
-    if (!chunked && ll.content_length > limits_.max_body_bytes && (ll.flags & F_CONTENT_LENGTH) != 0) {
-        fail(413, "request body too large");
-        return -1;
-    }
-    if (check_target() != 0 || check_expect(expected, only_continue) != 0) {
-        return -1;
-    }
-    in_head_ = false;
-    sink_->on_request_head(head_);
-    if (chunked) {
-        // llhttp 8.1 reads chunked framing loosely (it skips the CRLF after chunk data
-        // unread, and refuses RFC-valid extensions): it skips the body, pauses after the
-        // head, and chunked_ reads the body in its place.
-        chunked_.start({.max_body_bytes = limits_.max_body_bytes,
-                        .max_trailer_bytes = limits_.max_header_bytes,
-                        .max_trailer_fields = limits_.max_headers});
-        chunked_body_ = true;
-        return 1;   // llhttp: no body
-    }
-    return 0;
-}
-
-int request_parser::on_body(const char* at, std::size_t n) noexcept {
-    // Only Content-Length bodies come here, and their length was checked on the head;
-    // this bounds them again in case the two ever disagree.
-    body_bytes_ += n;
-    if (body_bytes_ > limits_.max_body_bytes) {
-        return fail(413, "request body too large");
-    }
-    if (n != 0) {
-        sink_->on_request_body({at, n});
-    }
-    return 0;
-}
-
-int request_parser::on_message_complete() noexcept {
-    if (chunked_body_) {
-        return HPE_PAUSED;   // the body follows: feed() hands it to chunked_
-    }
-    return finish_message();
-}
-
-int request_parser::finish_message() noexcept {
-    in_message_ = false;
-    sink_->on_request_complete();
-    // After a last request, stop: feed() answers it and closes.
-    return head_.keep_alive && !last_request_ ? 0 : HPE_PAUSED;
-}
-
-std::string_view request_head::find_header(std::string_view name) const noexcept {
-    for (std::size_t i = 0; i < header_count; ++i) {
-        if (iequals(headers[i].name, name)) {
-            return headers[i].value;
-        }
-    }
-    return {};
 }
 
 }  // namespace pfd::proto

@@ -81,6 +81,7 @@ public:
 private:
     friend struct parser_callbacks;
 
+    // llhttp's callbacks, in request_parser_callbacks.cpp.
     int on_message_begin() noexcept;
     int on_method(const char* at, std::size_t n) noexcept;
     int on_target(const char* at, std::size_t n) noexcept;
@@ -102,8 +103,6 @@ private:
     parse_status on_unknown_method(const char* end) noexcept;
     parse_status judge_unknown_method() noexcept;
     int fail(int status, const char* reason) noexcept;
-    int check_target() noexcept;
-    int check_expect(bool expected, bool only_continue) noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
     void keep_partial_head(const char* end) noexcept;
     void keep_from_head_start(const char* end) noexcept;
@@ -111,7 +110,7 @@ private:
     void rebase(const char* old_begin, const char* old_end, const char* new_begin) noexcept;
 
     // The llhttp_t, held in place (no allocation, no pointer to follow) so that llhttp.h
-    // stays inside request_parser.cpp, which checks this size and alignment against it.
+    // stays inside proto/; request_parser.cpp checks this size and alignment against it.
     static constexpr std::size_t llhttp_size = 96;
     static constexpr std::size_t llhttp_align = 8;
     alignas(llhttp_align) std::byte llhttp_[llhttp_size];

@@ -1,0 +1,199 @@
+#include "proto/request_checks.hpp"
+
+#include <algorithm>
+
+namespace pfd::proto {
+
+bool valid_host(std::string_view v) noexcept {
+    std::string_view host = v;
+    std::string_view port;
+    if (!v.empty() && v.front() == '[') {
+        const auto close = v.find(']');
+        if (close == std::string_view::npos || close == 1) {
+            return false;
+        }
+        // IPv6address or IPvFuture: hex digits, ':' and '.', or unreserved / sub-delims.
+        for (char c : v.substr(1, close - 1)) {
+            if (!is_reg_name_char(c) && c != ':') {
+                return false;
+            }
+        }
+        host = {};
+        const std::string_view rest = v.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                return false;
+            }
+            port = rest.substr(1);
+        }
+    } else if (const auto colon = v.find(':'); colon != std::string_view::npos) {
+        host = v.substr(0, colon);
+        port = v.substr(colon + 1);
+    }
+    for (std::size_t i = 0; i < host.size(); ++i) {
+        const char c = host[i];
+        if (is_reg_name_char(c)) {
+            continue;
+        }
+        if (c != '%' || i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
+            return false;
+        }
+        i += 2;
+    }
+    return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool list_has(std::string_view list, std::string_view element) noexcept {
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        if (iequals(trim_ows(list.substr(0, comma)), element)) {
+            return true;
+        }
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+    return false;
+}
+
+bool chunked_is_final(std::span<const header> fields) noexcept {
+    std::string_view last;
+    int chunked = 0;
+    for (const header& h : fields) {
+        if (!iequals(h.name, "transfer-encoding")) {
+            continue;
+        }
+        std::string_view list = h.value;
+        while (!list.empty()) {
+            const auto comma = list.find(',');
+            const std::string_view item = trim_ows(list.substr(0, comma));
+            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+            if (!item.empty()) {
+                last = item;
+                chunked += iequals(item, "chunked") ? 1 : 0;
+            }
+        }
+    }
+    return chunked == 1 && iequals(last, "chunked");
+}
+
+line_shape request_line_shape(std::string_view v, std::size_t max_request_line) noexcept {
+    std::size_t i = 0;
+    while (i < v.size() && is_tchar(v[i])) {
+        if (++i > max_request_line) {
+            return line_shape::too_long;
+        }
+    }
+    if (i == v.size()) {
+        return line_shape::incomplete;
+    }
+    if (i == 0 || v[i] != ' ') {
+        return line_shape::malformed;
+    }
+    const std::size_t target = ++i;
+    while (i < v.size() && v[i] > 0x20 && v[i] < 0x7f) {   // what llhttp takes in a target
+        if (++i > max_request_line + 1) {   // method and target, as for a known method
+            return line_shape::too_long;
+        }
+    }
+    if (i == v.size()) {
+        return line_shape::incomplete;
+    }
+    if (i == target || v[i] != ' ') {
+        return line_shape::malformed;
+    }
+    const std::size_t major = ++i + 5;
+    constexpr std::string_view version = "HTTP/d.d\r\n";   // d: a digit
+    for (std::size_t k = 0; k < version.size(); ++k, ++i) {
+        if (i == v.size()) {
+            return line_shape::incomplete;
+        }
+        const bool ok = version[k] == 'd' ? (v[i] >= '0' && v[i] <= '9') : v[i] == version[k];
+        if (!ok) {
+            return line_shape::malformed;
+        }
+    }
+    return v[major] == '1' ? line_shape::well_formed : line_shape::other_version;
+}
+
+refusal unknown_method_refusal(line_shape shape) noexcept {
+    switch (shape) {
+        case line_shape::incomplete:
+            return {};
+        case line_shape::too_long:
+            return {414, "request line too long"};
+        case line_shape::well_formed:
+            return {501, "method not implemented"};
+        case line_shape::other_version:
+            return {505, "unsupported HTTP version"};
+        case line_shape::malformed:
+            return {400, "invalid method"};
+    }
+    return {400, "invalid method"};
+}
+
+refusal classify_target(request_head& head) noexcept {
+    std::string_view t = head.target;
+    if (t.find('#') != std::string_view::npos) {
+        return {400, "fragment in the request target"};   // RFC 9112 3.2: never sent
+    }
+    if (head.method == method::connect) {
+        head.form = target_form::origin;   // authority-form; refused by method, not syntax
+        head.path = {};
+        return {};
+    }
+    if (t == "*") {
+        if (head.method != method::options) {
+            return {400, "asterisk-form target on a method other than OPTIONS"};
+        }
+        head.form = target_form::asterisk;
+        head.path = t;
+        return {};
+    }
+    if (!t.empty() && t.front() == '/') {
+        head.form = target_form::origin;
+    } else {
+        // absolute-form: scheme "://" authority [path-abempty] [ "?" query ]
+        const auto sep = t.find("://");
+        const std::string_view scheme = sep == std::string_view::npos ? std::string_view{} : t.substr(0, sep);
+        if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
+            return {400, "invalid request target"};
+        }
+        t.remove_prefix(sep + 3);
+        const auto path_start = t.find_first_of("/?");
+        if (path_start == 0) {
+            return {400, "absolute-form target without a host"};
+        }
+        head.form = target_form::absolute;
+        t = path_start == std::string_view::npos ? std::string_view{} : t.substr(path_start);
+        if (t.empty() || t.front() == '?') {
+            head.path = "/";
+            return {};
+        }
+    }
+    head.path = t.substr(0, t.find('?'));
+    return {};
+}
+
+refusal check_host(int hosts, bool host_ok, std::uint8_t version_minor) noexcept {
+    if (hosts > 1 || (hosts == 0 && version_minor >= 1)) {
+        return {400, hosts == 0 ? "missing Host header" : "more than one Host header"};
+    }
+    if (!host_ok) {
+        return {400, "invalid Host header"};
+    }
+    return {};
+}
+
+refusal check_transfer_encoding(bool transfer_encoding, bool chunked, std::uint8_t version_minor) noexcept {
+    if (transfer_encoding && !chunked) {
+        // RFC 9112 6.3: a request's body length is unknowable unless chunked is the
+        // final coding (6.1: and applied once).
+        return {400, "Transfer-Encoding without chunked as its one final coding"};
+    }
+    if (transfer_encoding && version_minor == 0) {
+        // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+        return {400, "Transfer-Encoding in an HTTP/1.0 request"};
+    }
+    return {};
+}
+
+}  // namespace pfd::proto
