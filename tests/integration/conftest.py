@@ -132,7 +132,7 @@ def ps(*args):
 
 def default_runtime_dir(uid=None, env=None):
     """Where a master of `uid` puts its default pid file and control socket
-    (server/runtime_files.cpp default_runtime_dir): /run/preforkd for root, else
+    (server/runtime_dir.cpp default_runtime_dir): /run/preforkd for root, else
     $XDG_RUNTIME_DIR/preforkd if that is the user's own 0700 directory, else /tmp/preforkd-<uid>."""
     uid = os.geteuid() if uid is None else uid
     env = os.environ if env is None else env
