@@ -133,6 +133,19 @@ tl::expected<void, std::string> check_private_directory(const std::string& dir, 
     return {};
 }
 
+namespace {
+using directory_rule = tl::expected<void, std::string> (*)(const std::string&, const struct stat&, uid_t);
+
+// What a stat call (its result `rc`, filling `st`) found at `path`, judged by `rule`.
+tl::expected<void, std::string> judge(const std::string& path, int rc, const struct stat& st, directory_rule rule,
+                                      uid_t uid) {
+    if (rc < 0) {
+        return tl::unexpected(errno_text("cannot stat " + path));
+    }
+    return rule(path, st, uid);
+}
+}  // namespace
+
 tl::expected<unique_fd, std::string> open_runtime_dir(const std::string& dir, const runtime_user& who) {
     const bool is_default = dir == default_runtime_dir(who);
     if (is_default) {
@@ -140,10 +153,7 @@ tl::expected<unique_fd, std::string> open_runtime_dir(const std::string& dir, co
             return tl::unexpected(errno_text("cannot create " + dir));
         }
         struct stat st {};
-        if (::lstat(dir.c_str(), &st) < 0) {
-            return tl::unexpected(errno_text("cannot stat " + dir));
-        }
-        if (auto ok = check_private_directory(dir, st, who.uid); !ok) {
+        if (auto ok = judge(dir, ::lstat(dir.c_str(), &st), st, check_private_directory, who.uid); !ok) {
             return tl::unexpected(ok.error());
         }
     }
@@ -164,10 +174,7 @@ tl::expected<unique_fd, std::string> open_runtime_dir(const std::string& dir, co
             break;
         }
         struct stat st {};
-        if (::stat(a.c_str(), &st) < 0) {
-            return tl::unexpected(errno_text("cannot stat " + a));
-        }
-        if (auto ok = check_ancestor(a, st, who.uid); !ok) {
+        if (auto ok = judge(a, ::stat(a.c_str(), &st), st, check_ancestor, who.uid); !ok) {
             return tl::unexpected(ok.error());
         }
     }
@@ -176,10 +183,7 @@ tl::expected<unique_fd, std::string> open_runtime_dir(const std::string& dir, co
         return tl::unexpected(errno_text("cannot open the directory " + canonical));
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) < 0) {
-        return tl::unexpected(errno_text("cannot stat " + canonical));
-    }
-    if (auto ok = check_directory(canonical, st, who.uid); !ok) {
+    if (auto ok = judge(canonical, ::fstat(fd.get(), &st), st, check_directory, who.uid); !ok) {
         return tl::unexpected(ok.error());
     }
     if (is_default) {

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import BIN, DEFAULT_ROUTES, Client, ConnectionClosed, proc_stat, request, wait_until
 
 # "/" as DEFAULT_ROUTES plus a second route with another type, for tests of routing.
@@ -28,9 +30,26 @@ content_type = "text/html"
 
 # --------------------------------------------------------------------------- the CLI and status
 
-def cli(*args, timeout=5):
+def cli(*args, timeout=10, **kw):
     return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, **kw)
+
+
+def refused(conf, **kw):
+    """Starts a master that must refuse to start: (exit code, output). One that starts is stopped."""
+    proc = subprocess.Popen([BIN, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True, **kw)
+    try:
+        out, _ = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate(timeout=5)
+        pytest.fail(f"the master started: {out}")
+    return proc.returncode, out
 
 
 def toml_value(v):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, DEFAULT_ROUTES, alive, default_runtime_path, free_port, wait_for_port, wait_until
+from helpers import cli, refused
 
 NOBODY = 65534
 
@@ -71,26 +72,6 @@ def write_conf(directory, port, pid_file=None, sock=None, name=None):
     return conf
 
 
-def cli(*args, **kw):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=10,
-                          stdin=subprocess.DEVNULL, **kw)
-
-
-def refused(conf, **kw):
-    """Starts a master that must refuse to start: (exit code, output). One that starts is stopped."""
-    proc = subprocess.Popen([BIN, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, **kw)
-    try:
-        out, _ = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate(timeout=5)
-        pytest.fail(f"the master started: {out}")
-    return proc.returncode, out
 
 
 class Master:
@@ -223,6 +204,13 @@ class Rogue:
         self.proc.wait(5)
 
 
+
+def stop_with_cli(conf, m, what):
+    """`preforkd -s stop` as root succeeds, and the master exits."""
+    r = cli("-s", "stop", "-c", conf)
+    assert r.returncode == 0, r
+    wait_until(lambda: m.proc.poll() is not None, 5, what=what)
+
 # --------------------------------------------------------------------------- the pid file
 
 @needs_root
@@ -325,9 +313,7 @@ def test_signal_refuses_a_pid_file_another_user_wrote_for_a_real_master(shared_d
         assert r.returncode == 1 and f"is run by uid 0, not by you (uid {NOBODY})" in r.stderr, r
         assert m.proc.poll() is None
         # Root, with the real pid file: stops it.
-        r = cli("-s", "stop", "-c", conf)
-        assert r.returncode == 0, r
-        wait_until(lambda: m.proc.poll() is not None, 5, what="the master to stop")
+        stop_with_cli(conf, m, "the master to stop")
 
 
 # --------------------------------------------------------------------------- the control socket
@@ -418,9 +404,7 @@ def test_an_unprivileged_master_refuses_bare_tmp_and_runs_in_its_own_directory(s
         r = cli("status", "-c", conf, **NOBODY_KW)
         assert r.returncode == 0 and f"master pid {m.proc.pid}" in r.stdout, r
         # Root may signal any user's master.
-        r = cli("-s", "stop", "-c", conf)
-        assert r.returncode == 0, r
-        wait_until(lambda: m.proc.poll() is not None, 5, what="nobody's master to stop")
+        stop_with_cli(conf, m, "nobody's master to stop")
 
 
 # --------------------------------------------------------------------------- default paths
@@ -442,9 +426,7 @@ def test_default_files_are_out_of_other_users_reach(shared_dir, port_in_tmp):
         assert stat.S_ISDIR(d.st_mode) and d.st_uid == 0 and d.st_mode & 0o022 == 0, oct(d.st_mode)
         r = cli("status", "-c", conf)
         assert r.returncode == 0 and f"master pid {m.proc.pid}" in r.stdout and "rogue" not in r.stdout, r
-        r = cli("-s", "stop", "-c", conf)
-        assert r.returncode == 0, r
-        wait_until(lambda: m.proc.poll() is not None, 5, what="the master to stop")
+        stop_with_cli(conf, m, "the master to stop")
     assert not os.path.exists(pid_path)
 
 

@@ -11,37 +11,12 @@
 #include <string>
 
 #include "server/pid_file.hpp"
+#include "unit/temp_files.hpp"
 
 using namespace pfd::server;
-
-namespace {
-
-// A fresh directory under /tmp, removed with everything in it.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/pfd-pid-unit-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
-
-std::string slurp(const std::string& path) {
-    std::ifstream f{path};
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
+using pfd::test::contains;
+using pfd::test::slurp;
+using pfd::test::temp_dir;
 
 TEST_CASE("a pid file is trusted only when it names a live preforkd master of the right user", "[pid_file]") {
     temp_dir t;

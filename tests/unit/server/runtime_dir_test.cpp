@@ -14,26 +14,14 @@
 #include <string>
 
 #include "server/runtime_dir.hpp"
+#include "unit/temp_files.hpp"
 
 using namespace pfd::server;
+using pfd::test::contains;
+using pfd::test::slurp;
+using pfd::test::temp_dir;
 
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/pfd-rt-unit-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
 
 // Another user to play in the choice of directory: ourselves unless we are root (root
 // always gets /run/preforkd), then nobody, whose directories root can make with chown.
@@ -57,15 +45,6 @@ struct stat fake_stat(mode_t mode, uid_t owner) {
     st.st_uid = owner;
     return st;
 }
-
-std::string slurp(const std::string& path) {
-    std::ifstream f{path};
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 
