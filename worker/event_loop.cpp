@@ -128,7 +128,45 @@ int event_loop::run() noexcept {
         wait_for = next_wait(seen, wait_for);
     }
     stats_->state.store(worker_state::exiting, std::memory_order_relaxed);
+    release_listener_now();
     return 0;
+}
+
+// The ring's armed accept holds the listening socket, and a ring is torn down after its
+// process has exited, asynchronously: the socket would go on completing handshakes for a
+// moment after every process had gone (a client connecting just after a fast stop was
+// accepted, then reset). So the accept is taken back before the worker exits.
+void event_loop::release_listener_now() noexcept {
+    if (accept_armed_) {
+        submit_.cancel(encode(op::accept));
+    }
+    for (int round = 0; accept_armed_ && round < 10; ++round) {
+        io_uring_cqe* first = nullptr;
+        __kernel_timespec patience{.tv_sec = 0, .tv_nsec = 10'000'000};
+        const int rc = io_uring_submit_and_wait_timeout(ring_.get(), &first, 1, &patience, nullptr);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+            break;
+        }
+        unsigned head = 0;
+        unsigned seen = 0;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_for_each_cqe(ring_.get(), head, cqe) {
+            if (op_of(cqe->user_data) == op::accept) {
+                if (cqe->res >= 0) {
+                    ::close(cqe->res);   // came in meanwhile: nobody is left to serve it
+                }
+                if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
+                    accept_armed_ = false;
+                }
+            }
+            ++seen;
+        }
+        io_uring_cq_advance(ring_.get(), seen);
+    }
+    if (listen_fd_ >= 0) {
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+    }
 }
 
 void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {

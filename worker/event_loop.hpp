@@ -75,6 +75,7 @@ private:
     void on_tick() noexcept;
     void arm_tick() noexcept;
     void begin_drain() noexcept;
+    void release_listener_now() noexcept;
 
     // connection_io.cpp
     void on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept;

@@ -4,6 +4,7 @@ Everything here uses only the standard library: real processes, real sockets,
 real signals, 127.0.0.1 only. Every wait is bounded by a deadline.
 """
 import os
+import random
 import re
 import shutil
 import signal
@@ -56,10 +57,33 @@ def wait_until(pred, timeout=5.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def _ephemeral_ports():
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range. A server port inside it can be taken
+    by a client's source port, and a client connecting to a closed port of the range can be
+    given that very port as its source and connect to itself (TCP simultaneous open): a
+    stopped server then seems to answer, and a starting one seems to listen already."""
+    low, _ = _ephemeral_ports()
+    first = 10000 if low > 12000 else 1024
+    for _ in range(1000):
+        port = _port_rng.randrange(first, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {first}..{low - 1}")
 
 
 def wait_for_port(port, timeout=5.0, proc=None):

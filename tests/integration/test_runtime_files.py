@@ -231,7 +231,7 @@ def test_symlinks_planted_at_the_pid_file_names_are_not_followed(shared_dir, por
     as_nobody(plant_symlink, str(victim), pid_path)
     with Master(conf, port) as m:
         assert victim.read_text() == "precious\n"
-        assert not os.path.islink(pid_path) and Path(pid_path).read_text() == f"{m.proc.pid}\n"
+        assert not os.path.islink(pid_path) and Path(pid_path).read_text() == f"{m.proc.pid}\n", m.output()
 
 
 @needs_root
