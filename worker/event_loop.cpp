@@ -140,7 +140,9 @@ void event_loop::release_listener_now() noexcept {
     if (accept_armed_) {
         submit_.cancel(encode(op::accept));
     }
-    for (int round = 0; accept_armed_ && round < 10; ++round) {
+    // Bounded by time, not rounds: a busy worker's other completions come meanwhile.
+    const std::uint64_t give_up_at = monotonic_ms() + 100;
+    while (accept_armed_ && monotonic_ms() < give_up_at) {
         io_uring_cqe* first = nullptr;
         __kernel_timespec patience{.tv_sec = 0, .tv_nsec = 10'000'000};
         const int rc = io_uring_submit_and_wait_timeout(ring_.get(), &first, 1, &patience, nullptr);
@@ -166,6 +168,7 @@ void event_loop::release_listener_now() noexcept {
     if (listen_fd_ >= 0) {
         ::close(listen_fd_);
         listen_fd_ = -1;
+        stats_->holds_listener.store(false, std::memory_order_relaxed);
     }
 }
 
