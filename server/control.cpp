@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "base/error_text.hpp"
 #include "server/runtime_dir.hpp"
 
 namespace pfd::server {
@@ -25,8 +26,6 @@ tl::expected<sockaddr_un, std::string> unix_address(const std::string& path) {
     std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
     return a;
 }
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 void set_timeouts(int fd) noexcept {
     // A stuck peer must never stall the master's loop (or the CLI) for long.

@@ -13,16 +13,13 @@
 #include <string_view>
 #include <utility>
 
+#include "base/error_text.hpp"
 #include "base/small_file.hpp"
 #include "server/runtime_dir.hpp"
 
 namespace pfd::server {
 
 namespace {
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-std::string uid_text(uid_t uid) { return "uid " + std::to_string(uid); }
 
 // Up to `limit` bytes of a /proc file (they are not seekable files with a size).
 tl::expected<std::string, int> read_proc(const std::string& path, std::size_t limit) {

@@ -12,19 +12,17 @@
 #include <cstring>
 #include <vector>
 
+#include "base/error_text.hpp"
+
 namespace pfd::server {
 
 namespace {
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 std::string octal_mode(mode_t m) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
     return buf;
 }
-
-std::string uid_text(uid_t uid) { return "uid " + std::to_string(uid); }
 
 bool writable_by_others(const struct stat& st) { return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0; }
 

@@ -23,6 +23,9 @@
 
 namespace pfd::server {
 
+// "uid 65534", for messages about who owns what.
+inline std::string uid_text(uid_t uid) { return "uid " + std::to_string(uid); }
+
 // Whom the checks are for. A value, not getuid() inside, so tests can play another user.
 struct runtime_user {
     uid_t uid = 0;                // effective uid
