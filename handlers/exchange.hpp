@@ -19,7 +19,6 @@ class exchange {
 public:
     // A fresh exchange for the next request; HEAD is answered without body bytes.
     void begin(bool head_only) noexcept {
-        source_ = body_source::none;
         prepared_ = nullptr;
         head_only_ = head_only;
         continue_ = false;
@@ -28,21 +27,21 @@ public:
     // The whole answer, from bytes prepared in advance; `r` must outlive the request.
     void respond(const proto::prepared_response& r) noexcept {
         prepared_ = &r;
-        source_ = body_source::prepared;
     }
     // The client sent "Expect: 100-continue" and the handler wants its body (RFC 9110
     // 10.1.1): the worker sends the interim response before reading on.
     void send_continue() noexcept { continue_ = true; }
 
     [[nodiscard]] bool head_only() const noexcept { return head_only_; }
-    [[nodiscard]] body_source source() const noexcept { return source_; }
+    [[nodiscard]] body_source source() const noexcept {
+        return prepared_ != nullptr ? body_source::prepared : body_source::none;
+    }
     [[nodiscard]] const proto::prepared_response* prepared() const noexcept { return prepared_; }
     // Taken by the worker once: true if the handler asked for a 100 Continue since.
     [[nodiscard]] bool take_continue() noexcept { return std::exchange(continue_, false); }
 
 private:
     const proto::prepared_response* prepared_ = nullptr;
-    body_source source_ = body_source::none;
     bool head_only_ = false;
     bool continue_ = false;
 };

@@ -15,7 +15,6 @@ public:
 
     void on_head(exchange& ex, const proto::request_head& head) noexcept override;
     // Answered at the head: the body, if any, is discarded as it passes.
-    void on_complete(exchange& ex) noexcept override { static_cast<void>(ex); }
 
 private:
     proto::prepared_response content_;
@@ -29,7 +28,6 @@ class not_found final : public handler {
 public:
     explicit not_found(const error_pages& errors) noexcept : errors_{&errors} {}
     void on_head(exchange& ex, const proto::request_head& head) noexcept override;
-    void on_complete(exchange& ex) noexcept override { static_cast<void>(ex); }
 
 private:
     const error_pages* errors_;
@@ -40,7 +38,6 @@ class server_options final : public handler {
 public:
     explicit server_options(const proto::prepared_response& options) noexcept : options_{&options} {}
     void on_head(exchange& ex, const proto::request_head& head) noexcept override;
-    void on_complete(exchange& ex) noexcept override { static_cast<void>(ex); }
 
 private:
     const proto::prepared_response* options_;

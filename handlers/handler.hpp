@@ -25,9 +25,9 @@ public:
         static_cast<void>(ex);
         static_cast<void>(bytes);
     }
-    // The whole request has arrived. An exchange must be answered by the end of this
-    // call (answers produced later come with the streamed body source).
-    virtual void on_complete(exchange& ex) noexcept = 0;
+    // The whole request has arrived. The exchange must be answered by the end of this
+    // call (the default, for handlers that answer at the head), else the client gets 500.
+    virtual void on_complete(exchange& ex) noexcept { static_cast<void>(ex); }
     // The client went away, or the connection failed, before the request was answered:
     // the handler must not touch `ex` after this.
     virtual void on_abort(exchange& ex) noexcept { static_cast<void>(ex); }

@@ -1,5 +1,5 @@
 #pragma once
-// What a resource that only serves content (a fixed route, a file) does with each
+// What a resource that only serves content (a fixed route; static files next) does with each
 // method: GET and HEAD get the content, OPTIONS the Allow list, the rest 405
 // (RFC 9110 9.3.7, 15.5.6).
 #include <cstdint>

@@ -3,7 +3,7 @@
 // keep-alive one holds no buffer and no parser); its session, taken from a pool while
 // a request is in progress, holds the rest.
 //
-// Its state is a few orthogonal enums, each changed in one place of the event loop:
+// Its state is a few orthogonal enums (connection_io.cpp and send_path.cpp change them):
 //   life:  free -> open -> [lingering] -> closing -> free
 //   recv:  idle <-> one_shot | multishot (a cancelled multishot ends as a one_shot does)
 //   input: reading <-> paused (backpressure); -> finished when the client shuts down

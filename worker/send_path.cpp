@@ -65,7 +65,7 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
     // Input read while the output was full is parsed first (also once the client has
     // finished sending); reading resumes only once all of it is answered with room to spare.
     const bool held_back = c.input == input_state::paused || (c.peer_eof() && c.sess->backlogged());
-    if (held_back && c.sess->output_bytes() <= max_pending_output / 2) {
+    if (held_back && c.sess->output_bytes() <= ctx_.max_pending_output / 2) {
         c.sess->resume();
         if (!c.sess->backlogged() && !c.sess->output_full() && c.input == input_state::paused) {
             c.input = input_state::reading;

@@ -289,6 +289,26 @@ def get(port, path="/", **kw):
         return c.read_response()
 
 
+def worker_exits(log_text):
+    """[(log line, signal or None, exit code or None)] for every worker end a master logged."""
+    out = []
+    for line in log_text.splitlines():
+        m = WORKER_EXIT.search(line)
+        if m:
+            sig = int(m.group(2)) if m.group(2) else None
+            code = int(m.group(3)) if m.group(3) else None
+            out.append((line, sig, code))
+    return out
+
+
+def worker_crashes(log_text):
+    """Log lines of workers that broke by themselves: a crash signal, or a non-zero exit
+    (a worker that fails, or a sanitizer's report). Planned ends (stop, reload, recycle:
+    code 0) and kills from outside (SIGKILL, SIGTERM) are not crashes."""
+    return [line for line, sig, code in worker_exits(log_text)
+            if (sig is not None and sig in CRASH_SIGNALS) or (code is not None and code != 0)]
+
+
 # --------------------------------------------------------------------------- the server
 
 _started_servers = []   # every Server started in this session, in order (see no_worker_crashed)
@@ -350,22 +370,10 @@ class Server:
         return self.proc.poll() is not None
 
     def worker_exits(self):
-        """[(log line, signal or None, exit code or None)] for every worker end the master logged."""
-        out = []
-        for line in self.log_text().splitlines():
-            m = WORKER_EXIT.search(line)
-            if m:
-                sig = int(m.group(2)) if m.group(2) else None
-                code = int(m.group(3)) if m.group(3) else None
-                out.append((line, sig, code))
-        return out
+        return worker_exits(self.log_text())
 
     def worker_crashes(self):
-        """Log lines of workers that broke by themselves: a crash signal, or a non-zero exit
-        (a worker that fails, or a sanitizer's report). Planned ends (stop, reload, recycle:
-        code 0) and kills from outside (SIGKILL, SIGTERM) are not crashes."""
-        return [line for line, sig, code in self.worker_exits()
-                if (sig is not None and sig in CRASH_SIGNALS) or (code is not None and code != 0)]
+        return worker_crashes(self.log_text())
 
     def assert_no_worker_died(self):
         """Strict: no worker of this server ended at all (call it before stop())."""

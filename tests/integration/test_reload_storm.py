@@ -14,7 +14,7 @@ import threading
 import time
 
 from conftest import WORKER_TITLE, BIN, Client, ConnectionClosed, alive, children, cmdline, free_port, request, \
-    wait_for_port, wait_until
+    wait_for_port, wait_until, worker_crashes
 from helpers import get_body
 
 WRK = shutil.which("wrk")
@@ -107,12 +107,15 @@ def test_reload_storm_under_load_then_a_changed_config_takes_effect(tmp_path):
         for i in range(200):
             os.kill(master.pid, signal.SIGHUP)
             time.sleep(0.01)
-            if i % 10 == 0:
-                peak = max(peak, worker_count(master.pid))
+            peak = max(peak, worker_count(master.pid))
         write_conf(conf, port, "after")
         os.kill(master.pid, signal.SIGHUP)
         t0 = time.monotonic()
-        wait_until(lambda: get_body(port, timeout=2.0) == b"after", 5.0, interval=0.05, what="the changed configuration to serve")
+        def new_body_served():
+            nonlocal peak
+            peak = max(peak, worker_count(master.pid))
+            return get_body(port, timeout=2.0) == b"after"
+        wait_until(new_body_served, 5.0, interval=0.05, what="the changed configuration to serve")
         took = time.monotonic() - t0
         wait_until(lambda: worker_count(master.pid) == 2, 10.0, interval=0.05, what="two workers again")
         ok, failures = load.finish()
@@ -121,15 +124,15 @@ def test_reload_storm_under_load_then_a_changed_config_takes_effect(tmp_path):
         assert failures == [], failures[:5]
         assert ok > 1000, ok
         assert "no free scoreboard entry" not in text
-        # The HUPs collapsed: far fewer generations than signals, and never more than the
-        # serving generation, one starting and what drains.
+        assert worker_crashes(text) == [], worker_crashes(text)
+        # HUPs that come while a generation is starting wait for it (how many share one
+        # window depends on how fast a generation gets ready, so only that some did is
+        # checked); at any moment there is the serving generation, at most one starting,
+        # and what still drains: measured 6-7 workers at the peak, sampled after every HUP.
         generations = len(re.findall(r"starting generation \d+", text))
         collapsed = text.count("is still starting;")
-        # How many HUPs share a pending window depends on how fast a generation gets
-        # ready (on a loaded machine each window may catch only one): that some collapsed,
-        # and that no HUP made more than one generation, is what holds.
-        assert collapsed >= 10 and generations <= 201, (generations, collapsed)
-        assert peak <= 24, peak
+        assert collapsed >= 10, (generations, collapsed)
+        assert peak <= 10, peak
         print(f"storm: {ok} requests, 0 failed; {generations} generations for 201 HUPs ({collapsed} collapsed); "
               f"peak {peak} workers; "
               f"changed body served {took:.2f} s after its HUP")
