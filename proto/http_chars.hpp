@@ -39,6 +39,12 @@ constexpr unsigned hex_value(char c) noexcept {
     return c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
 }
 
+// The two uppercase hex digits of a byte (as percent-encoding writes them, RFC 3986 2.1).
+constexpr std::array<char, 2> hex_digits(unsigned char b) noexcept {
+    constexpr std::string_view digits = "0123456789ABCDEF";
+    return {digits[b >> 4], digits[b & 0xF]};
+}
+
 // BWS / OWS: SP or HTAB.
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
 

@@ -47,23 +47,22 @@ std::string show_byte(char c) {
     if (u >= 0x20 && u < 0x7f) {
         return std::string{"'"} + c + "'";
     }
-    constexpr std::string_view hex = "0123456789ABCDEF";
-    return std::string{"0x"} + hex[u >> 4] + hex[u & 0xf];
+    const auto hex = proto::hex_digits(u);
+    return std::string{"0x"} + hex[0] + hex[1];
 }
 
 // The path as a client sends it: every byte that may not appear as-is percent-encoded.
 std::string percent_encoded(std::string_view path) {
-    constexpr std::string_view hex = "0123456789ABCDEF";
     std::string out;
     for (std::size_t i = 0; i < path.size(); ++i) {
         const char c = path[i];
         if (is_path_char(c) || is_pct_encoding(path, i)) {
             out += c;
         } else {
-            const auto u = static_cast<unsigned char>(c);
+            const auto hex = proto::hex_digits(static_cast<unsigned char>(c));
             out += '%';
-            out += hex[u >> 4];
-            out += hex[u & 0xf];
+            out += hex[0];
+            out += hex[1];
         }
     }
     return out;

@@ -13,13 +13,14 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "base/unique_fd.hpp"
 
 namespace pfd::server {
 
 class control_clients {
 public:
-    using clock = std::chrono::steady_clock;
+    using clock = pfd::steady_clock;
     using answer_fn = std::function<std::string(std::string_view)>;
 
     // Beyond this many, new connections wait in the socket's listen queue until a place

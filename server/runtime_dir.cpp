@@ -12,7 +12,9 @@
 #include <cstring>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "base/error_text.hpp"
+#include "proto/http_chars.hpp"
 
 namespace pfd::server {
 
@@ -197,15 +199,15 @@ std::string temporary_name() {
     if (::getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof bytes)) {
         // Without entropy at early boot: unique is what matters (O_EXCL refuses the rest).
         static std::atomic<unsigned> counter{0};
-        const auto t = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+        const auto t = static_cast<unsigned long long>(steady_clock::now().time_since_epoch().count());
         const unsigned long long v = t ^ (static_cast<unsigned long long>(::getpid()) << 32) ^ counter++;
         std::memcpy(bytes, &v, sizeof bytes);
     }
     std::string name = ".preforkd-";
-    static constexpr char hex[] = "0123456789abcdef";
     for (unsigned char b : bytes) {
-        name += hex[b >> 4];
-        name += hex[b & 15];
+        const auto hex = proto::hex_digits(b);
+        name += hex[0];
+        name += hex[1];
     }
     return name;
 }
