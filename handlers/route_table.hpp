@@ -8,15 +8,9 @@
 #include "handlers/error_pages.hpp"
 #include "handlers/fixed_route.hpp"
 #include "handlers/handler.hpp"
+#include "handlers/route_spec.hpp"
 
 namespace pfd::handlers {
-
-// One [[route]] of the configuration.
-struct route_spec {
-    std::string path;          // exact match on the path part of the target
-    std::string body;
-    std::string content_type = "text/plain";
-};
 
 class route_table {
 public:

@@ -18,6 +18,7 @@ struct timeouts {
 
 struct settings {
     std::vector<handlers::route_spec> routes;
+    handlers::mime_overrides mime;   // [mime]: extension -> media type, over the built-in table
     proto::parser_limits parser_limits;
     std::uint32_t max_connections = 10'000;              // open connections per worker
     std::uint32_t max_requests_per_connection = 10'000;  // then Connection: close; 0 = unlimited

@@ -46,7 +46,7 @@ answer ask(route_table& t, const request_head& h) {
 }  // namespace
 
 TEST_CASE("route table: exact path, 404 otherwise", "[handlers][routes]") {
-    route_table t{{route_spec{"/", "hello word", "text/plain"}, route_spec{"/a", "A", "text/html"}}};
+    route_table t{{route_spec::fixed("/", "hello word", "text/plain"), route_spec::fixed("/a", "A", "text/html")}};
     auto root = ask(t, head_of(method::get, "/"));
     CHECK(root.status == 200);
     CHECK(root.bytes.ends_with("Content-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello word"));
@@ -57,14 +57,14 @@ TEST_CASE("route table: exact path, 404 otherwise", "[handlers][routes]") {
 }
 
 TEST_CASE("route table: HEAD has the headers of GET and no body", "[handlers][routes]") {
-    route_table t{{route_spec{"/", "hello word", "text/plain"}}};
+    route_table t{{route_spec::fixed("/", "hello word", "text/plain")}};
     auto h = ask(t, head_of(method::head, "/"));
     CHECK(h.status == 200);
     CHECK(h.bytes.ends_with("Content-Length: 10\r\n\r\n"));
 }
 
 TEST_CASE("route table: method dispatch, OPTIONS and 405 with Allow", "[handlers][routes]") {
-    route_table t{{route_spec{"/", "x", "text/plain"}}};
+    route_table t{{route_spec::fixed("/", "x", "text/plain")}};
     for (method m : {method::post, method::put, method::del, method::connect, method::other}) {
         auto r = ask(t, head_of(m, "/"));
         CHECK(r.status == 405);
@@ -83,7 +83,7 @@ TEST_CASE("route table: method dispatch, OPTIONS and 405 with Allow", "[handlers
 }
 
 TEST_CASE("route table: a body the client waits to send is asked for", "[handlers][routes]") {
-    route_table t{{route_spec{"/", "x", "text/plain"}}};
+    route_table t{{route_spec::fixed("/", "x", "text/plain")}};
     auto h = head_of(method::post, "/");
     h.has_body = true;
     h.expect_continue = true;

@@ -43,7 +43,7 @@ struct recording_handler final : handlers::handler {
 };
 
 struct fixture {
-    handlers::route_table routes{{handlers::route_spec{"/", "hello word", "text/plain"}}};
+    handlers::route_table routes{{handlers::route_spec::fixed("/", "hello word", "text/plain")}};
     proto::date_cache date;
     worker::worker_stats stats;
     serve_context ctx;
