@@ -123,13 +123,18 @@ void request_parser::reset() noexcept {
     head_start_ = nullptr;
     header_bytes_ = 0;
     body_bytes_ = 0;
-    chunked_body_ = unknown_method_ = last_request_ = in_message_ = in_head_ = left_input_ = false;
+    chunked_body_ = unknown_method_ = last_request_ = hold_ = in_message_ = in_head_ = left_input_ = false;
+    held_back_ = 0;
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
 }
 
 parse_status request_parser::feed(std::span<const char> bytes) noexcept {
+    if (stopped_ == parse_status::held) {
+        held_back_ = bytes.size();   // still waiting for the answer: nothing is parsed
+        return stopped_;
+    }
     if (stopped_ != parse_status::need_more) {
         left_input_ = left_input_ || !bytes.empty();
         return stopped_;
@@ -185,7 +190,7 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
             }
             chunked_body_ = false;
             if (finish_message() != 0) {
-                return stop(parse_status::closed, p, end);
+                return holds_after_message() ? hold_at(p, end) : stop(parse_status::closed, p, end);
             }
             llhttp_resume(&as_llhttp(llhttp_));
         }
@@ -225,6 +230,10 @@ parse_status request_parser::after_execute(int err, const char* end) noexcept {
             }
             return parse_status::need_more;
         case HPE_PAUSED:
+            if (holds_after_message()) {
+                return hold_at(llhttp_get_error_pos(&as_llhttp(llhttp_)), end);
+            }
+            [[fallthrough]];
         case HPE_PAUSED_UPGRADE:
             // Paused by on_message_complete after a last request, or by llhttp after a
             // request that asked to switch protocols: we answer it and close.
@@ -292,6 +301,24 @@ parse_status request_parser::stop(parse_status why, const char* stopped_at, cons
     // After an error the client may well be sending more (a body we refused).
     left_input_ = why == parse_status::error || (stopped_at != nullptr && stopped_at < end);
     return why;
+}
+
+// The request just completed is the whole of what was parsed: nothing of a head is kept
+// (the bytes after it go back to the caller).
+parse_status request_parser::hold_at(const char* stopped_at, const char* end) noexcept {
+    held_back_ = stopped_at != nullptr && stopped_at < end ? static_cast<std::size_t>(end - stopped_at) : 0;
+    keep_partial_head(end);
+    stopped_ = parse_status::held;
+    return stopped_;
+}
+
+void request_parser::release_hold() noexcept {
+    hold_ = false;
+    held_back_ = 0;
+    if (stopped_ == parse_status::held) {
+        stopped_ = parse_status::need_more;
+        llhttp_resume(&as_llhttp(llhttp_));
+    }
 }
 
 void request_parser::keep_partial_head(const char* end) noexcept {

@@ -52,6 +52,8 @@ enum class parse_status : std::uint8_t {
     need_more,  // all bytes consumed; feed more
     closed,     // stopped after a request that ends the connection; ignore the rest
     error,      // malformed or over a limit: answer error_status(), then close
+    held,       // stopped after a request whose answer comes later (hold_after_this_request):
+                // the last held_back() bytes fed were not parsed; feed them after release_hold()
 };
 
 class request_parser {
@@ -67,6 +69,15 @@ public:
     // The server will close after the request being parsed (a limit, a graceful stop):
     // stop after it as after a client's "Connection: close". Called from the sink.
     void finish_after_this_request() noexcept { last_request_ = true; }
+    // The answer to the request being parsed will come later: stop after it, so that what
+    // the client pipelined behind it is parsed only once it is answered (answers go out
+    // in order). Called from the sink.
+    void hold_after_this_request() noexcept { hold_ = true; }
+    // The answer came: parsing can go on, from the bytes that were held back.
+    void release_hold() noexcept;
+    // After feed() returned held: how many of the bytes it was given (at their end) it did not parse.
+    [[nodiscard]] std::size_t held_back() const noexcept { return held_back_; }
+    [[nodiscard]] bool holding() const noexcept { return stopped_ == parse_status::held; }
 
     // True between requests: nothing of a next request has arrived yet.
     [[nodiscard]] bool idle() const noexcept { return !in_message_; }
@@ -104,6 +115,8 @@ private:
     parse_status judge_unknown_method() noexcept;
     int fail(int status, const char* reason) noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
+    parse_status hold_at(const char* stopped_at, const char* end) noexcept;
+    [[nodiscard]] bool holds_after_message() const noexcept { return hold_ && head_.keep_alive && !last_request_; }
     void keep_partial_head(const char* end) noexcept;
     void keep_from_head_start(const char* end) noexcept;
     [[nodiscard]] bool kept_head_too_large() const noexcept;
@@ -130,6 +143,8 @@ private:
     bool chunked_body_ = false;         // a chunked body is being read (by chunked_)
     bool unknown_method_ = false;       // a method llhttp refused: its line is kept in spilled_
     bool last_request_ = false;         // finish_after_this_request()
+    bool hold_ = false;                 // hold_after_this_request()
+    std::size_t held_back_ = 0;
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

@@ -282,8 +282,9 @@ int request_parser::on_message_complete() noexcept {
 int request_parser::finish_message() noexcept {
     in_message_ = false;
     sink_->on_request_complete();
-    // After a last request, stop: feed() answers it and closes.
-    return head_.keep_alive && !last_request_ ? 0 : HPE_PAUSED;
+    // After a last request, stop: feed() answers it and closes. After one whose answer
+    // comes later, stop too: feed() gives back the rest.
+    return head_.keep_alive && !last_request_ && !hold_ ? 0 : HPE_PAUSED;
 }
 
 }  // namespace pfd::proto

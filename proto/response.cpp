@@ -9,11 +9,17 @@ std::string_view reason_phrase(int status) noexcept {
         case 100: return "Continue";
         case 200: return "OK";
         case 204: return "No Content";
+        case 206: return "Partial Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
         case 304: return "Not Modified";
         case 400: return "Bad Request";
+        case 403: return "Forbidden";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
         case 408: return "Request Timeout";
+        case 412: return "Precondition Failed";
+        case 416: return "Range Not Satisfiable";
         case 413: return "Content Too Large";
         case 414: return "URI Too Long";
         case 417: return "Expectation Failed";
@@ -21,6 +27,7 @@ std::string_view reason_phrase(int status) noexcept {
         case 500: return "Internal Server Error";
         case 501: return "Not Implemented";
         case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
         case 505: return "HTTP Version Not Supported";
         default: return "Unknown";
     }
@@ -44,17 +51,18 @@ prepared_response::prepared_response(int status, std::string_view content_type, 
     after_date_.append(extra_headers);
 }
 
-void prepared_response::write(byte_buffer& out, std::string_view date, connection_header conn,
-                              bool with_body) const {
-    static constexpr std::string_view keep_alive = "Connection: keep-alive\r\n\r\n";
-    static constexpr std::string_view close = "Connection: close\r\n\r\n";
-    static constexpr std::string_view end = "\r\n";
-    std::string_view tail = end;
+std::string_view head_end(connection_header conn) noexcept {
     switch (conn) {
         case connection_header::none: break;
-        case connection_header::keep_alive: tail = keep_alive; break;
-        case connection_header::close: tail = close; break;
+        case connection_header::keep_alive: return "Connection: keep-alive\r\n\r\n";
+        case connection_header::close: return "Connection: close\r\n\r\n";
     }
+    return "\r\n";
+}
+
+void prepared_response::write(byte_buffer& out, std::string_view date, connection_header conn,
+                              bool with_body) const {
+    const std::string_view tail = head_end(conn);
     const std::string_view body = with_body ? std::string_view{body_} : std::string_view{};
     const std::size_t total =
         before_date_.size() + date.size() + after_date_.size() + tail.size() + body.size();
@@ -64,6 +72,33 @@ void prepared_response::write(byte_buffer& out, std::string_view date, connectio
             std::memcpy(p, part.data(), part.size());
             p += part.size();
         }
+    }
+}
+
+void response_head::start(int status) {
+    status_ = status;
+    has_length_ = false;
+    length_ = 0;
+    fields_.clear();
+}
+
+void response_head::add(std::string_view name, std::string_view value) {
+    fields_.append(name).append(": ").append(value).append("\r\n");
+}
+
+void response_head::add_content_length(std::uint64_t length) {
+    has_length_ = true;
+    length_ = length;
+    add("Content-Length", std::to_string(length));
+}
+
+void response_head::write(byte_buffer& out, std::string_view date, connection_header conn) const {
+    char status[4] = {static_cast<char>('0' + status_ / 100 % 10), static_cast<char>('0' + status_ / 10 % 10),
+                      static_cast<char>('0' + status_ % 10), ' '};
+    for (std::string_view part : {std::string_view{"HTTP/1.1 "}, std::string_view{status, 4}, reason_phrase(status_),
+                                  std::string_view{"\r\nServer: "}, server_name, std::string_view{"\r\nDate: "}, date,
+                                  std::string_view{"\r\n"}, std::string_view{fields_}, head_end(conn)}) {
+        out.append(part);
     }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Response bytes. A prepared_response holds everything but the Date value and the
 // Connection header, so answering a request is a few memcpys into the output buffer.
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,30 @@ private:
     std::string after_date_;   // CRLF, Content-Type, Content-Length
     std::string body_;
 };
+
+// The head of an answer built per request (files, modules): the status and the fields a
+// handler adds; the worker writes it with the Date and Connection it decides on.
+class response_head {
+public:
+    void start(int status);
+    // One field line; the value must be a valid field value (no CR/LF).
+    void add(std::string_view name, std::string_view value);
+    void add_content_length(std::uint64_t length);
+    void write(byte_buffer& out, std::string_view date, connection_header conn) const;
+
+    [[nodiscard]] int status() const noexcept { return status_; }
+    [[nodiscard]] bool has_length() const noexcept { return has_length_; }
+    [[nodiscard]] std::uint64_t length() const noexcept { return length_; }
+
+private:
+    int status_ = 200;
+    bool has_length_ = false;
+    std::uint64_t length_ = 0;
+    std::string fields_;   // whole lines after Date, each ending in CRLF
+};
+
+// The end of a head: the Connection line, if any, and the empty line.
+std::string_view head_end(connection_header conn) noexcept;
 
 std::string_view reason_phrase(int status) noexcept;
 

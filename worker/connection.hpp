@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "worker/ops.hpp"
 #include "worker/session.hpp"
 
 namespace pfd::worker {
@@ -43,6 +44,7 @@ enum class timer_kind : std::uint8_t {
     body,       // the next piece of a request body must arrive
     keepalive,  // an idle connection may wait this long for its next request
     send,       // the client must take the next piece of our response
+    answer,     // a handler that answers later must give the next piece of its answer
     linger,     // a closing client has this long to finish sending
 };
 
@@ -54,7 +56,8 @@ struct connection {
     recv_op recv = recv_op::idle;
     input_state input = input_state::reading;
     timer_kind timer = timer_kind::none;
-    bool send_inflight = false;    // one send at a time; the session's sending() buffer is the kernel's
+    bool send_inflight = false;    // one output op at a time; the session's sending() buffer is the kernel's
+    op output_op = op::send;       // which (a send, or a step of a file range's splice)
     // Reads in a row that found the connection idle (everything answered and sent) and
     // the socket then empty: a client that waits for each answer. Only such a connection
     // gets a multishot recv; the others are read one buffer per batch, because a multishot

@@ -43,7 +43,7 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
         if (c.state == conn_state::open) {
             if (c.sess == nullptr) {
                 c.sess = sessions_.acquire();
-                c.sess->attach(c.requests);
+                c.sess->attach(c.requests, slot);
             }
             c.sess->feed(bufs_->data(buffer_id, static_cast<std::size_t>(res)));
             queue_flush(slot);
@@ -119,6 +119,13 @@ void event_loop::on_timeout(std::uint32_t slot) noexcept {
                 begin_close(slot);   // nothing of a request arrived: close quietly
             }
             break;
+        case timer_kind::answer:
+            if (c.sess != nullptr && c.sess->answer_timed_out()) {
+                queue_flush(slot);   // 504, then close
+            } else {
+                begin_close(slot);   // part of the answer is out: cut it short
+            }
+            break;
         case timer_kind::keepalive:
         case timer_kind::linger:
         case timer_kind::send:   // the client stopped reading: give up on it
@@ -141,6 +148,9 @@ void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     } else if (c.send_inflight || (s != nullptr && s->has_output())) {
         want = timer_kind::send;
         after = timeouts_.send;
+    } else if (s != nullptr && s->awaiting_answer()) {
+        want = timer_kind::answer;
+        after = timeouts_.answer;
     } else if ((s != nullptr && s->in_head()) || (s == nullptr && c.requests == 0)) {
         want = timer_kind::header;
         after = timeouts_.header;
@@ -152,7 +162,7 @@ void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
         after = std::min(after, drain_idle_grace);
     }
     const bool restart = want != c.timer || (moved == progress::input && want == timer_kind::body) ||
-                         (moved == progress::output && want == timer_kind::send);
+                         (moved == progress::output && (want == timer_kind::send || want == timer_kind::answer));
     if (restart) {
         c.timer = want;
         wheel_.arm(slot, wheel_.now() + ticks(after));
@@ -190,7 +200,7 @@ void event_loop::begin_close(std::uint32_t slot) noexcept {
         submit_.cancel(tag(op::recv, slot));
     }
     if (c.send_inflight) {
-        submit_.cancel(tag(op::send, slot));
+        submit_.cancel(tag(c.output_op, slot));
     }
     finish_close_if_done(slot);
 }

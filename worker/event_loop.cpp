@@ -39,6 +39,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
+      offload_{cfg.offload_threads, cfg.offload_queue},
       routes_{cfg.routes},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
@@ -51,6 +52,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
     ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
     ctx_.max_pending_output = max_pending_output;
     ctx_.max_answer_bytes = max_answer_bytes(cfg.routes);
+    ctx_.waker = this;
     free_slots_.reserve(conns_.size());
     for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
         free_slots_.push_back(i);
@@ -96,6 +98,7 @@ int event_loop::run() noexcept {
     arm_accept();
     arm_signal();
     arm_tick();
+    arm_wake();
     stats_->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
     stats_->state.store(worker_state::ready, std::memory_order_relaxed);
     unsigned wait_for = 1;
@@ -178,6 +181,10 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::accept: on_accept(cqe.res, cqe.flags); break;
         case op::recv: on_recv(slot_of(d), gen_of(d), cqe.res, cqe.flags); break;
         case op::send: on_send(slot_of(d), gen_of(d), cqe.res); break;
+        case op::splice_in: on_splice_in(slot_of(d), gen_of(d), cqe.res); break;
+        case op::file_check: on_file_check(slot_of(d), gen_of(d), cqe.res); break;
+        case op::splice_out: on_splice_out(slot_of(d), gen_of(d), cqe.res); break;
+        case op::wake: on_wake(cqe.res); break;
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
         case op::rebalance: rebalance_armed_ = false; break;   // after_batch looks again

@@ -3,6 +3,8 @@
 //   event_loop.cpp     the loop, completions' dispatch, accepting, signals, the tick, drain
 //   connection_io.cpp  a connection's life: reads, deadlines, lingering close, close
 //   send_path.cpp      answers going out: one send per connection per batch, backpressure
+//   file_send.cpp      file ranges of answers: spliced from the file to the socket
+//   wake.cpp           output that comes outside a read: deferred answers, offloaded work
 // What answers a request lives behind the handler seam (handlers/); the session
 // (worker/session.*) turns bytes into requests and answers without any I/O.
 #include <sys/signalfd.h>
@@ -18,6 +20,7 @@
 #include "worker/accept_policy.hpp"
 #include "worker/buffer_ring.hpp"
 #include "worker/connection.hpp"
+#include "worker/offload_pool.hpp"
 #include "worker/ops.hpp"
 #include "worker/ring.hpp"
 #include "worker/scoreboard.hpp"
@@ -50,7 +53,7 @@ inline constexpr std::chrono::nanoseconds batch_patience{100'000};
 // (the client pipelines but does not read): reading resumes below half of it.
 inline constexpr std::size_t max_pending_output = 256 * 1024;
 
-class event_loop {
+class event_loop final : output_waker {
 public:
     event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
                const scoreboard* peers) noexcept;
@@ -103,8 +106,22 @@ private:
         }
     }
     void flush(std::uint32_t slot) noexcept;
-    void submit_send(std::uint32_t slot) noexcept;
+    bool send_next(std::uint32_t slot) noexcept;
     void on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+    void output_moved(std::uint32_t slot) noexcept;
+
+    // wake.cpp
+    void output_ready(std::uint32_t slot) noexcept override;
+    void arm_wake() noexcept;
+    void on_wake(int res) noexcept;
+
+    // file_send.cpp
+    void splice_in(std::uint32_t slot) noexcept;
+    void splice_out(std::uint32_t slot) noexcept;
+    bool file_step_back(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+    void on_splice_in(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+    void on_file_check(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+    void on_splice_out(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
 
     [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept;
     [[nodiscard]] bool stale(const connection& c, std::uint32_t gen) const noexcept {
@@ -124,6 +141,8 @@ private:
     int listen_fd_;
 
     timeouts timeouts_;
+    offload_pool offload_;   // before the routes, whose handlers use it
+    std::uint64_t wake_count_ = 0;
     handlers::route_table routes_;
     proto::date_cache date_;
     serve_context ctx_;

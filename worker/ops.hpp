@@ -7,7 +7,9 @@
 // generation (low 24 bits), so a completion for a slot that was closed and reused is
 // recognised as stale.
 #include <liburing.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <span>
@@ -16,7 +18,13 @@
 
 namespace pfd::worker {
 
-enum class op : std::uint8_t { accept = 1, recv, send, shutdown, close, cancel, signal, tick, rebalance };
+enum class op : std::uint8_t {
+    accept = 1, recv, send, shutdown, close, cancel, signal, tick, rebalance,
+    splice_in,    // a file range into the connection's pipe
+    file_check,   // the file's size and mtime, before what the pipe holds is sent
+    splice_out,   // the pipe into the socket
+    wake,         // the offload pool's eventfd: completions to run
+};
 
 constexpr std::uint64_t encode(op o, std::uint32_t slot = 0, std::uint32_t gen = 0) noexcept {
     return static_cast<std::uint64_t>(o) | static_cast<std::uint64_t>(slot) << 8 |
@@ -73,6 +81,18 @@ public:
         io_uring_sqe* sqe = ring_->sqe();
         io_uring_prep_cancel64(sqe, target, 0);
         io_uring_sqe_set_data64(sqe, encode(op::cancel));
+    }
+    // in_offset -1: the pipe's (or socket's) own position.
+    void splice(int in_fd, std::int64_t in_offset, int out_fd, unsigned bytes, bool more, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = ring_->sqe();
+        io_uring_prep_splice(sqe, in_fd, in_offset, out_fd, -1, bytes, more ? SPLICE_F_MORE : 0U);
+        io_uring_sqe_set_data64(sqe, tag);
+    }
+    // statx of an open file (size, mtime); `into` must stay valid until it completes.
+    void fstatx(int fd, struct statx* into, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = ring_->sqe();
+        io_uring_prep_statx(sqe, fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, into);
+        io_uring_sqe_set_data64(sqe, tag);
     }
     void read(int fd, void* into, unsigned bytes, std::uint64_t tag) noexcept {
         io_uring_sqe* sqe = ring_->sqe();

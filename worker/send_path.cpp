@@ -1,7 +1,11 @@
 // Answers going out: every answer a batch of reads produced for a connection leaves in
 // one send; while it is in flight, new answers collect in the session's other buffer.
-// The kernel reading from session memory is why a connection closes only once its send
-// has come back.
+// A file range in the output is spliced from the file through the session's pipe into
+// the socket, between the bytes before and after it. The kernel reading from session
+// memory (or the pipe) is why a connection closes only once its output op has come back.
+#include <cstring>
+
+#include "base/log.hpp"
 #include "worker/event_loop.hpp"
 #include "worker/memory_return.hpp"
 
@@ -14,17 +18,19 @@ void event_loop::flush(std::uint32_t slot) noexcept {
         return;
     }
     session* s = c.sess.get();
-    if (s != nullptr && !s->out().empty()) {
-        std::swap(s->out(), s->sending());
-        submit_send(slot);
+    if (s != nullptr && (!s->out().empty() || !s->out_files().empty())) {
+        s->start_sending();
+        send_next(slot);
         refresh_timer(slot, progress::output);
         return;
     }
     const bool idle = s == nullptr || s->idle();
     // While draining, an idle connection is not closed here: its last response may have
     // promised keep-alive, and the client's next request may be on its way. It is
-    // answered with Connection: close, or closed by the drain grace timer.
-    if (c.peer_eof() || (s != nullptr && s->closing())) {
+    // answered with Connection: close, or closed by the drain grace timer. A client that
+    // shut down its side still gets the answer its handler is working on.
+    const bool awaiting = s != nullptr && s->awaiting_answer();
+    if (!awaiting && (c.peer_eof() || (s != nullptr && s->closing()))) {
         close_when_sent(slot);
         return;
     }
@@ -34,10 +40,30 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     refresh_timer(slot, progress::none);
 }
 
-void event_loop::submit_send(std::uint32_t slot) noexcept {
+// The next output op for what sending() holds: its bytes up to the next file range, or
+// that range. False if everything was sent.
+bool event_loop::send_next(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
-    submit_.send(c.fd, c.sess->sending().readable(), tag(op::send, slot));
-    c.send_inflight = true;
+    session& s = *c.sess;
+    const std::vector<session::file_mark>& files = s.sending_files();
+    const std::size_t upto = files.empty() ? s.sending().size() : files.front().at;
+    if (upto > 0) {
+        submit_.send(c.fd, s.sending().readable().first(upto), tag(op::send, slot));
+        c.send_inflight = true;
+        c.output_op = op::send;
+        return true;
+    }
+    if (files.empty()) {
+        return false;
+    }
+    if (auto ok = s.transfer().ready(); !ok) {
+        log_line("worker: cannot send a file: %s: %s", ok.error().call, std::strerror(ok.error().code));
+        begin_close(slot);
+        return true;
+    }
+    s.transfer().begin();
+    splice_in(slot);
+    return true;
 }
 
 void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
@@ -55,13 +81,20 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
         return;
     }
     worker_stats::add(stats_->bytes_out, static_cast<std::uint64_t>(res));
+    c.sess->sent(static_cast<std::size_t>(res));
     proto::byte_buffer& sending = c.sess->sending();
-    sending.consume(static_cast<std::size_t>(res));
     if (c.slow_reader && sending.empty() && sending.capacity() > keep_buffer_capacity) {
         // It grew while the client did not read: hold only what is still to be sent.
         const decommit_scope now{true};
         sending.release();
     }
+    output_moved(slot);
+}
+
+// Some output reached the socket: input held back for it may be parsed, and the next
+// piece goes out.
+void event_loop::output_moved(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
     // Input read while the output was full is parsed first (also once the client has
     // finished sending); reading resumes only once all of it is answered with room to spare.
     const bool held_back = c.input == input_state::paused || (c.peer_eof() && c.sess->backlogged());
@@ -74,8 +107,7 @@ void event_loop::on_send(std::uint32_t slot, std::uint32_t gen, int res) noexcep
             }
         }
     }
-    if (!sending.empty()) {
-        submit_send(slot);   // short send: the rest, before anything queued after it
+    if (send_next(slot)) {   // the rest, before anything queued after it
         refresh_timer(slot, progress::output);
         return;
     }

@@ -57,6 +57,10 @@ std::size_t session::parse_some(std::span<const char> bytes) noexcept {
         const std::size_t n = std::min(bytes.size() - used, piece);
         const proto::parse_status st = parser_.feed(bytes.subspan(used, n));
         used += n;
+        if (st == proto::parse_status::held) {
+            // A deferred answer: what follows its request waits for it, unparsed.
+            return used - parser_.held_back();
+        }
         if (st != proto::parse_status::need_more) {
             if (st == proto::parse_status::error && !failed_) {
                 fail(parser_.error_status());
@@ -72,15 +76,31 @@ std::size_t session::parse_some(std::span<const char> bytes) noexcept {
 
 void session::fail(int status) noexcept {
     abort_request();
+    phase_ = phase::reading;
     ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
     close_after_ = true;
     failed_ = true;
+}
+
+bool session::answer_timed_out() noexcept {
+    if (phase_ != phase::awaiting) {
+        return true;
+    }
+    if (head_written_) {
+        abort_request();   // part of the answer is out: only closing tells the client
+        phase_ = phase::reading;
+        close_after_ = failed_ = true;
+        return false;
+    }
+    fail(504);
+    return true;
 }
 
 void session::abort_request() noexcept {
     if (handlers::handler* h = std::exchange(handler_, nullptr)) {
         h->on_abort(exchange_);
     }
+    exchange_.end();
 }
 
 void session::reset(std::size_t keep_capacity) noexcept {
@@ -92,14 +112,19 @@ void session::reset(std::size_t keep_capacity) noexcept {
             b->release();
         }
     }
+    out_files_.clear();
+    sending_files_.clear();
+    file_bytes_ = 0;
+    transfer_.reset();
     requests_ = nullptr;
-    close_after_ = false;
-    failed_ = false;
+    phase_ = phase::reading;
+    close_after_ = failed_ = head_written_ = dropped_input_ = false;
 }
 
 void session::on_request_head(const proto::request_head& head) noexcept {
     handler_ = &ctx_->routes->find(head);
-    exchange_.begin(head.method == proto::method::head);
+    head_written_ = false;
+    exchange_.begin(head.method == proto::method::head, head.version_minor >= 1 || head.version_major > 1, this);
     handler_->on_head(exchange_, head);
     if (exchange_.take_continue()) {
         // RFC 9110 10.1.1: the client waits for this before sending the body.
@@ -123,10 +148,23 @@ void session::on_request_body(std::span<const char> bytes) noexcept {
 }
 
 void session::on_request_complete() noexcept {
-    if (handlers::handler* h = std::exchange(handler_, nullptr)) {
-        h->on_complete(exchange_);
+    if (handler_ != nullptr) {
+        handler_->on_complete(exchange_);
+    }
+    if (!exchange_.finished() && exchange_.deferred() && handler_ != nullptr) {
+        // The answer comes later: send what there is of it, and parse nothing behind it.
+        phase_ = phase::awaiting;
+        parser_.hold_after_this_request();
+        take_built();
+        return;
     }
     write_answer();
+    finish_request();
+}
+
+void session::finish_request() noexcept {
+    handler_ = nullptr;
+    exchange_.end();
     if (requests_ != nullptr) {
         ++*requests_;
     }
@@ -134,23 +172,102 @@ void session::on_request_complete() noexcept {
     if (answer_conn_ == proto::connection_header::close) {
         close_after_ = true;
     }
+    if (phase_ == phase::awaiting) {
+        phase_ = phase::reading;
+        if (close_after_) {
+            // The parser held what came after this request: none of it is a request of ours.
+            dropped_input_ = !backlog_.empty() || parser_.held_back() != 0;
+            backlog_.clear();
+        } else {
+            parser_.release_hold();
+            resume();
+        }
+    }
+}
+
+// Called from the handler (on the loop thread) as a deferred answer moves on.
+void session::answer_moved() noexcept {
+    if (phase_ != phase::awaiting) {
+        return;   // still inside the handler's own callbacks: taken at the request's end
+    }
+    take_built();
+    if (exchange_.finished()) {
+        finish_request();
+    }
+    if (ctx_->waker != nullptr) {
+        ctx_->waker->output_ready(slot_);
+    }
 }
 
 void session::write_answer() noexcept {
-    const proto::prepared_response* answer = nullptr;
     switch (exchange_.source()) {
         case handlers::body_source::prepared:
-            answer = exchange_.prepared();
+            exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+            return;
+        case handlers::body_source::built:
+            if (exchange_.finished()) {
+                take_built();
+                return;
+            }
             break;
         case handlers::body_source::none:
-            // A handler that did not answer by the end of the request is a bug; the client
-            // still gets a complete answer, and the connection closes after it.
-            answer = &ctx_->routes->errors().get(500);
-            answer_conn_ = proto::connection_header::close;
-            parser_.finish_after_this_request();
             break;
     }
-    answer->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+    unanswered();
+}
+
+// A handler that did not answer by the end of the request is a bug; the client still
+// gets a complete answer, and the connection closes after it.
+void session::unanswered() noexcept {
+    answer_conn_ = proto::connection_header::close;
+    parser_.finish_after_this_request();
+    ctx_->routes->errors().get(500).write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+}
+
+void session::take_built() noexcept {
+    if (exchange_.source() == handlers::body_source::prepared) {
+        if (!head_written_) {
+            head_written_ = true;
+            exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+        }
+        return;
+    }
+    if (!exchange_.head_ready()) {
+        return;
+    }
+    if (!head_written_) {
+        head_written_ = true;
+        if (exchange_.ends_with_connection()) {
+            answer_conn_ = proto::connection_header::close;   // the close ends the body
+        }
+        exchange_.head().write(out_, ctx_->date->view(), answer_conn_);
+    }
+    proto::byte_buffer& staged = exchange_.staged_bytes();
+    for (file_mark& f : exchange_.staged_files()) {
+        file_bytes_ += static_cast<std::size_t>(f.piece.length);
+        out_files_.push_back({out_.size() + f.at, std::move(f.piece)});
+    }
+    exchange_.staged_files().clear();
+    out_.append(staged.view());
+    staged.clear();
+}
+
+void session::start_sending() noexcept {
+    std::swap(out_, sending_);
+    std::swap(out_files_, sending_files_);
+}
+
+void session::file_sent() noexcept {
+    file_bytes_ -= static_cast<std::size_t>(sending_files_.front().piece.length);
+    sending_files_.erase(sending_files_.begin());
+    transfer_.begin();
+}
+
+void session::sent(std::size_t n) noexcept {
+    sending_.consume(n);
+    for (file_mark& f : sending_files_) {
+        f.at -= n;
+    }
 }
 
 }  // namespace pfd::worker

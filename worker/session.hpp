@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "handlers/exchange.hpp"
 #include "handlers/handler.hpp"
@@ -14,9 +15,19 @@
 #include "proto/http_date.hpp"
 #include "proto/request_parser.hpp"
 #include "proto/response.hpp"
+#include "worker/file_transfer.hpp"
 #include "worker/scoreboard.hpp"
 
 namespace pfd::worker {
+
+// Told when a session has output that came outside a read (a deferred answer).
+class output_waker {
+public:
+    virtual void output_ready(std::uint32_t slot) noexcept = 0;
+
+protected:
+    ~output_waker() = default;
+};
 
 // What the worker shares with every session while it answers requests.
 struct serve_context {
@@ -31,9 +42,10 @@ struct serve_context {
     // input is parsed in pieces small enough that the limit is passed by one answer at most.
     std::size_t max_answer_bytes = 1024;
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
+    output_waker* waker = nullptr;
 };
 
-class session final : public proto::request_sink {
+class session final : public proto::request_sink, handlers::exchange_owner {
 public:
     session(const serve_context& ctx, proto::parser_limits limits) noexcept
         : ctx_{&ctx}, parser_{*this, limits} {}
@@ -41,8 +53,13 @@ public:
     session& operator=(const session&) = delete;
     ~session() { abort_request(); }
 
-    // Binds the session to a connection's request counter while it serves it.
-    void attach(std::uint32_t& requests_served) noexcept { requests_ = &requests_served; }
+    using file_mark = handlers::exchange::staged_file;
+
+    // Binds the session to a connection (its slot, for wake-ups) and its request counter.
+    void attach(std::uint32_t& requests_served, std::uint32_t slot = 0) noexcept {
+        requests_ = &requests_served;
+        slot_ = slot;
+    }
 
     // Parses one read's bytes, appending the responses they complete to out(), until the
     // output reaches max_pending_output; the rest is kept, unparsed, for resume().
@@ -55,23 +72,45 @@ public:
     [[nodiscard]] bool output_full() const noexcept { return output_bytes() >= ctx_->max_pending_output; }
     // Answers with an error status (e.g. 408 on a timeout) and closes after it.
     void fail(int status) noexcept;
+    // The answer a handler deferred did not come in time: 504 if nothing of it was sent
+    // (true), else false (the connection can only be closed).
+    bool answer_timed_out() noexcept;
 
     // Part of a request (head or body) has arrived, not all of it.
     [[nodiscard]] bool mid_request() const noexcept { return !parser_.idle(); }
     [[nodiscard]] bool in_head() const noexcept { return parser_.in_head(); }
+    // A whole request has arrived and its handler answers later.
+    [[nodiscard]] bool awaiting_answer() const noexcept { return phase_ == phase::awaiting; }
     // Responses are queued or being sent.
-    [[nodiscard]] bool has_output() const noexcept { return !out_.empty() || !sending_.empty(); }
-    [[nodiscard]] std::size_t output_bytes() const noexcept { return out_.size() + sending_.size(); }
+    [[nodiscard]] bool has_output() const noexcept {
+        return !out_.empty() || !sending_.empty() || !out_files_.empty() || !sending_files_.empty();
+    }
+    // File ranges count at their length: a pipeline of large files is held back as one of
+    // large bodies is.
+    [[nodiscard]] std::size_t output_bytes() const noexcept { return out_.size() + sending_.size() + file_bytes_; }
     // No request half-read and nothing left to send: the session can go back to the pool.
-    [[nodiscard]] bool idle() const noexcept { return !mid_request() && !has_output() && backlog_.empty(); }
+    [[nodiscard]] bool idle() const noexcept {
+        return !mid_request() && phase_ == phase::reading && !has_output() && backlog_.empty();
+    }
     // The connection must close once everything queued is sent.
     [[nodiscard]] bool closing() const noexcept { return close_after_; }
     // The client may still be sending (an error cut a request short, or it pipelined past
     // a last request): close gracefully so it reads our answer before any reset.
-    [[nodiscard]] bool needs_linger() const noexcept { return parser_.left_input() || failed_; }
+    [[nodiscard]] bool needs_linger() const noexcept { return parser_.left_input() || failed_ || dropped_input_; }
 
+    // Output: bytes, and file ranges placed in them (at: bytes of the buffer before the
+    // range). out() collects; sending() is what the send path works through, in order.
     proto::byte_buffer& out() noexcept { return out_; }
     proto::byte_buffer& sending() noexcept { return sending_; }
+    std::vector<file_mark>& out_files() noexcept { return out_files_; }
+    std::vector<file_mark>& sending_files() noexcept { return sending_files_; }
+    // Moves what out() collected to sending(), which must be empty.
+    void start_sending() noexcept;
+    // The send path took n bytes of sending() (up to the next file range).
+    void sent(std::size_t n) noexcept;
+    // The file range at the front of sending() is sent.
+    void file_sent() noexcept;
+    file_transfer& transfer() noexcept { return transfer_; }
     // Ready for another connection (a handler still waiting for its request's end is told
     // the client went away). Buffers that grew past keep_capacity are given back, so a
     // pooled session holds only what ordinary traffic needs.
@@ -82,18 +121,37 @@ public:
     void on_request_complete() noexcept override;
 
 private:
+    enum class phase : std::uint8_t {
+        reading,    // between requests, or a request is being parsed
+        awaiting,   // the request is complete; its handler answers later (the parser holds)
+    };
+
+    void answer_moved() noexcept override;
+    // Appends what the handler gave since the last time: the head, then body pieces.
+    void take_built() noexcept;
+    // The answer is complete: the request is done with, and parsing may go on.
+    void finish_request() noexcept;
     // Parses a prefix of bytes, stopping once the output is full; returns its length.
     std::size_t parse_some(std::span<const char> bytes) noexcept;
     // The handler of the request in progress will not see it end.
     void abort_request() noexcept;
     void write_answer() noexcept;
+    void unanswered() noexcept;
 
     const serve_context* ctx_;
     proto::request_parser parser_;
     proto::byte_buffer out_;      // responses not yet handed to the kernel
     proto::byte_buffer sending_;  // the bytes of the send in flight
     proto::byte_buffer backlog_;  // input read while the output was full, not parsed yet
+    std::vector<file_mark> out_files_;
+    std::vector<file_mark> sending_files_;
+    std::size_t file_bytes_ = 0;   // the length of the file ranges in the output
+    file_transfer transfer_;
     std::uint32_t* requests_ = nullptr;
+    std::uint32_t slot_ = 0;
+    phase phase_ = phase::reading;
+    bool head_written_ = false;   // of a built answer
+    bool dropped_input_ = false;  // pipelined input dropped after a deferred last answer
     handlers::handler* handler_ = nullptr;   // from the head to the end of the request
     handlers::exchange exchange_;
     proto::connection_header answer_conn_ = proto::connection_header::none;

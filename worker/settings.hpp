@@ -14,6 +14,7 @@ struct timeouts {
     std::chrono::milliseconds body{30'000};       // between two reads of a request body
     std::chrono::milliseconds keepalive{15'000};  // idle between requests
     std::chrono::milliseconds send{30'000};       // between two pieces of a response taken by the client
+    std::chrono::milliseconds answer{60'000};     // for a handler that answers later (then 504)
 };
 
 struct settings {
@@ -23,6 +24,8 @@ struct settings {
     std::uint32_t max_connections = 10'000;              // open connections per worker
     std::uint32_t max_requests_per_connection = 10'000;  // then Connection: close; 0 = unlimited
     worker::timeouts timeouts;
+    unsigned offload_threads = 2;          // helper threads per worker (file opens, offloaded work)
+    std::size_t offload_queue = 1024;      // jobs queued or running at once, else 503
 };
 
 }  // namespace pfd::worker

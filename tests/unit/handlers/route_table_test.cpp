@@ -29,7 +29,7 @@ struct answer {
 
 answer ask(route_table& t, const request_head& h) {
     exchange ex;
-    ex.begin(h.method == method::head);
+    ex.begin(h.method == method::head, true, nullptr);
     handler& hd = t.find(h);
     hd.on_head(ex, h);
     hd.on_complete(ex);

@@ -25,6 +25,7 @@ const char* name_of(parse_status s) {
         case parse_status::need_more: return "need_more";
         case parse_status::closed: return "closed";
         case parse_status::error: return "error";
+        case parse_status::held: return "held";
     }
     return "?";
 }
