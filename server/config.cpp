@@ -6,182 +6,27 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <limits>
 #include <cstring>
-#include <set>
-#include <sstream>
 
 #include <toml++/toml.h>
 
 #include "base/small_file.hpp"
 #include "base/unique_fd.hpp"
-#include "server/config_values.hpp"
+#include "server/config_routes.hpp"
+#include "server/config_validator.hpp"
 #include "server/cpu_count.hpp"
 #include "server/runtime_dir.hpp"
 
 namespace pfd::server {
 
-namespace {
+namespace config_parts {
 
-std::string describe(const toml::node& n) {
-    std::ostringstream os;
-    switch (n.type()) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: os << '"' << n.as_string()->get() << '"'; break;
-        case toml::node_type::integer: os << n.as_integer()->get(); break;
-        case toml::node_type::floating_point: os << n.as_floating_point()->get(); break;
-        case toml::node_type::boolean: os << (n.as_boolean()->get() ? "true" : "false"); break;
-        case toml::node_type::date:
-        case toml::node_type::time:
-        case toml::node_type::date_time: os << "a date/time"; break;
-        case toml::node_type::none: os << "nothing"; break;
-    }
-    return os.str();
-}
-
-class validator {
-public:
-    explicit validator(std::string file) : file_{std::move(file)} {}
-
-    void error(const toml::source_region& at, const std::string& msg) { errors_.push_back(where(at) + msg); }
-    void warning(const toml::source_region& at, const std::string& msg) {
-        warnings_.push_back(where(at) + "warning: " + msg);
-    }
-    // About the file as a whole (something it lacks has no line).
-    void warning(const std::string& msg) { warnings_.push_back(file_ + ": warning: " + msg); }
-
-    [[nodiscard]] const std::string& file() const noexcept { return file_; }
-
-    // Reports keys of a table that are not among the known ones.
-    void known_keys(const toml::table& t, std::string_view where, std::initializer_list<std::string_view> keys) {
-        for (auto&& [k, v] : t) {
-            bool known = false;
-            for (auto name : keys) {
-                known = known || k.str() == name;
-            }
-            if (!known) {
-                std::string msg = "unknown key '" + std::string{k.str()} + "'";
-                if (!where.empty()) {
-                    msg += " in [" + std::string{where} + "]";
-                }
-                msg += "; expected one of:";
-                for (auto name : keys) {
-                    msg += " ";
-                    msg += name;
-                }
-                error(k.source(), msg);
-            }
-        }
-    }
-
-    // An integer in [lo, hi], else an error naming the key and the bounds.
-    template <class T>
-    void integer(const toml::table& t, std::string_view key, std::string_view name, T& out, std::int64_t lo,
-                 std::int64_t hi) {
-        const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return;
-        }
-        const auto* v = n->as_integer();
-        if (v == nullptr || v->get() < lo || v->get() > hi) {
-            error(n->source(), std::string{name} + " must be an integer from " + std::to_string(lo) +
-                                   " to " + std::to_string(hi) + ", got " + describe(*n));
-            return;
-        }
-        out = static_cast<T>(v->get());
-    }
-
-    // A duration string ("10s", "500ms"); at least 1 ms.
-    void duration(const toml::table& t, std::string_view key, std::string_view name,
-                  std::chrono::milliseconds& out, std::chrono::milliseconds at_least = std::chrono::milliseconds{1}) {
-        std::string text;
-        const toml::node* n = string(t, key, name, text);
-        if (n == nullptr) {
-            return;
-        }
-        auto d = parse_duration(text);
-        if (!d || *d < at_least) {
-            const std::string why = !d                      ? d.error()
-                                    : at_least.count() <= 1 ? std::string{"must be more than 0"}
-                                                            : "must be at least " + std::to_string(at_least.count()) + "ms";
-            error(n->source(), std::string{name} + ": " + why);
-            return;
-        }
-        out = *d;
-    }
-
-    // A size: a whole number of bytes, or a string with a unit ("1MiB").
-    void size(const toml::table& t, std::string_view key, std::string_view name, std::uint64_t& out) {
-        const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return;
-        }
-        if (const auto* i = n->as_integer(); i != nullptr && i->get() >= 0) {
-            out = static_cast<std::uint64_t>(i->get());
-            return;
-        }
-        if (!n->is_string()) {
-            error(n->source(), std::string{name} + " must be a size such as \"1MiB\" or a number of bytes, got " +
-                                   describe(*n));
-            return;
-        }
-        auto bytes = parse_size(n->as_string()->get());
-        if (!bytes) {
-            error(n->source(), std::string{name} + ": " + bytes.error());
-            return;
-        }
-        out = *bytes;
-    }
-
-    const toml::node* string(const toml::table& t, std::string_view key, std::string_view name,
-                             std::string& out) {
-        const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return nullptr;
-        }
-        if (!n->is_string()) {
-            error(n->source(), std::string{name} + " must be a string, got " + describe(*n));
-            return nullptr;
-        }
-        out = n->as_string()->get();
-        return n;
-    }
-
-    const toml::table* table(const toml::table& root, std::string_view key) {
-        const toml::node* n = root.get(key);
-        if (n == nullptr) {
-            return nullptr;
-        }
-        if (!n->is_table()) {
-            std::string msg{key};
-            msg.append(" must be a table ([").append(key).append("]), got ").append(describe(*n));
-            error(n->source(), msg);
-            return nullptr;
-        }
-        return n->as_table();
-    }
-
-    config_errors take() { return std::move(errors_); }
-    std::vector<std::string> take_warnings() { return std::move(warnings_); }
-    [[nodiscard]] bool ok() const noexcept { return errors_.empty(); }
-
-private:
-    std::string where(const toml::source_region& at) const {
-        return file_ + ":" + std::to_string(at.begin.line) + ":" + std::to_string(at.begin.column) + ": ";
-    }
-
-    std::string file_;
-    config_errors errors_;
-    std::vector<std::string> warnings_;
-};
-
-// A relative path in the file names a file beside it, not one in whatever directory a
-// command happens to run in: `preforkd -s stop -c /etc/preforkd/x.toml` from anywhere
-// must find the pid file the master wrote. Made absolute ("." segments dropped, ".."
-// kept: only the kernel knows what it means past a symlink).
+// `preforkd -s stop -c /etc/preforkd/x.toml` from anywhere must find the pid file the
+// master wrote.
 tl::expected<std::string, std::string> beside_config(const std::string& config_path, const std::string& path) {
     if (path.empty() || path.front() == '/') {
         return path;
@@ -214,6 +59,12 @@ tl::expected<std::string, std::string> beside_config(const std::string& config_p
     }
     return out.empty() ? std::string{"/"} : out;
 }
+
+}  // namespace config_parts
+
+namespace {
+
+using namespace config_parts;
 
 // An explicit pid_file / control_socket, relative to the file's directory.
 void resolve_path(validator& v, const toml::node& n, std::string_view name, std::string& path) {
@@ -318,43 +169,6 @@ void read_supervisor(validator& v, const toml::table& t, config& cfg) {
     v.size(t, "max_memory", "supervisor.max_memory", s.max_memory);
 }
 
-void read_routes(validator& v, const toml::node& n, config& cfg) {
-    const toml::array* routes = n.as_array();
-    if (routes == nullptr || (!routes->empty() && !routes->is_array_of_tables())) {
-        v.error(n.source(), "'route' must be an array of tables ([[route]]), got " + describe(n));
-        return;
-    }
-    std::set<std::string> seen;
-    for (const toml::node& item : *routes) {
-        const toml::table& t = *item.as_table();
-        v.known_keys(t, "route", {"path", "body", "content_type"});
-        handlers::route_spec r;
-        const toml::node* path = v.string(t, "path", "route.path", r.path);
-        if (path == nullptr) {
-            if (t.get("path") == nullptr) {
-                v.error(item.source(), "route.path is missing: every [[route]] needs a path such as \"/\"");
-            }
-            continue;
-        }
-        if (r.path.empty() || r.path.front() != '/') {
-            v.error(path->source(), "route.path must start with '/', got " + describe(*path));
-        } else if (const route_path_check check = check_route_path(r.path); !check.error.empty()) {
-            v.error(path->source(), "route.path " + describe(*path) + " can never match a request: " + check.error);
-        } else if (!seen.insert(r.path).second) {
-            v.error(path->source(), "route.path " + describe(*path) + " is already used by an earlier route");
-        } else if (!check.warning.empty()) {
-            v.warning(path->source(), "route.path " + describe(*path) + " " + check.warning);
-        }
-        v.string(t, "body", "route.body", r.body);
-        if (const toml::node* ct = v.string(t, "content_type", "route.content_type", r.content_type)) {
-            if (r.content_type.empty() || r.content_type.find_first_of("\r\n") != std::string::npos) {
-                v.error(ct->source(), "route.content_type must be a non-empty single-line string");
-            }
-        }
-        cfg.worker.routes.push_back(std::move(r));
-    }
-}
-
 }  // namespace
 
 const char* to_string(balance_mode b) noexcept {
@@ -419,7 +233,7 @@ config_result parse_config(std::string_view text, const std::string& source_name
     config cfg;
     cfg.path = source_name;
     cfg.listen = *parse_listen_address("0.0.0.0:9000");
-    v.known_keys(root, "", {"server", "limits", "supervisor", "route"});
+    v.known_keys(root, "", {"server", "limits", "supervisor", "route", "mime"});
     if (const toml::table* t = v.table(root, "server")) {
         read_server(v, *t, cfg);
     }
@@ -433,6 +247,10 @@ config_result parse_config(std::string_view text, const std::string& source_name
     if (routes != nullptr) {
         read_routes(v, *routes, cfg);
     }
+    const toml::table* mime = v.table(root, "mime");
+    if (mime != nullptr) {
+        read_mime(v, *mime, cfg);
+    }
     if (!v.ok()) {
         return tl::unexpected(v.take());
     }
@@ -445,6 +263,10 @@ config_result parse_config(std::string_view text, const std::string& source_name
         } else {
             v.warning(msg);
         }
+    }
+    if (mime != nullptr && !mime->empty() &&
+        std::none_of(cfg.worker.routes.begin(), cfg.worker.routes.end(), [](const auto& r) { return r.files; })) {
+        v.warning(mime->source(), "[mime] has no effect: no [[route]] serves files (one with prefix and root)");
     }
     cfg.warnings = v.take_warnings();
     if (cfg.workers_auto) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,12 +15,14 @@
 
 #include "server/config.hpp"
 #include "server/cpu_count.hpp"
+#include "unit/temp_files.hpp"
 
 using namespace pfd::server;
 
 namespace {
 
-// conf/server.toml as shipped.
+// conf/server.toml as shipped, without its file route (whose root, conf/www, only exists
+// beside the real file: tests/integration/test_cli.py checks that one with -t).
 constexpr std::string_view default_toml = R"(# preforkd configuration. Check it with: preforkd -t -c conf/server.toml
 
 [server]
@@ -704,4 +707,385 @@ TEST_CASE("an unknown key among the new [limits] keys is reported at the key", "
     CHECK(contains(e, "unknown key 'read_timeout' in [limits]"));
     CHECK(contains(e, "header_timeout"));
     CHECK(contains(e, "max_body_bytes"));
+}
+
+// ---------------------------------------------------------------- file routes and [mime]
+
+namespace {
+
+// A configuration directory holding www/ (with a file in it), and a file that is not a directory.
+struct site {
+    pfd::test::temp_dir dir;
+    std::string config = dir.path + "/site.toml";
+    std::string www = dir.path + "/www";
+    site() {
+        REQUIRE(::mkdir(www.c_str(), 0755) == 0);
+        const int fd = ::open((dir.path + "/plain.txt").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+    }
+    [[nodiscard]] config_result parse(const std::string& text) const { return parse_config(text, config); }
+    [[nodiscard]] std::string where(int line, int col) const {
+        return config + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
+    }
+    // The single error of a config that must fail with exactly one.
+    [[nodiscard]] std::string single_error(const std::string& text) const {
+        auto r = parse(text);
+        REQUIRE_FALSE(r.has_value());
+        for (const auto& e : r.error()) {
+            UNSCOPED_INFO(e);
+        }
+        REQUIRE(r.error().size() == 1);
+        return r.error()[0];
+    }
+};
+
+const std::string file_route = "[[route]]\nprefix = \"/static/\"\nroot = \"www\"\n";
+
+}  // namespace
+
+TEST_CASE("a file route is read with its settings, root made absolute beside the file", "[config][files]") {
+    const site s;
+    auto r = s.parse("[[route]]\npath = \"/\"\nbody = \"hi\"\n\n"
+                     "[[route]]\nprefix = \"/static/\"\nroot = \"./www\"\nindex = \"home.htm\"\n"
+                     "cache_control = \"public, max-age=3600\"\nfollow_symlinks = true\nprecompressed = true\n"
+                     "allow_dotfiles = true\n");
+    if (!r) {
+        for (const auto& e : r.error()) {
+            UNSCOPED_INFO(e);
+        }
+    }
+    REQUIRE(r.has_value());
+    CHECK(r->warnings.empty());
+    REQUIRE(r->worker.routes.size() == 2);
+    CHECK(r->worker.routes[0].path == "/");
+    CHECK_FALSE(r->worker.routes[0].files.has_value());
+    const auto& f = r->worker.routes[1];
+    CHECK(f.path.empty());
+    CHECK(f.prefix == "/static/");
+    REQUIRE(f.files.has_value());
+    CHECK(f.files->root == s.www);
+    CHECK(f.files->index == "home.htm");
+    CHECK(f.files->cache_control == "public, max-age=3600");
+    CHECK(f.files->follow_symlinks);
+    CHECK(f.files->precompressed);
+    CHECK(f.files->allow_dotfiles);
+}
+
+TEST_CASE("a file route's settings default as documented", "[config][files]") {
+    const site s;
+    auto r = s.parse(file_route);
+    REQUIRE(r.has_value());
+    REQUIRE(r->worker.routes.size() == 1);
+    const auto& f = *r->worker.routes[0].files;
+    CHECK(f.root == s.www);
+    CHECK(f.index == "index.html");
+    CHECK(f.cache_control.empty());
+    CHECK_FALSE(f.follow_symlinks);
+    CHECK_FALSE(f.precompressed);
+    CHECK_FALSE(f.allow_dotfiles);
+    // A file route is a route: no "no [[route]]" warning.
+    CHECK(r->warnings.empty());
+    CHECK(r->worker.mime.empty());
+
+    auto none = s.parse(file_route + "index = \"\"\n");
+    REQUIRE(none.has_value());
+    CHECK(none->worker.routes[0].files->index.empty());
+}
+
+TEST_CASE("an absolute root is kept as written, and prefix \"/\" serves everything", "[config][files]") {
+    const site s;
+    auto r = parse_config("[[route]]\nprefix = \"/\"\nroot = \"" + s.www + "\"\n", "/nonexistent/site.toml");
+    REQUIRE(r.has_value());
+    CHECK(r->worker.routes[0].prefix == "/");
+    CHECK(r->worker.routes[0].files->root == s.www);
+}
+
+TEST_CASE("load_config resolves a relative root beside the file it read", "[config][files]") {
+    const site s;
+    const int fd = ::open(s.config.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, file_route.data(), file_route.size()) == static_cast<ssize_t>(file_route.size()));
+    close(fd);
+    auto r = load_config(s.config);
+    REQUIRE(r.has_value());
+    CHECK(r->worker.routes[0].files->root == s.www);
+}
+
+TEST_CASE("a root that is not an existing directory is an error at the value, with the errno text", "[config][files][errors]") {
+    const site s;
+    SECTION("missing, relative: the resolved path is shown") {
+        const std::string e = s.single_error("[[route]]\nprefix = \"/static/\"\nroot = \"nope\"\n");
+        CHECK(e == s.where(3, 8) + "route.root \"nope\" (" + s.dir.path + "/nope): No such file or directory");
+    }
+    SECTION("missing, absolute") {
+        const std::string e = s.single_error("[[route]]\nprefix = \"/static/\"\nroot = \"" + s.dir.path + "/gone\"\n");
+        CHECK(e == s.where(3, 8) + "route.root \"" + s.dir.path + "/gone\": No such file or directory");
+    }
+    SECTION("a file") {
+        const std::string e = s.single_error("[[route]]\nprefix = \"/static/\"\nroot = \"plain.txt\"\n");
+        CHECK(e == s.where(3, 8) + "route.root \"plain.txt\" (" + s.dir.path + "/plain.txt): Not a directory");
+    }
+    SECTION("below a file") {
+        const std::string e = s.single_error("[[route]]\nprefix = \"/static/\"\nroot = \"plain.txt/www\"\n");
+        CHECK(contains(e, ": Not a directory"));
+    }
+    SECTION("empty") {
+        const std::string e = s.single_error("[[route]]\nprefix = \"/static/\"\nroot = \"\"\n");
+        CHECK(starts_with(e, s.where(3, 8)));
+        CHECK(contains(e, "route.root must be a directory's path"));
+    }
+    SECTION("not a string") {
+        const std::string e = s.single_error("[[route]]\nprefix = \"/static/\"\nroot = 1\n");
+        CHECK(starts_with(e, s.where(3, 8)));
+        CHECK(contains(e, "route.root must be a string"));
+    }
+    SECTION("missing key: on the route's line") {
+        const std::string e = s.single_error("[[route]]\npath = \"/\"\n\n[[route]]\nprefix = \"/static/\"\n");
+        CHECK(starts_with(e, s.config + ":4:"));
+        CHECK(contains(e, "route.root is missing"));
+    }
+}
+
+TEST_CASE("a root without search permission is an error (not as root, which has it anyway)", "[config][files][errors]") {
+    if (::geteuid() == 0) {
+        WARN("skipped: root may search any directory");
+        return;
+    }
+    const site s;
+    REQUIRE(::chmod(s.www.c_str(), 0600) == 0);
+    const std::string e = s.single_error(file_route);
+    ::chmod(s.www.c_str(), 0755);
+    CHECK(contains(e, "route.root \"www\" (" + s.www + "): Permission denied"));
+}
+
+TEST_CASE("a route has a path or a prefix, never both, and their keys do not mix", "[config][files][errors]") {
+    const site s;
+    SECTION("both") {
+        const std::string e = s.single_error("[[route]]\npath = \"/\"\nprefix = \"/static/\"\nroot = \"www\"\n");
+        CHECK(starts_with(e, s.where(3, 10)));
+        CHECK(contains(e, "not both"));
+    }
+    SECTION("neither") {
+        const std::string e = s.single_error("[[route]]\nroot = \"www\"\n");
+        CHECK(starts_with(e, s.config + ":1:"));
+        CHECK(contains(e, "route.path is missing"));
+        CHECK(contains(e, "prefix"));
+    }
+    SECTION("body and content_type with a prefix: each at its key") {
+        auto r = s.parse(file_route + "body = \"x\"\ncontent_type = \"text/html\"\n");
+        REQUIRE_FALSE(r.has_value());
+        REQUIRE(r.error().size() == 2);
+        CHECK(starts_with(r.error()[0], s.where(4, 1)));
+        CHECK(contains(r.error()[0], "route.body belongs to a route with a path"));
+        CHECK(starts_with(r.error()[1], s.where(5, 1)));
+        CHECK(contains(r.error()[1], "route.content_type belongs to a route with a path"));
+    }
+    SECTION("file settings with a path: each at its key") {
+        auto r = s.parse("[[route]]\npath = \"/\"\nroot = \"www\"\nindex = \"a.html\"\ncache_control = \"no-cache\"\n"
+                         "follow_symlinks = true\nprecompressed = true\nallow_dotfiles = true\n");
+        REQUIRE_FALSE(r.has_value());
+        REQUIRE(r.error().size() == 6);
+        std::vector<std::string> sorted = r.error();
+        std::sort(sorted.begin(), sorted.end());
+        for (std::size_t i = 0; i < 6; ++i) {
+            CAPTURE(sorted[i]);
+            CHECK(starts_with(sorted[i], s.where(static_cast<int>(i) + 3, 1)));
+            CHECK(contains(sorted[i], "belongs to a file route"));
+        }
+    }
+    SECTION("an unknown key lists the file route's keys too") {
+        const std::string e = s.single_error(file_route + "autoindex = true\n");
+        CHECK(starts_with(e, s.where(4, 1)));
+        CHECK(contains(e, "unknown key 'autoindex' in [route]"));
+        CHECK(contains(e, "prefix root index cache_control follow_symlinks precompressed allow_dotfiles"));
+    }
+}
+
+TEST_CASE("a prefix must start and end with '/', match some request, and be used once", "[config][files][errors]") {
+    const site s;
+    auto prefix_error = [&s](const std::string& prefix) {
+        return s.single_error("[[route]]\nprefix = \"" + prefix + "\"\nroot = \"www\"\n");
+    };
+    SECTION("no leading '/'") {
+        const std::string e = prefix_error("static/");
+        CHECK(starts_with(e, s.where(2, 10)));
+        CHECK(contains(e, "route.prefix must start with '/'"));
+    }
+    SECTION("empty") {
+        CHECK(contains(prefix_error(""), "route.prefix must start with '/'"));
+    }
+    SECTION("no trailing '/'") {
+        const std::string e = prefix_error("/static");
+        CHECK(starts_with(e, s.where(2, 10)));
+        CHECK(contains(e, "route.prefix must end with '/'"));
+    }
+    SECTION("a character no request path has") {
+        const std::string e = prefix_error("/my files/");
+        CHECK(starts_with(e, s.where(2, 10)));
+        CHECK(contains(e, "can never match a request"));
+        CHECK(contains(e, "/my%20files/"));
+    }
+    SECTION("a duplicate, at the second one") {
+        const std::string e = s.single_error(file_route + "\n" + file_route);
+        CHECK(starts_with(e, s.where(6, 10)));
+        CHECK(contains(e, "route.prefix \"/static/\" is already used by an earlier route"));
+    }
+    SECTION("not a string") {
+        const std::string e = prefix_error("x\" \"y");   // not even TOML
+        CHECK(starts_with(e, s.config + ":2:"));
+        const std::string t = s.single_error("[[route]]\nprefix = 3\nroot = \"www\"\n");
+        CHECK(starts_with(t, s.where(2, 10)));
+        CHECK(contains(t, "route.prefix must be a string"));
+    }
+    SECTION("a prefix and an exact path may be the same string") {
+        auto r = s.parse("[[route]]\npath = \"/static/\"\n" + file_route);
+        CHECK(r.has_value());
+    }
+    SECTION("a dot segment is a warning, as for a path") {
+        auto r = s.parse("[[route]]\nprefix = \"/a/../b/\"\nroot = \"www\"\n");
+        REQUIRE(r.has_value());
+        REQUIRE(r->warnings.size() == 1);
+        CHECK(starts_with(r->warnings[0], s.where(2, 10) + "warning: route.prefix"));
+    }
+}
+
+TEST_CASE("index, cache_control and the switches are checked at the value", "[config][files][errors]") {
+    const site s;
+    for (const char* bad : {"a/b.html", "/index.html", ".", ".."}) {
+        CAPTURE(bad);
+        const std::string e = s.single_error(file_route + "index = \"" + bad + "\"\n");
+        CHECK(starts_with(e, s.where(4, 9)));
+        CHECK(contains(e, "route.index must be a file name"));
+    }
+    {
+        const std::string e = s.single_error(file_route + "index = \"a\\u0000b\"\n");
+        CHECK(contains(e, "route.index must be a file name"));
+    }
+    for (const char* bad : {"public\\r\\nX-Evil: 1", "no-cache\\n", "a\\u0000b", "a\\u007fb"}) {
+        CAPTURE(bad);
+        const std::string e = s.single_error(file_route + "cache_control = \"" + bad + "\"\n");
+        CHECK(starts_with(e, s.where(4, 17)));
+        CHECK(contains(e, "route.cache_control must be a single-line header value"));
+    }
+    for (const char* key : {"follow_symlinks", "precompressed", "allow_dotfiles"}) {
+        CAPTURE(key);
+        const std::string e = s.single_error(file_route + key + " = \"yes\"\n");
+        CHECK(starts_with(e, s.where(4, static_cast<int>(std::strlen(key)) + 4)));
+        CHECK(contains(e, "route." + std::string{key} + " must be true or false, got \"yes\""));
+    }
+    {
+        const std::string e = s.single_error(file_route + "index = 1\n");
+        CHECK(contains(e, "route.index must be a string"));
+    }
+}
+
+TEST_CASE("a dot-file index that dotfile rules would hide is a warning", "[config][files][warnings]") {
+    const site s;
+    auto r = s.parse(file_route + "index = \".index.html\"\n");
+    REQUIRE(r.has_value());
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(starts_with(r->warnings[0], s.where(4, 9) + "warning: route.index \".index.html\" starts with '.'"));
+    auto allowed = s.parse(file_route + "index = \".index.html\"\nallow_dotfiles = true\n");
+    REQUIRE(allowed.has_value());
+    CHECK(allowed->warnings.empty());
+}
+
+TEST_CASE("[mime] maps extensions, stored lower case, to media types", "[config][mime]") {
+    const site s;
+    auto r = s.parse(file_route + "\n[mime]\nmd = \"text/markdown\"\nGMI = \"text/gemini\"\n"
+                                  "\"c++\" = \"text/x-c++src\"\nx-y = \"application/x-y; charset=\\\"latin-1\\\"\"\n"
+                                  "mp4 = \" video/mp4 ; codecs=avc1 \"\n");
+    if (!r) {
+        for (const auto& e : r.error()) {
+            UNSCOPED_INFO(e);
+        }
+    }
+    REQUIRE(r.has_value());
+    CHECK(r->warnings.empty());
+    using pair = std::pair<std::string, std::string>;
+    const std::vector<pair> want{{"md", "text/markdown"},
+                                 {"gmi", "text/gemini"},
+                                 {"c++", "text/x-c++src"},
+                                 {"x-y", "application/x-y; charset=\"latin-1\""},
+                                 {"mp4", "video/mp4 ; codecs=avc1"}};
+    std::vector<pair> got{r->worker.mime.begin(), r->worker.mime.end()};
+    std::sort(got.begin(), got.end());
+    std::vector<pair> sorted = want;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(got == sorted);
+}
+
+TEST_CASE("a [mime] key written with its dot is read without it, with a warning", "[config][mime][warnings]") {
+    const site s;
+    auto r = s.parse(file_route + "[mime]\n\".md\" = \"text/markdown\"\n");
+    REQUIRE(r.has_value());
+    REQUIRE(r->worker.mime.size() == 1);
+    CHECK(r->worker.mime[0].first == "md");
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(starts_with(r->warnings[0], s.where(5, 1) + "warning: [mime] key \".md\""));
+}
+
+TEST_CASE("bad [mime] keys and values are errors where they are written", "[config][mime][errors]") {
+    const site s;
+    auto mime_error = [&s](const std::string& line) { return s.single_error(file_route + "[mime]\n" + line + "\n"); };
+    SECTION("an inner dot can never match the last extension") {
+        const std::string e = mime_error("\"tar.gz\" = \"application/gzip\"");
+        CHECK(starts_with(e, s.where(5, 1)));
+        CHECK(contains(e, "can never match"));
+        CHECK(contains(e, "(\"gz\")"));
+    }
+    SECTION("characters an extension does not have") {
+        for (const char* key : {"\"a b\"", "\"a/b\"", "\"a_b\"", "\"é\"", "\"..\""}) {
+            CAPTURE(key);
+            const std::string e = mime_error(std::string{key} + " = \"text/plain\"");
+            CHECK(starts_with(e, s.where(5, 1)));
+            CHECK(contains(e, "[mime] key"));
+        }
+    }
+    SECTION("empty, or only a dot") {
+        CHECK(contains(mime_error("\"\" = \"text/plain\""), "is not an extension"));
+        auto r = s.parse(file_route + "[mime]\n\".\" = \"text/plain\"\n");
+        REQUIRE_FALSE(r.has_value());
+        CHECK(contains(r.error()[0], "is not an extension"));
+    }
+    SECTION("the same extension twice in different case") {
+        // Reported at the later one in the file, whatever order the keys sort in.
+        for (const auto& [first, second] : {std::pair{"md", "MD"}, std::pair{"MD", "md"}}) {
+            auto r = s.parse(file_route + "[mime]\n" + first + " = \"text/markdown\"\n" + second +
+                             " = \"text/x-markdown\"\n");
+            REQUIRE_FALSE(r.has_value());
+            REQUIRE(r.error().size() == 1);
+            CHECK(starts_with(r.error()[0], s.where(6, 1)));
+            CHECK(contains(r.error()[0], "[mime] key \"" + std::string{second} + "\" sets extension \"md\" again (as \"" +
+                                             first + "\" did)"));
+        }
+    }
+    SECTION("a value that is not a string") {
+        const std::string e = mime_error("md = 1");
+        CHECK(starts_with(e, s.where(5, 6)));
+        CHECK(contains(e, "mime.md must be a media type string"));
+    }
+    SECTION("values that are not media types") {
+        for (const char* v : {"markdown", "text/", "/markdown", "text/mark down", "text/markdown;", "text/x; a",
+                              "text/x; a=", "text/x; a=\\\"b", "text/x\\r\\nX: y", "", "text / x", "text/x, y/z"}) {
+            CAPTURE(v);
+            const std::string e = mime_error(std::string{"md = \""} + v + "\"");
+            CHECK(starts_with(e, s.where(5, 6)));
+            CHECK(contains(e, "mime.md"));
+        }
+    }
+    SECTION("[mime] that is not a table") {
+        const std::string e = s.single_error("mime = \"text/plain\"\n" + file_route);
+        CHECK(starts_with(e, s.where(1, 8)));
+        CHECK(contains(e, "mime must be a table"));
+    }
+}
+
+TEST_CASE("[mime] without a file route is valid, with a warning", "[config][mime][warnings]") {
+    auto r = parse("[[route]]\npath = \"/\"\n[mime]\nmd = \"text/markdown\"\n");
+    REQUIRE(r.has_value());
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(starts_with(r->warnings[0], line_prefix(3)));
+    CHECK(contains(r->warnings[0], "[mime] has no effect"));
 }
