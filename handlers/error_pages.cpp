@@ -6,7 +6,7 @@
 namespace pfd::handlers {
 
 namespace {
-constexpr int statuses[] = {400, 403, 404, 405, 408, 413, 414, 416, 417, 431, 500, 501, 503, 504, 505};
+constexpr int statuses[] = {400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 431, 500, 501, 503, 504, 505};
 }
 
 error_pages::error_pages() {

@@ -1,13 +1,33 @@
 #include "handlers/route_table.hpp"
 
+#include <algorithm>
+
 namespace pfd::handlers {
 
-route_table::route_table(const std::vector<route_spec>& routes)
-    : options_{200, "", "", allow_get_head_options}, not_found_{errors_}, server_options_{options_} {
+namespace {
+// An answer's head: status line, Server, Date, Content-Type, Content-Length, Allow, and a
+// file's ETag, Last-Modified, Cache-Control, Vary, Content-Encoding, Accept-Ranges, and
+// Connection; with a 100 Continue before it.
+constexpr std::size_t head_and_continue = 768;
+}
+
+route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers)
+    : options_{200, "", "", allow_get_head_options}, mime_{mime}, not_found_{errors_}, server_options_{options_} {
     routes_.reserve(routes.size());
+    std::size_t body = 64;   // error pages
     for (const auto& r : routes) {
-        routes_.push_back({r.path, std::make_unique<fixed_route>(r.content_type, r.body, options_, errors_)});
+        if (r.files.has_value()) {
+            file_routes_.push_back(std::make_unique<static_files>(r, mime_, helpers, errors_, options_));
+            // A small file's bytes, or a few multipart heads between ranges of it.
+            body = std::max<std::size_t>(body, inline_file_max + 2048 + r.files->cache_control.size());
+        } else {
+            routes_.push_back({r.path, std::make_unique<fixed_route>(r.content_type, r.body, options_, errors_)});
+            body = std::max(body, r.body.size() + r.content_type.size());
+        }
     }
+    std::stable_sort(file_routes_.begin(), file_routes_.end(),
+                     [](const auto& a, const auto& b) { return a->prefix().size() > b->prefix().size(); });
+    max_answer_bytes_ = head_and_continue + body;
 }
 
 void route_table::add(std::string path, std::unique_ptr<handler> h) {
@@ -22,6 +42,12 @@ handler& route_table::find(const proto::request_head& head) noexcept {
     for (const auto& r : routes_) {
         if (r.path == head.path) {
             return *r.answer;
+        }
+    }
+    for (const auto& f : file_routes_) {
+        const std::string_view prefix = f->prefix();
+        if (head.path.starts_with(prefix) || head.path == prefix.substr(0, prefix.size() - 1)) {
+            return *f;
         }
     }
     return not_found_;

@@ -1,6 +1,8 @@
 #pragma once
 // The routes of a worker, built from the configuration: which handler answers a
-// request. Routes are matched on the path part of the target (the query is ignored).
+// request. Routes are matched on the path part of the target (the query is ignored):
+// an exact path first, then the file route with the longest prefix (its prefix without
+// the final '/' too, which is redirected to add it).
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,13 +10,18 @@
 #include "handlers/error_pages.hpp"
 #include "handlers/fixed_route.hpp"
 #include "handlers/handler.hpp"
+#include "handlers/mime_types.hpp"
+#include "handlers/offload.hpp"
 #include "handlers/route_spec.hpp"
+#include "handlers/static_files.hpp"
 
 namespace pfd::handlers {
 
 class route_table {
 public:
-    explicit route_table(const std::vector<route_spec>& routes);
+    // `helpers`: where file routes look files up (may be null in tests: they answer 503).
+    explicit route_table(const std::vector<route_spec>& routes, const mime_overrides& mime = {},
+                         offload* helpers = nullptr);
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
@@ -23,6 +30,8 @@ public:
 
     [[nodiscard]] handler& find(const proto::request_head& head) noexcept;
     [[nodiscard]] const error_pages& errors() const noexcept { return errors_; }
+    // The most one request's answer adds to a connection's output (bytes, not file ranges).
+    [[nodiscard]] std::size_t max_answer_bytes() const noexcept { return max_answer_bytes_; }
 
 private:
     struct entry {
@@ -31,7 +40,10 @@ private:
     };
     error_pages errors_;
     proto::prepared_response options_;
+    mime_types mime_;
     std::vector<entry> routes_;
+    std::vector<std::unique_ptr<static_files>> file_routes_;   // longest prefix first
+    std::size_t max_answer_bytes_ = 0;
     not_found not_found_;
     server_options server_options_;
 };

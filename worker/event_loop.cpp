@@ -14,22 +14,6 @@
 
 namespace pfd::worker {
 
-namespace {
-
-// The most one request can add to a connection's output: its answer's headers (status
-// line, Server, Date, Content-Type, Content-Length, Allow, Connection: about 230 bytes
-// at most), a 100 Continue before it, and the largest body (error bodies are a reason
-// phrase).
-std::size_t max_answer_bytes(const std::vector<handlers::route_spec>& routes) noexcept {
-    constexpr std::size_t head_and_continue = 384;
-    std::size_t body = 64;
-    for (const auto& r : routes) {
-        body = std::max(body, r.body.size() + r.content_type.size());
-    }
-    return head_and_continue + body;
-}
-
-}  // namespace
 
 event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
                        const scoreboard* peers) noexcept
@@ -39,19 +23,19 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
-      offload_{cfg.offload_threads, cfg.offload_queue},
-      routes_{cfg.routes},
+      routes_{cfg.routes, cfg.mime, &offload_},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},
       start_ms_{monotonic_coarse_ms()},
-      accepts_{peers} {
+      accepts_{peers},
+      offload_{cfg.offload_threads, cfg.offload_queue} {
     ctx_.routes = &routes_;
     ctx_.date = &date_;
     ctx_.stats = stats_;
     ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
     ctx_.max_pending_output = max_pending_output;
-    ctx_.max_answer_bytes = max_answer_bytes(cfg.routes);
+    ctx_.max_answer_bytes = routes_.max_answer_bytes();
     ctx_.waker = this;
     free_slots_.reserve(conns_.size());
     for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {

@@ -141,9 +141,7 @@ private:
     int listen_fd_;
 
     timeouts timeouts_;
-    offload_pool offload_;   // before the routes, whose handlers use it
-    std::uint64_t wake_count_ = 0;
-    handlers::route_table routes_;
+    handlers::route_table routes_;   // its file routes use offload_ (only once the loop runs)
     proto::date_cache date_;
     serve_context ctx_;
     session_pool sessions_;
@@ -163,6 +161,10 @@ private:
     __kernel_timespec rebalance_after_{.tv_sec = 0, .tv_nsec = 2'000'000};
     bool draining_ = false;
     bool stop_now_ = false;
+    // Last, so it goes first: its threads stop (and what they were doing for handlers is
+    // dropped) before sessions and routes go.
+    offload_pool offload_;
+    std::uint64_t wake_count_ = 0;
 };
 
 }  // namespace pfd::worker

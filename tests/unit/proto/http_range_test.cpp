@@ -35,7 +35,11 @@ void check_rows(std::uint64_t size, std::initializer_list<row> rows) {
 std::string specs(int n, int step) {
     std::string s = "bytes=";
     for (int i = 0; i < n; ++i) {
-        s += (i ? "," : "") + std::to_string(i * step) + "-" + std::to_string(i * step);
+        if (i != 0) {
+            s += ',';
+        }
+        const std::string pos = std::to_string(i * step);
+        s.append(pos).append("-").append(pos);
     }
     return s;
 }
