@@ -2,7 +2,8 @@
 # README command 2: install what is missing, build, and run every test:
 #   1. release build: Catch2 unit tests + pytest integration tests;
 #   2. the same tests on an AddressSanitizer + UndefinedBehaviorSanitizer build;
-#   3. the libFuzzer target for the request parser, for FUZZ_SECONDS (default 60).
+#   3. the libFuzzer targets: the request parser for FUZZ_SECONDS (default 60), then the
+#      target path normaliser for PATH_FUZZ_SECONDS (default 30).
 # Ends with "tests: N passed, M failed" summed over all of them.
 # PREFORKD_QUICK=1 runs stage 1 only (for a fast local loop).
 set -uo pipefail
@@ -32,10 +33,15 @@ if [ "${PREFORKD_QUICK:-0}" != 1 ]; then
     CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true --buildtype=debugoptimized \
       -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
   fi
-  ninja -C build-fuzz tests/fuzz/request_parser_fuzz || exit 1
+  ninja -C build-fuzz tests/fuzz/request_parser_fuzz tests/fuzz/target_path_fuzz || exit 1
   scripts/run_fuzz.sh build-fuzz/tests/fuzz/request_parser_fuzz tests/fuzz/corpus/request_parser \
     "${FUZZ_SECONDS:-60}" build-fuzz/fuzz-result.json || status=1
   logs+=(build-fuzz/fuzz-result.json)
+
+  echo "== fuzzing the target path normaliser for ${PATH_FUZZ_SECONDS:-30} s"
+  scripts/run_fuzz.sh build-fuzz/tests/fuzz/target_path_fuzz tests/fuzz/corpus/target_path \
+    "${PATH_FUZZ_SECONDS:-30}" build-fuzz/fuzz-target-path-result.json || status=1
+  logs+=(build-fuzz/fuzz-target-path-result.json)
 fi
 
 /usr/bin/python3 scripts/summarize_tests.py "${logs[@]}"
