@@ -50,14 +50,16 @@ public:
     // A fresh exchange for the next request. HEAD is answered without body bytes;
     // chunked: the client can take a chunked body (HTTP/1.1).
     void begin(bool head_only, bool chunked_ok, exchange_owner* owner) noexcept {
+        if (built_) {
+            staged_.clear();
+            files_.clear();
+        }
         prepared_ = nullptr;
         owner_ = owner;
         head_only_ = head_only;
         chunked_ok_ = chunked_ok;
         continue_ = deferred_ = finished_ = built_ = head_fixed_ = false;
         framing_ = framing::none;
-        staged_.clear();
-        files_.clear();
     }
     // The worker lets go of the exchange (the request was answered or aborted): whatever
     // the handler still calls is ignored.
@@ -68,11 +70,9 @@ public:
 
     // The whole answer, from bytes prepared in advance; `r` must outlive the request.
     void respond(const proto::prepared_response& r) noexcept {
-        if (!answered()) {
-            prepared_ = &r;
-            finished_ = true;
-            moved();
-        }
+        prepared_ = &r;
+        finished_ = true;
+        moved();
     }
 
     // A built answer: its head, to which the handler adds fields before the first piece.

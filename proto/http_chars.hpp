@@ -49,7 +49,7 @@ constexpr std::array<char, 2> hex_digits(unsigned char b) noexcept {
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
 
 // Without OWS on either side (a field value, a list element).
-constexpr std::string_view trim_ows(std::string_view v) noexcept {
+[[gnu::always_inline]] constexpr std::string_view trim_ows(std::string_view v) noexcept {
     while (!v.empty() && is_ws(v.front())) {
         v.remove_prefix(1);
     }

@@ -1,5 +1,7 @@
 #include "proto/request_checks.hpp"
 
+#include <cstring>
+
 #include <algorithm>
 
 namespace pfd::proto {
@@ -132,7 +134,7 @@ refusal unknown_method_refusal(line_shape shape) noexcept {
 
 refusal classify_target(request_head& head) noexcept {
     std::string_view t = head.target;
-    if (t.find('#') != std::string_view::npos) {
+    if (std::memchr(t.data(), '#', t.size()) != nullptr) {
         return {400, "fragment in the request target"};   // RFC 9112 3.2: never sent
     }
     if (head.method == method::connect) {
@@ -169,7 +171,8 @@ refusal classify_target(request_head& head) noexcept {
             return {};
         }
     }
-    head.path = t.substr(0, t.find('?'));
+    const void* query = std::memchr(t.data(), '?', t.size());
+    head.path = query == nullptr ? t : t.substr(0, static_cast<std::size_t>(static_cast<const char*>(query) - t.data()));
     return {};
 }
 

@@ -72,7 +72,7 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
         finish_close_if_done(slot);
     } else if (c.recv == recv_op::idle && c.input == input_state::reading && !c.rearm_queued) {
         c.rearm_queued = true;
-        rearm_list_.push_back(slot);
+        rearm_list_.push(slot);
     }
 }
 

@@ -28,6 +28,8 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},
       start_ms_{monotonic_coarse_ms()},
+      flush_list_{cfg.max_connections},
+      rearm_list_{cfg.max_connections},
       accepts_{peers},
       offload_{cfg.offload_threads, cfg.offload_queue} {
     ctx_.routes = &routes_;
@@ -41,8 +43,6 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
     for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
         free_slots_.push_back(i);
     }
-    flush_list_.reserve(1024);
-    rearm_list_.reserve(1024);
 }
 
 result<bool> event_loop::set_up_buffers() noexcept {
@@ -180,7 +180,8 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
 }
 
 void event_loop::after_batch() noexcept {
-    for (std::uint32_t slot : rearm_list_) {
+    for (std::uint32_t i = 0; i < rearm_list_.size(); ++i) {
+        const std::uint32_t slot = rearm_list_[i];
         connection& c = conns_[slot];
         c.rearm_queued = false;
         if (c.wants_recv()) {
@@ -189,7 +190,7 @@ void event_loop::after_batch() noexcept {
     }
     rearm_list_.clear();
     // Every response a batch of reads produced for a connection goes out in one send.
-    for (std::size_t i = 0; i < flush_list_.size(); ++i) {
+    for (std::uint32_t i = 0; i < flush_list_.size(); ++i) {
         flush(flush_list_[i]);
     }
     flush_list_.clear();

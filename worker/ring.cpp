@@ -43,15 +43,12 @@ ring::~ring() {
     }
 }
 
-io_uring_sqe* ring::sqe() noexcept {
+io_uring_sqe* ring::sqe_after_submit() noexcept {
+    io_uring_submit(&ring_);
     io_uring_sqe* s = io_uring_get_sqe(&ring_);
     if (s == nullptr) {
-        io_uring_submit(&ring_);
-        s = io_uring_get_sqe(&ring_);
-        if (s == nullptr) {
-            log_line("io_uring submission queue stuck full; aborting");
-            std::abort();
-        }
+        log_line("io_uring submission queue stuck full; aborting");
+        std::abort();
     }
     return s;
 }

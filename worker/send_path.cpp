@@ -40,21 +40,15 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     refresh_timer(slot, progress::none);
 }
 
-// The next output op for what sending() holds: its bytes up to the next file range, or
-// that range. False if everything was sent.
-bool event_loop::send_next(std::uint32_t slot) noexcept {
+// sending() has a file range: its bytes up to the range, or the range.
+bool event_loop::send_next_with_files(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     session& s = *c.sess;
-    const std::vector<session::file_mark>& files = s.sending_files();
-    const std::size_t upto = files.empty() ? s.sending().size() : files.front().at;
-    if (upto > 0) {
+    if (const std::size_t upto = s.sending_files().front().at; upto > 0) {
         submit_.send(c.fd, s.sending().readable().first(upto), tag(op::send, slot));
         c.send_inflight = true;
         c.output_op = op::send;
         return true;
-    }
-    if (files.empty()) {
-        return false;
     }
     if (auto ok = s.transfer().ready(); !ok) {
         log_line("worker: cannot send a file: %s: %s", ok.error().call, std::strerror(ok.error().code));
