@@ -34,6 +34,8 @@ int refusal(int err) noexcept {
         case ENOTDIR:
         case ENAMETOOLONG:
             return 404;
+        case ENXIO:    // a socket (or a device without its driver): never served
+        case ENODEV:
         case ELOOP:    // a symlink, with RESOLVE_NO_SYMLINKS
         case EXDEV:    // resolution would leave the root
         case EACCES:

@@ -168,6 +168,7 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::splice_in: on_splice_in(slot_of(d), gen_of(d), cqe.res); break;
         case op::file_check: on_file_check(slot_of(d), gen_of(d), cqe.res); break;
         case op::splice_out: on_splice_out(slot_of(d), gen_of(d), cqe.res); break;
+        case op::file_wait: on_file_wait(slot_of(d), gen_of(d), cqe.res); break;
         case op::wake: on_wake(cqe.res); break;
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
@@ -262,7 +263,7 @@ void event_loop::let_go_of_listener() noexcept {
         ::fcntl(listen_fd_, F_SETFL, fl | O_NONBLOCK);   // inherited from an older master
     }
     while (!free_slots_.empty()) {
-        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             break;   // EAGAIN: nothing queued (or another worker took it)
         }

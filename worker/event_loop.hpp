@@ -139,6 +139,7 @@ private:
     void on_splice_in(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
     void on_file_check(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
     void on_splice_out(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
+    void on_file_wait(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
 
     [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept;
     [[nodiscard]] bool stale(const connection& c, std::uint32_t gen) const noexcept {

@@ -3,11 +3,14 @@
 //               nobody else on this worker)
 //   file_check  the file's size and mtime: if it changed since it was opened, what the
 //               pipe holds may be a mix of old and new bytes, and is not sent
-//   splice_out  pipe -> socket, until the pipe is empty; then the next chunk, or what
-//               follows the range in the output
+//   splice_out  pipe -> socket without waiting (io_uring runs splices on its helper
+//               threads, blocking: a client that does not read would hold one each); when
+//               the socket is full, a poll for room (file_wait), then again, until the
+//               pipe is empty; then the next chunk, or what follows the range in the output
 // A file that ends early or changes closes the connection: the client sees a body
 // shorter than its Content-Length, never a complete-looking wrong one.
 #include <algorithm>
+#include <cerrno>
 
 #include "base/log.hpp"
 #include "worker/event_loop.hpp"
@@ -26,7 +29,7 @@ void event_loop::splice_in(std::uint32_t slot) noexcept {
     const file_transfer& t = s.transfer();
     const std::uint64_t left = piece.length - t.done;
     const auto n = static_cast<unsigned>(std::min<std::uint64_t>(left, file_transfer::chunk));
-    submit_.splice(piece.file->fd.get(), static_cast<std::int64_t>(piece.offset + t.done), t.write_end(), n, false,
+    submit_.splice(piece.file->fd.get(), static_cast<std::int64_t>(piece.offset + t.done), t.write_end(), n, 0,
                    tag(op::splice_in, slot));
     c.send_inflight = true;
     c.output_op = op::splice_in;
@@ -88,12 +91,26 @@ void event_loop::splice_out(std::uint32_t slot) noexcept {
     session& s = *c.sess;
     const file_transfer& t = s.transfer();
     const bool more = t.done + t.in_pipe < s.sending_files().front().piece.length || s.sending().size() != 0;
-    submit_.splice(t.read_end(), -1, c.fd, t.in_pipe, more, tag(op::splice_out, slot));
+    submit_.splice(t.read_end(), -1, c.fd, t.in_pipe, SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0U),
+                   tag(op::splice_out, slot));
     c.send_inflight = true;
     c.output_op = op::splice_out;
 }
 
+void event_loop::on_file_wait(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
+    if (!file_step_back(slot, gen, res == 0 ? 1 : res)) {
+        return;
+    }
+    splice_out(slot);
+}
+
 void event_loop::on_splice_out(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
+    if (res == -EAGAIN && !stale(conns_[slot], gen) && conns_[slot].state == conn_state::open) {
+        connection& c = conns_[slot];
+        submit_.poll_out(c.fd, tag(op::file_wait, slot));   // the client has not read yet
+        c.output_op = op::file_wait;
+        return;
+    }
     if (!file_step_back(slot, gen, res)) {
         return;
     }

@@ -8,6 +8,7 @@
 // recognised as stale.
 #include <liburing.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -22,7 +23,8 @@ enum class op : std::uint8_t {
     accept = 1, recv, send, shutdown, close, cancel, signal, tick, rebalance,
     splice_in,    // a file range into the connection's pipe
     file_check,   // the file's size and mtime, before what the pipe holds is sent
-    splice_out,   // the pipe into the socket
+    splice_out,   // the pipe into the socket (never waiting: a slow client holds no kernel thread)
+    file_wait,    // the socket has room again for splice_out
     wake,         // the offload pool's eventfd: completions to run
 };
 
@@ -43,9 +45,9 @@ public:
     void accept(int listen_fd, bool multishot) noexcept {
         io_uring_sqe* sqe = ring_->sqe();
         if (multishot) {
-            io_uring_prep_multishot_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+            io_uring_prep_multishot_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         } else {
-            io_uring_prep_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+            io_uring_prep_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         }
         io_uring_sqe_set_data64(sqe, encode(op::accept));
     }
@@ -83,15 +85,20 @@ public:
         io_uring_sqe_set_data64(sqe, encode(op::cancel));
     }
     // in_offset -1: the pipe's (or socket's) own position.
-    void splice(int in_fd, std::int64_t in_offset, int out_fd, unsigned bytes, bool more, std::uint64_t tag) noexcept {
+    void splice(int in_fd, std::int64_t in_offset, int out_fd, unsigned bytes, unsigned flags, std::uint64_t tag) noexcept {
         io_uring_sqe* sqe = ring_->sqe();
-        io_uring_prep_splice(sqe, in_fd, in_offset, out_fd, -1, bytes, more ? SPLICE_F_MORE : 0U);
+        io_uring_prep_splice(sqe, in_fd, in_offset, out_fd, -1, bytes, flags);
         io_uring_sqe_set_data64(sqe, tag);
     }
     // statx of an open file (size, mtime); `into` must stay valid until it completes.
     void fstatx(int fd, struct statx* into, std::uint64_t tag) noexcept {
         io_uring_sqe* sqe = ring_->sqe();
         io_uring_prep_statx(sqe, fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, into);
+        io_uring_sqe_set_data64(sqe, tag);
+    }
+    void poll_out(int fd, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = ring_->sqe();
+        io_uring_prep_poll_add(sqe, fd, POLLOUT);
         io_uring_sqe_set_data64(sqe, tag);
     }
     void read(int fd, void* into, unsigned bytes, std::uint64_t tag) noexcept {

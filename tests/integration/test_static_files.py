@@ -320,8 +320,6 @@ def test_fifo_and_device_are_403_at_once(server_factory, tree):
     assert_root_still_answers(s.port)
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: open(2) of a socket inode fails with ENXIO, which "
-                   "handlers/file_lookup.cpp refusal() maps to 500 (and logs an I/O error) instead of 403")
 def test_socket_file_is_403(server_factory, tree):
     _, root, _ = tree
     os.mknod(root / "sock", stat.S_IFSOCK | 0o666)
