@@ -108,16 +108,17 @@ void static_files::look_up_later(exchange& ex, const request_view& req, std::str
                                                std::string{req.if_unmodified_since}, std::string{req.if_range},
                                                std::string{req.range}, std::string{req.accept_encoding},
                                                std::move(key), std::move(relative), slash, {}});
+    // Registered first: a completion may in principle run before submit returns.
+    pending_[&ex] = p;
+    ex.defer();
     const bool queued = helpers_ != nullptr &&
                         helpers_->submit([p, root = root_.get(), settings = &settings_, mime = mime_] {
                             p->outcome = look_up_file(root, p->relative, p->trailing_slash, *settings, *mime);
                         }, [this, p] { on_looked_up(p); });
     if (!queued) {
+        pending_.erase(&ex);
         ex.respond(errors_->get(503));   // the helpers are that far behind: say so at once
-        return;
     }
-    pending_[&ex] = std::move(p);
-    ex.defer();
 }
 
 void static_files::on_looked_up(const std::shared_ptr<pending>& p) {

@@ -1174,3 +1174,29 @@ def test_keep_alive_connection_survives_errors(server_factory, tree):
                keep_alive("/static/inside.txt"))
         assert [c.read_response().status for _ in range(3)] == [404, 403, 200]
     s.assert_no_worker_died()
+
+
+def test_clients_that_do_not_read_hold_no_threads(server_factory, big_file):
+    """Splices into a full socket never wait in the kernel: 40 downloads whose clients do
+    not read leave the worker with its own threads and io_uring's few idle helpers, not a
+    blocked helper thread each (54 threads for 50 such clients before)."""
+    root, _ = big_file
+    s = start(server_factory, root)
+    [worker] = s.worker_pids()
+    socks = []
+    try:
+        for _ in range(40):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.sendall(keep_alive("/static/big.bin"))
+            socks.append(c)
+        time.sleep(1.0)
+        tasks = os.listdir(f"/proc/{worker}/task")
+        blocked = [t for t in tasks if open(f"/proc/{worker}/task/{t}/wchan").read() == "wait_woken"]
+        print(f"worker threads with 40 stalled downloads: {len(tasks)}, blocked on a socket: {len(blocked)}")
+        assert len(blocked) == 0
+        assert len(tasks) < 20
+        assert_root_still_answers(s.port)
+    finally:
+        for c in socks:
+            c.close()
