@@ -55,6 +55,7 @@ public:
             files_.clear();
         }
         prepared_ = nullptr;
+        handler_state = nullptr;
         owner_ = owner;
         head_only_ = head_only;
         chunked_ok_ = chunked_ok;
@@ -143,11 +144,16 @@ public:
     // A built answer's head, once its fields are fixed (by its first piece or its end).
     [[nodiscard]] bool head_ready() const noexcept { return head_fixed_; }
     [[nodiscard]] const proto::response_head& head() const noexcept { return head_; }
+    // A built answer's head while its fields may still be added (before head_ready()).
+    [[nodiscard]] proto::response_head& head() noexcept { return head_; }
     // Without a length, a body that only the end of the connection delimits (HTTP/1.0).
     [[nodiscard]] bool ends_with_connection() const noexcept { return framing_ == framing::until_close; }
     // The body pieces given since the last take: the bytes, and file ranges placed in them.
     [[nodiscard]] proto::byte_buffer& staged_bytes() noexcept { return staged_; }
     [[nodiscard]] std::vector<staged_file>& staged_files() noexcept { return files_; }
+    // The handler's own per-request state (cleared by begin()).
+    void* handler_state = nullptr;
+
     // Taken by the worker once: true if the handler asked for a 100 Continue since.
     [[nodiscard]] bool take_continue() noexcept { return std::exchange(continue_, false); }
 

@@ -1,5 +1,6 @@
 #pragma once
 // One [[route]] of the configuration, as the worker's route table builds it.
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -17,12 +18,16 @@ struct file_route_settings {
     bool allow_dotfiles = false;      // false: a path with a segment starting '.' is 404
 };
 
+class module_library;
+
 struct route_spec {
     std::string path;          // exact match on the path part of the target ("" for a prefix route)
     std::string body;
     std::string content_type = "text/plain";
     std::string prefix;        // prefix match (a file route), e.g. "/static/"; "" for an exact route
     std::optional<file_route_settings> files;   // set: a file route (prefix, root, ...)
+    std::shared_ptr<const module_library> module;   // set: a module answers (path or prefix)
+    std::vector<std::pair<std::string, std::string>> settings;   // [route.settings], as text
 
     // An exact path answered with a fixed body.
     static route_spec fixed(std::string path, std::string body, std::string content_type) {

@@ -11,13 +11,22 @@ namespace {
 constexpr std::size_t head_and_continue = 768;
 }
 
-route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers)
+route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers,
+                         unsigned worker_slot)
     : options_{200, "", "", allow_get_head_options}, mime_{mime}, not_found_{errors_}, server_options_{options_} {
     routes_.reserve(routes.size());
     std::size_t body = 64;   // error pages
     for (const auto& r : routes) {
-        if (r.files.has_value()) {
-            file_routes_.push_back(std::make_unique<static_files>(r, mime_, helpers, errors_, options_));
+        if (r.module != nullptr) {
+            auto h = std::make_unique<module_route>(r, helpers, errors_, worker_slot);
+            if (r.prefix.empty()) {
+                routes_.push_back({r.path, std::move(h)});
+            } else {
+                prefix_routes_.push_back({r.prefix, std::move(h)});
+            }
+            body = std::max<std::size_t>(body, 4096);   // a module's answers are copied as they come
+        } else if (r.files.has_value()) {
+            prefix_routes_.push_back({r.prefix, std::make_unique<static_files>(r, mime_, helpers, errors_, options_)});
             // A small file's bytes, or a few multipart heads between ranges of it.
             body = std::max<std::size_t>(body, inline_file_max + 2048 + r.files->cache_control.size());
         } else {
@@ -25,8 +34,8 @@ route_table::route_table(const std::vector<route_spec>& routes, const mime_overr
             body = std::max(body, r.body.size() + r.content_type.size());
         }
     }
-    std::stable_sort(file_routes_.begin(), file_routes_.end(),
-                     [](const auto& a, const auto& b) { return a->prefix().size() > b->prefix().size(); });
+    std::stable_sort(prefix_routes_.begin(), prefix_routes_.end(),
+                     [](const auto& a, const auto& b) { return a.prefix.size() > b.prefix.size(); });
     max_answer_bytes_ = head_and_continue + body;
 }
 
@@ -44,10 +53,10 @@ handler& route_table::find(const proto::request_head& head) noexcept {
             return *r.answer;
         }
     }
-    for (const auto& f : file_routes_) {
-        const std::string_view prefix = f->prefix();
+    for (const auto& p : prefix_routes_) {
+        const std::string_view prefix = p.prefix;
         if (head.path.starts_with(prefix) || head.path == prefix.substr(0, prefix.size() - 1)) {
-            return *f;
+            return *p.answer;
         }
     }
     return not_found_;

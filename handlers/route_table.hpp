@@ -11,6 +11,7 @@
 #include "handlers/fixed_route.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/mime_types.hpp"
+#include "handlers/module_route.hpp"
 #include "handlers/offload.hpp"
 #include "handlers/route_spec.hpp"
 #include "handlers/static_files.hpp"
@@ -21,7 +22,7 @@ class route_table {
 public:
     // `helpers`: where file routes look files up (may be null in tests: they answer 503).
     explicit route_table(const std::vector<route_spec>& routes, const mime_overrides& mime = {},
-                         offload* helpers = nullptr);
+                         offload* helpers = nullptr, unsigned worker_slot = 0);
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
@@ -42,7 +43,11 @@ private:
     proto::prepared_response options_;
     mime_types mime_;
     std::vector<entry> routes_;
-    std::vector<std::unique_ptr<static_files>> file_routes_;   // longest prefix first
+    struct prefix_entry {
+        std::string prefix;
+        std::unique_ptr<handler> answer;
+    };
+    std::vector<prefix_entry> prefix_routes_;   // files and modules, longest prefix first
     std::size_t max_answer_bytes_ = 0;
     not_found not_found_;
     server_options server_options_;

@@ -77,7 +77,8 @@ void resolve_path(validator& v, const toml::node& n, std::string_view name, std:
 }
 
 void read_server(validator& v, const toml::table& t, config& cfg) {
-    v.known_keys(t, "server", {"listen", "workers", "balance", "backlog", "pid_file", "control_socket"});
+    v.known_keys(t, "server", {"listen", "workers", "balance", "backlog", "pid_file", "control_socket",
+                               "offload_threads", "offload_queue"});
     if (const toml::node* n = v.string(t, "pid_file", "server.pid_file", cfg.pid_file)) {
         resolve_path(v, *n, "server.pid_file", cfg.pid_file);
     }
@@ -129,13 +130,15 @@ void read_server(validator& v, const toml::table& t, config& cfg) {
     }
 
     v.integer(t, "backlog", "server.backlog", cfg.backlog, 1, 65535);
+    v.integer(t, "offload_threads", "server.offload_threads", cfg.worker.offload_threads, 1, 256);
+    v.integer(t, "offload_queue", "server.offload_queue", cfg.worker.offload_queue, 1, 1'000'000);
 }
 
 void read_limits(validator& v, const toml::table& t, config& cfg) {
     v.known_keys(t, "limits",
                  {"max_connections", "max_request_line", "max_header_bytes", "max_headers", "max_body_bytes",
                   "max_requests_per_connection", "header_timeout", "body_timeout", "keepalive_timeout",
-                  "send_timeout"});
+                  "send_timeout", "handler_timeout"});
     auto& w = cfg.worker;
     v.integer(t, "max_connections", "limits.max_connections", w.max_connections, 1, 1'000'000);
     v.integer(t, "max_request_line", "limits.max_request_line", w.parser_limits.max_request_line, 16, 1 << 20);
@@ -149,6 +152,7 @@ void read_limits(validator& v, const toml::table& t, config& cfg) {
     v.duration(t, "body_timeout", "limits.body_timeout", w.timeouts.body);
     v.duration(t, "keepalive_timeout", "limits.keepalive_timeout", w.timeouts.keepalive);
     v.duration(t, "send_timeout", "limits.send_timeout", w.timeouts.send);
+    v.duration(t, "handler_timeout", "limits.handler_timeout", w.timeouts.answer);
 }
 
 void read_supervisor(validator& v, const toml::table& t, config& cfg) {

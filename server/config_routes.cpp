@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "handlers/module_library.hpp"
 #include "proto/http_chars.hpp"
 #include "server/config_values.hpp"
 
@@ -225,6 +226,81 @@ void read_file_route(validator& v, const toml::table& t, const toml::node& route
     cfg.worker.routes.push_back(std::move(r));
 }
 
+// A route answered by a module: its path or prefix, the shared object (loaded now, so a
+// module that cannot run fails -t and a reload), and [route.settings] as text.
+void read_module_route(validator& v, const toml::table& t, const toml::node& route, std::set<std::string>& paths,
+                       std::set<std::string>& prefixes, config& cfg) {
+    handlers::route_spec r;
+    misplaced_keys(v, t, exact_keys, "belongs to a route with a path and a body; a module route answers with its module");
+    misplaced_keys(v, t, file_keys, "belongs to a file route; a module route answers with its module");
+    const toml::node* path = t.get("path");
+    const toml::node* prefix = t.get("prefix");
+    if (path != nullptr && prefix != nullptr) {
+        v.error(prefix->source(), "a [[route]] has a path (exact) or a prefix, not both");
+    } else if (path != nullptr) {
+        if (v.string(t, "path", "route.path", r.path) != nullptr) {
+            if (r.path.empty() || r.path.front() != '/') {
+                v.error(path->source(), "route.path must start with '/', got " + describe(*path));
+            } else if (const route_path_check check = check_route_path(r.path); !check.error.empty()) {
+                v.error(path->source(), "route.path " + describe(*path) + " can never match a request: " + check.error);
+            } else if (!paths.insert(r.path).second) {
+                v.error(path->source(), "route.path " + describe(*path) + " is already used by an earlier route");
+            }
+        }
+    } else if (prefix != nullptr) {
+        if (v.string(t, "prefix", "route.prefix", r.prefix) != nullptr) {
+            if (r.prefix.empty() || r.prefix.front() != '/' || r.prefix.back() != '/') {
+                v.error(prefix->source(), "route.prefix must start and end with '/', got " + describe(*prefix));
+            } else if (const route_path_check check = check_route_path(r.prefix); !check.error.empty()) {
+                v.error(prefix->source(), "route.prefix " + describe(*prefix) + " can never match a request: " + check.error);
+            } else if (!prefixes.insert(r.prefix).second) {
+                v.error(prefix->source(), "route.prefix " + describe(*prefix) + " is already used by an earlier route");
+            }
+        }
+    } else {
+        v.error(route.source(), "a module [[route]] needs a path (exact) or a prefix such as \"/app/\"");
+    }
+    std::string written;
+    const toml::node* m = v.string(t, "module", "route.module", written);
+    if (m == nullptr) {
+        return;
+    }
+    auto resolved = beside_config(v.file(), written);
+    if (written.empty() || !resolved) {
+        v.error(m->source(), "route.module must be the path of a shared object, got " + describe(*m));
+        return;
+    }
+    auto lib = handlers::module_library::load(*resolved);
+    if (!lib) {
+        v.error(m->source(), "module " + describe(*m) + (*resolved == written ? "" : " (" + *resolved + ")") + ": " +
+                                 lib.error());
+        return;
+    }
+    r.module = std::move(*lib);
+    if (const toml::node* st = t.get("settings")) {
+        const toml::table* table = st->as_table();
+        if (table == nullptr) {
+            v.error(st->source(), "route.settings must be a table ([route.settings]), got " + describe(*st));
+        } else {
+            for (auto&& [k, value] : *table) {
+                if (const auto* text = value.as_string()) {
+                    r.settings.emplace_back(std::string{k.str()}, text->get());
+                } else if (const auto* i = value.as_integer()) {
+                    r.settings.emplace_back(std::string{k.str()}, std::to_string(i->get()));
+                } else if (const auto* b = value.as_boolean()) {
+                    r.settings.emplace_back(std::string{k.str()}, b->get() ? "true" : "false");
+                } else if (const auto* f = value.as_floating_point()) {
+                    r.settings.emplace_back(std::string{k.str()}, std::to_string(f->get()));
+                } else {
+                    v.error(value.source(), "route.settings." + std::string{k.str()} +
+                                                " must be a string, number or boolean, got " + describe(value));
+                }
+            }
+        }
+    }
+    cfg.worker.routes.push_back(std::move(r));
+}
+
 // The extension as stored (lower case), or "" after reporting why it cannot be one.
 std::string mime_extension(validator& v, const toml::key& k) {
     std::string ext{k.str()};
@@ -271,10 +347,14 @@ void read_routes(validator& v, const toml::node& n, config& cfg) {
         const toml::table& t = *item.as_table();
         v.known_keys(t, "route",
                      {"path", "body", "content_type", "prefix", "root", "index", "cache_control", "follow_symlinks",
-                      "precompressed", "allow_dotfiles"});
+                      "precompressed", "allow_dotfiles", "module", "settings"});
         const toml::node* path = t.get("path");
         const toml::node* prefix = t.get("prefix");
-        if (path != nullptr && prefix != nullptr) {
+        if (t.get("module") != nullptr) {
+            read_module_route(v, t, item, paths, prefixes, cfg);
+        } else if (t.get("settings") != nullptr) {
+            v.error(t.get("settings")->source(), "route.settings belongs to a module route (one with module = ...)");
+        } else if (path != nullptr && prefix != nullptr) {
             v.error(prefix->source(), "a [[route]] has a path (an exact route) or a prefix (a file route), not both");
         } else if (prefix != nullptr) {
             read_file_route(v, t, item, *prefix, prefixes, cfg);

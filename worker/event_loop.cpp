@@ -23,7 +23,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
-      routes_{cfg.routes, cfg.mime, &offload_},
+      routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed)},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},

@@ -1,0 +1,259 @@
+// The pfd_host functions: a module's view of its requests and of its route, over the
+// handler seam. Every function checks that the request can still be answered (a module
+// that keeps a pointer past its answer or its abort gets PFD_EGONE, not a crash where
+// the check can see it).
+#include <string_view>
+
+#include "handlers/module_route.hpp"
+#include "proto/request.hpp"
+
+namespace pfd::handlers {
+
+namespace {
+
+pfd_str str(std::string_view s) noexcept { return {s.empty() ? nullptr : s.data(), s.size()}; }
+
+const proto::request_head* head_of(const pfd_request* r) noexcept { return r != nullptr ? r->head : nullptr; }
+
+// The request's exchange, if it can still be answered.
+exchange* answering(pfd_request* r) noexcept {
+    return r != nullptr && r->ex != nullptr && !r->ex->finished() ? r->ex : nullptr;
+}
+
+// After an answer is complete, the request is done with its exchange.
+int finished(pfd_request* r) noexcept {
+    if (!r->in_callback) {
+        r->route->detach(*r);
+        r->route->release_if_done(*r);
+    }
+    return PFD_OK;
+}
+
+pfd_str host_method(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    return h != nullptr ? str(h->method_name) : pfd_str{};
+}
+pfd_str host_target(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    return h != nullptr ? str(h->target) : pfd_str{};
+}
+pfd_str host_path(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    return h != nullptr ? str(h->path) : pfd_str{};
+}
+pfd_str host_query(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    if (h == nullptr) {
+        return {};
+    }
+    const auto q = h->target.find('?');
+    return q == std::string_view::npos ? pfd_str{} : str(h->target.substr(q + 1));
+}
+size_t host_header_count(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    return h != nullptr ? h->header_count : 0;
+}
+int host_header_at(const pfd_request* r, size_t i, pfd_str* name, pfd_str* value) noexcept {
+    const auto* h = head_of(r);
+    if (h == nullptr || i >= h->header_count || name == nullptr || value == nullptr) {
+        return PFD_EINVAL;
+    }
+    *name = str(h->headers[i].name);
+    *value = str(h->headers[i].value);
+    return PFD_OK;
+}
+pfd_str host_header(const pfd_request* r, const char* name, size_t len) noexcept {
+    const auto* h = head_of(r);
+    if (h == nullptr || name == nullptr) {
+        return {};
+    }
+    return str(h->find_header({name, len}));
+}
+int host_has_body(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    return h != nullptr && h->has_body ? 1 : 0;
+}
+
+bool valid_status(int status) noexcept { return status >= 200 && status <= 599; }
+
+int host_respond(pfd_request* r, int status, const char* content_type, const char* body, size_t len) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    if (!valid_status(status) || (body == nullptr && len != 0) || ex->answered()) {
+        return PFD_EINVAL;
+    }
+    try {
+        proto::response_head& h = ex->start(status);
+        if (content_type != nullptr && *content_type != '\0') {
+            h.add("Content-Type", content_type);
+        }
+        h.add_content_length(len);
+        ex->write({body, len});
+        ex->finish();
+    } catch (...) {
+        ex->respond(r->route->busy());
+    }
+    return finished(r);
+}
+
+int host_start(pfd_request* r, int status) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    if (!valid_status(status) || ex->answered()) {
+        return PFD_EINVAL;
+    }
+    ex->start(status);
+    return PFD_OK;
+}
+
+// A field line must not break the head: no CR, LF or NUL; a name is a token.
+bool safe_field(std::string_view name, std::string_view value) noexcept {
+    if (name.empty()) {
+        return false;
+    }
+    for (char c : name) {
+        if (c <= ' ' || c == ':' || c == 0x7f) {
+            return false;
+        }
+    }
+    for (char c : value) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+            return false;
+        }
+    }
+    return !proto::iequals(name, "Content-Length") && !proto::iequals(name, "Transfer-Encoding") &&
+           !proto::iequals(name, "Connection") && !proto::iequals(name, "Date");
+}
+
+int host_add_header(pfd_request* r, const char* name, size_t name_len, const char* value, size_t value_len) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    const std::string_view n{name, name != nullptr ? name_len : 0};
+    const std::string_view v{value, value != nullptr ? value_len : 0};
+    if (ex->source() != body_source::built || ex->head_ready() || !safe_field(n, v)) {
+        return PFD_EINVAL;
+    }
+    try {
+        ex->head().add(n, v);
+    } catch (...) {
+        return PFD_EFULL;
+    }
+    return PFD_OK;
+}
+
+int host_set_length(pfd_request* r, uint64_t length) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    if (ex->source() != body_source::built || ex->head_ready() || ex->head().has_length()) {
+        return PFD_EINVAL;
+    }
+    ex->head().add_content_length(length);
+    return PFD_OK;
+}
+
+int host_write(pfd_request* r, const char* data, size_t len) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    if (ex->source() != body_source::built || (data == nullptr && len != 0)) {
+        return PFD_EINVAL;
+    }
+    try {
+        ex->write({data, len});
+    } catch (...) {
+        return PFD_EFULL;
+    }
+    return PFD_OK;
+}
+
+int host_finish(pfd_request* r) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    if (ex->source() != body_source::built) {
+        return PFD_EINVAL;
+    }
+    try {
+        ex->finish();
+    } catch (...) {
+        return PFD_EFULL;
+    }
+    return finished(r);
+}
+
+int host_keep(pfd_request* r) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    ex->defer();
+    return PFD_OK;
+}
+
+int host_offload(pfd_request* r, void (*work)(void*), void (*done)(pfd_request*, void*), void* arg) noexcept {
+    exchange* ex = answering(r);
+    if (ex == nullptr) {
+        return PFD_EGONE;
+    }
+    if (work == nullptr) {
+        return PFD_EINVAL;
+    }
+    module_route& route = *r->route;
+    ex->defer();   // the answer comes from done, after this callback
+    ++r->offloads;
+    const bool queued = route.helpers() != nullptr &&
+                        route.helpers()->submit([work, arg] { work(arg); }, [r, done, arg] {
+                            --r->offloads;
+                            if (r->ex != nullptr && done != nullptr) {
+                                r->in_callback = true;
+                                done(r, arg);
+                                r->in_callback = false;
+                                if (r->ex != nullptr && r->ex->finished()) {
+                                    r->route->detach(*r);
+                                }
+                            }
+                            r->route->release_if_done(*r);
+                        });
+    if (!queued) {
+        --r->offloads;
+        ex->respond(route.busy());   // the queue is full: 503 with Retry-After, at once
+        finished(r);
+        return PFD_EFULL;
+    }
+    return PFD_OK;
+}
+
+pfd_str host_setting(const pfd_worker* w, const char* key, size_t len) noexcept {
+    if (w == nullptr || key == nullptr) {
+        return {};
+    }
+    return str(w->route->setting({key, len}));
+}
+
+unsigned host_worker_slot(const pfd_worker* w) noexcept { return w != nullptr ? w->route->worker_slot() : 0; }
+
+int host_send_message(pfd_worker*, int, const char*, size_t) noexcept {
+    return PFD_EINVAL;   // messages between workers: not in this version of the server yet
+}
+
+constexpr pfd_host host_api{
+    sizeof(pfd_host), host_method,  host_target,    host_path,  host_query,        host_header_count, host_header_at,
+    host_header,      host_has_body, host_respond,  host_start, host_add_header,   host_set_length,   host_write,
+    host_finish,      host_keep,     host_offload,  host_setting, host_worker_slot, host_send_message,
+};
+
+}  // namespace
+
+const pfd_host& module_host() noexcept { return host_api; }
+
+}  // namespace pfd::handlers

@@ -1,0 +1,135 @@
+#include "handlers/module_route.hpp"
+
+#include "base/log.hpp"
+#include "handlers/method_policy.hpp"
+
+namespace pfd::handlers {
+
+module_route::module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot)
+    : lib_{spec.module},
+      mod_{&lib_->descriptor()},
+      settings_{spec.settings},
+      helpers_{helpers},
+      errors_{&errors},
+      busy_{503, "text/plain", "Service Unavailable\n", "Retry-After: 1\r\n"},
+      slot_{worker_slot} {
+    if (mod_->init == nullptr) {
+        ready_ = true;
+        return;
+    }
+    const int rc = mod_->init(&self_, &module_host(), &state_);
+    ready_ = rc == 0;
+    if (!ready_) {
+        log_line("worker: module %s (%s): init failed (%d): its route answers 500", lib_->name(),
+                 lib_->path().c_str(), rc);
+    }
+}
+
+module_route::~module_route() {
+    if (ready_ && mod_->shutdown != nullptr) {
+        mod_->shutdown(state_);
+    }
+}
+
+std::string_view module_route::setting(std::string_view key) const noexcept {
+    for (const auto& [k, v] : settings_) {
+        if (k == key) {
+            return v;
+        }
+    }
+    return {};
+}
+
+pfd_request& module_route::acquire() {
+    if (free_.empty()) {
+        all_.push_back(std::make_unique<pfd_request>());
+        free_.push_back(all_.back().get());
+    }
+    pfd_request* r = free_.back();
+    free_.pop_back();
+    *r = pfd_request{};
+    r->route = this;
+    return *r;
+}
+
+void module_route::detach(pfd_request& r) noexcept {
+    if (r.ex != nullptr && r.ex->handler_state == &r) {
+        r.ex->handler_state = nullptr;
+    }
+    r.ex = nullptr;
+}
+
+void module_route::release_if_done(pfd_request& r) noexcept {
+    if (r.ex == nullptr && r.offloads == 0 && !r.in_callback) {
+        r.route = nullptr;
+        free_.push_back(&r);
+    }
+}
+
+void module_route::on_head(exchange& ex, const proto::request_head& head) noexcept {
+    if (!ready_) {
+        ex.respond(errors_->get(500));
+        return;
+    }
+    accept_body(ex, head);
+    pfd_request* r = nullptr;
+    try {
+        r = &acquire();
+    } catch (...) {
+        ex.respond(errors_->get(500));
+        return;
+    }
+    r->ex = &ex;
+    r->head = &head;
+    ex.handler_state = r;
+    r->in_callback = true;
+    mod_->handle(state_, r);
+    r->in_callback = false;
+    r->head = nullptr;
+    if (r->ex != nullptr && r->ex->finished()) {
+        detach(*r);
+    }
+    release_if_done(*r);
+}
+
+void module_route::on_body(exchange& ex, std::span<const char> bytes) noexcept {
+    auto* r = static_cast<pfd_request*>(ex.handler_state);
+    if (r != nullptr && mod_->on_body != nullptr) {
+        r->in_callback = true;
+        mod_->on_body(state_, r, bytes.data(), bytes.size());
+        r->in_callback = false;
+        if (r->ex != nullptr && r->ex->finished()) {
+            detach(*r);
+        }
+        release_if_done(*r);
+    }
+}
+
+void module_route::on_complete(exchange& ex) noexcept {
+    auto* r = static_cast<pfd_request*>(ex.handler_state);
+    if (r != nullptr && mod_->on_complete != nullptr) {
+        r->in_callback = true;
+        mod_->on_complete(state_, r);
+        r->in_callback = false;
+        if (r->ex != nullptr && r->ex->finished()) {
+            detach(*r);
+        }
+        release_if_done(*r);
+    }
+}
+
+void module_route::on_abort(exchange& ex) noexcept {
+    auto* r = static_cast<pfd_request*>(ex.handler_state);
+    if (r == nullptr) {
+        return;
+    }
+    detach(*r);
+    if (mod_->on_abort != nullptr) {
+        r->in_callback = true;
+        mod_->on_abort(state_, r);
+        r->in_callback = false;
+    }
+    release_if_done(*r);
+}
+
+}  // namespace pfd::handlers

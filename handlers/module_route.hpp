@@ -1,0 +1,79 @@
+#pragma once
+// A route answered by a module (include/preforkd/module.h): the handler seam turned
+// into the module's C ABI. The module's requests are pfd_request objects, pooled per
+// route; each lives until its answer is finished (or the client is gone) and no
+// offloaded work of it is left.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "handlers/error_pages.hpp"
+#include "handlers/handler.hpp"
+#include "handlers/module_library.hpp"
+#include "handlers/offload.hpp"
+#include "handlers/route_spec.hpp"
+
+namespace pfd::handlers {
+class module_route;
+}
+
+struct pfd_request;
+struct pfd_worker {
+    pfd::handlers::module_route* route;
+};
+
+namespace pfd::handlers {
+
+class module_route final : public handler {
+public:
+    module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot);
+    ~module_route() override;
+
+    void on_head(exchange& ex, const proto::request_head& head) noexcept override;
+    void on_body(exchange& ex, std::span<const char> bytes) noexcept override;
+    void on_complete(exchange& ex) noexcept override;
+    void on_abort(exchange& ex) noexcept override;
+
+    // For the host functions (module_host.cpp).
+    [[nodiscard]] std::string_view setting(std::string_view key) const noexcept;
+    [[nodiscard]] unsigned worker_slot() const noexcept { return slot_; }
+    [[nodiscard]] offload* helpers() const noexcept { return helpers_; }
+    [[nodiscard]] const proto::prepared_response& busy() const noexcept { return busy_; }
+    [[nodiscard]] void* state() const noexcept { return state_; }
+    [[nodiscard]] const pfd_module& module() const noexcept { return *mod_; }
+    // The request no longer answers through its exchange (answered, or the client left).
+    void detach(pfd_request& r) noexcept;
+    // Back to the pool once nothing refers to it any more.
+    void release_if_done(pfd_request& r) noexcept;
+
+private:
+    pfd_request& acquire();
+
+    std::shared_ptr<const module_library> lib_;
+    const pfd_module* mod_;
+    std::vector<std::pair<std::string, std::string>> settings_;
+    offload* helpers_;
+    const error_pages* errors_;
+    proto::prepared_response busy_;   // 503 with Retry-After: the offload queue is full
+    unsigned slot_;
+    pfd_worker self_{this};
+    void* state_ = nullptr;
+    bool ready_ = false;
+    std::vector<std::unique_ptr<pfd_request>> all_;
+    std::vector<pfd_request*> free_;
+};
+
+// The functions a module calls (module_host.cpp).
+const pfd_host& module_host() noexcept;
+
+}  // namespace pfd::handlers
+
+// One request as a module sees it.
+struct pfd_request {
+    pfd::handlers::module_route* route = nullptr;
+    pfd::handlers::exchange* ex = nullptr;           // null once answered or aborted
+    const pfd::proto::request_head* head = nullptr;  // during handle only
+    unsigned offloads = 0;                           // work in flight
+    bool in_callback = false;                        // a module callback is running on it
+};
