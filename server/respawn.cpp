@@ -1,5 +1,9 @@
 #include "server/respawn.hpp"
 
+#include <string>
+
+#include "handlers/module_library.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -28,15 +32,34 @@ milliseconds backoff_after(slot_state& s, const supervisor_settings& sup, steady
     return delay;
 }
 
+// " in route /app/ (module /path/libx.so)" if the worker died inside a module's code.
+std::string module_at_death(const worker_proc& w, const generation& current, const generation* previous,
+                            const worker_pool& pool) noexcept {
+    const std::uint32_t at = pool.stats(w).in_module.load(std::memory_order_relaxed);
+    const generation* g = w.config_gen == current.number ? &current
+                          : previous != nullptr && w.config_gen == previous->number ? previous : nullptr;
+    if (at == 0 || g == nullptr || at > g->cfg.worker.routes.size()) {
+        return {};
+    }
+    try {
+        const handlers::route_spec& r = g->cfg.worker.routes[at - 1];
+        return " in route " + (r.prefix.empty() ? r.path : r.prefix) +
+               (r.module != nullptr ? " (module " + r.module->path() + ")" : std::string{});
+    } catch (...) {
+        return {};
+    }
+}
+
 bool after_exit(const worker_proc& w, int status, bool serving, generation& current, generation* previous,
                 worker_pool& pool) noexcept {
     const auto now = steady_clock::now();
     const auto uptime = now - w.started;
 
-    char how[128];
+    char how[640];
     if (WIFSIGNALED(status)) {
-        std::snprintf(how, sizeof how, "killed by signal %d (%s)%s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
-                      w.kill_reason != nullptr ? ": " : "", w.kill_reason != nullptr ? w.kill_reason : "");
+        const std::string in_module = module_at_death(w, current, previous, pool);
+        std::snprintf(how, sizeof how, "killed by signal %d (%s)%s%s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                      in_module.c_str(), w.kill_reason != nullptr ? ": " : "", w.kill_reason != nullptr ? w.kill_reason : "");
     } else {
         std::snprintf(how, sizeof how, "exited with code %d", WEXITSTATUS(status));
     }

@@ -101,6 +101,9 @@ struct alignas(64) worker_stats {
     // Until the worker has closed its copy of the listening socket (when it drains): a
     // reuseport socket of a removed slot stays in the kernel's group until then.
     std::atomic<bool> holds_listener{false};
+    // 1 + the index, in the configuration's [[route]] list, of the module route whose code
+    // runs on the loop thread now (0: none): a crash is logged with its route and module.
+    std::atomic<std::uint32_t> in_module{0};
 
     // Single writer: a load and a store, no locked read-modify-write on the hot path.
     template <class T>

@@ -34,6 +34,7 @@ result<unique_fd> make_signal_fd() noexcept {
 
 int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard* peers) noexcept {
     std::signal(SIGPIPE, SIG_IGN);
+    stats.in_module.store(0, std::memory_order_relaxed);   // not the previous occupant's
     auto sig = make_signal_fd();
     if (!sig) {
         log_line("%s failed: %s", sig.error().call, std::strerror(sig.error().code));
