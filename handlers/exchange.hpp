@@ -67,6 +67,10 @@ public:
     void end() noexcept {
         owner_ = nullptr;
         finished_ = true;
+        if (built_) {   // nothing of it kept in a pooled session (file pieces hold descriptors)
+            staged_.clear();
+            files_.clear();
+        }
     }
 
     // The whole answer, from bytes prepared in advance; `r` must outlive the request.

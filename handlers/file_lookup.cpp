@@ -18,12 +18,16 @@ int open_beneath(int root_fd, const std::string& name, bool follow_symlinks) noe
     // fstat shows what it is); regular files ignore the flag, and it is cleared anyway.
     how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
-    for (;;) {
-        const long fd = ::syscall(SYS_openat2, root_fd, name.c_str(), &how, sizeof how);
-        if (fd >= 0 || errno != EAGAIN) {   // EAGAIN: a rename raced the lookup (RESOLVE_BENEATH)
-            return static_cast<int>(fd);
+    // EAGAIN: a rename raced the lookup (RESOLVE_BENEATH), worth a retry or two; or a
+    // write lease on the file is being broken (O_NONBLOCK), which retrying would only spin on.
+    long fd = -1;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        fd = ::syscall(SYS_openat2, root_fd, name.c_str(), &how, sizeof how);
+        if (fd >= 0 || errno != EAGAIN) {
+            break;
         }
     }
+    return static_cast<int>(fd);
 }
 
 // What an open failure tells the client: nothing is there (404), or something is there
@@ -41,6 +45,8 @@ int refusal(int err) noexcept {
         case EACCES:
         case EPERM:
             return 403;
+        case EAGAIN:   // still racing a rename, or the file is leased to a writer: try again later
+            return 503;
         default:
             return 500;
     }

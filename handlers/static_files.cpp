@@ -157,7 +157,12 @@ void static_files::answer_status(exchange& ex, const request_view& req, int stat
         return;
     }
     // A directory named without its '/': relative links inside its index need it.
-    std::string location{req.path};
+    // Leading slashes collapsed: "//host/dir" would make Location a link to another host.
+    std::string_view path = req.path;
+    while (path.size() > 1 && path[1] == '/') {
+        path.remove_prefix(1);
+    }
+    std::string location{path};
     location += '/';
     location += req.query;
     proto::response_head& h = ex.start(301);

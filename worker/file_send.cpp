@@ -26,7 +26,8 @@ void event_loop::splice_in(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     session& s = *c.sess;
     const handlers::file_piece& piece = s.sending_files().front().piece;
-    const file_transfer& t = s.transfer();
+    file_transfer& t = s.transfer();
+    t.filling();
     const std::uint64_t left = piece.length - t.done;
     const auto n = static_cast<unsigned>(std::min<std::uint64_t>(left, file_transfer::chunk));
     submit_.splice(piece.file->fd.get(), static_cast<std::int64_t>(piece.offset + t.done), t.write_end(), n, 0,
@@ -126,6 +127,7 @@ void event_loop::on_splice_out(std::uint32_t slot, std::uint32_t gen, int res) n
         splice_out(slot);
         return;
     }
+    t.emptied();
     if (t.done < s.sending_files().front().piece.length) {
         splice_in(slot);
         return;

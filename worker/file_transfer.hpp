@@ -19,12 +19,18 @@ public:
     // A pipe to splice through, made if there is none.
     result<bool> ready() noexcept;
     void begin() noexcept { done = in_pipe = 0; }
+    // A splice into the pipe is on its way: until the pipe is known to be empty again, it
+    // may hold bytes (even if the connection closes before the splice comes back).
+    void filling() noexcept { clean_ = false; }
+    // Everything the pipe held reached the socket.
+    void emptied() noexcept { clean_ = true; }
     // Bytes left in the pipe (a transfer cut short) would go to the next connection: such
     // a pipe is closed, to be made afresh.
     void reset() noexcept {
-        if (in_pipe != 0) {
+        if (!clean_) {
             read_end_.reset();
             write_end_.reset();
+            clean_ = true;
         }
         done = in_pipe = 0;
     }
@@ -38,6 +44,7 @@ public:
 private:
     unique_fd read_end_;
     unique_fd write_end_;
+    bool clean_ = true;
 };
 
 }  // namespace pfd::worker

@@ -239,6 +239,7 @@ void session::take_built() noexcept {
         head_written_ = true;
         if (exchange_.ends_with_connection()) {
             answer_conn_ = proto::connection_header::close;   // the close ends the body
+            parser_.finish_after_this_request();               // nothing may follow it
         }
         exchange_.head().write(out_, ctx_->date->view(), answer_conn_);
     }

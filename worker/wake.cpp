@@ -6,8 +6,20 @@
 namespace pfd::worker {
 
 void event_loop::output_ready(std::uint32_t slot) noexcept {
-    if (slot < conns_.size() && conns_[slot].state == conn_state::open) {
-        queue_flush(slot);
+    if (slot >= conns_.size() || conns_[slot].state != conn_state::open) {
+        return;
+    }
+    connection& c = conns_[slot];
+    queue_flush(slot);
+    // The answer that held the pipeline back is done, and what it held was parsed: if
+    // that produced nothing to send, no send's completion would resume reading.
+    if (c.input == input_state::paused && c.sess != nullptr && !c.sess->backlogged() && !c.sess->output_full() &&
+        !c.sess->awaiting_answer()) {
+        c.input = input_state::reading;
+        if (c.recv == recv_op::idle && !c.rearm_queued) {
+            c.rearm_queued = true;
+            rearm_list_.push(slot);
+        }
     }
 }
 
