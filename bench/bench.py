@@ -35,6 +35,11 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # Open files: as high as the hard limit allows (the sandbox may forbid raising it).
 NOFILE = min(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 BODY = b"hello word"
+# The static workloads' files, in a docroot created per run (tmp/www): deterministic
+# bytes (a counter through SHA-256, so nothing compresses), checked byte for byte
+# through each server before it is measured.
+STATIC_FILES = {"4k.bin": 4096, "1m.bin": 1 << 20}
+STATIC_PREFIX = "/static/"
 
 # ---------------------------------------------------------------- workloads
 
@@ -56,7 +61,15 @@ WORKLOADS = {
     "pinned": dict(
         title="pinned, 1 worker", threads=1, conns=64, pinned=True,
         desc="server: 1 worker, taskset -c 0; wrk -t1 -c64 under taskset -c 1"),
+    # Static files: only the servers that serve a docroot (serves_files) run these.
+    "static4k": dict(
+        title="static 4 KiB", threads=2, conns=64, path=STATIC_PREFIX + "4k.bin", static=True,
+        desc="wrk -t2 -c64 GET /static/4k.bin: a 4,096-byte file from the docroot, keep-alive"),
+    "static1m": dict(
+        title="static 1 MiB", threads=2, conns=64, path=STATIC_PREFIX + "1m.bin", static=True,
+        desc="wrk -t2 -c64 GET /static/1m.bin: a 1,048,576-byte file from the docroot, keep-alive"),
 }
+STATIC_WORKLOADS = [w for w, d in WORKLOADS.items() if d.get("static")]
 
 # ------------------------------------------------------------------ servers
 
@@ -67,11 +80,12 @@ class Server:
     name = ""
     kind = "processes"  # "processes": master + worker children; "threads": one process
     port_offset = 0
+    serves_files = False  # runs the static workloads: prepare() maps STATIC_PREFIX to docroot
 
     def __init__(self, args):
         self.args = args
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         raise NotImplementedError
 
     def env(self, port, workers):
@@ -83,6 +97,7 @@ class Server:
 
 class Preforkd(Server):
     kind = "processes"
+    serves_files = True
 
     def __init__(self, args, balance):
         super().__init__(args)
@@ -91,7 +106,7 @@ class Preforkd(Server):
         self.port_offset = 0 if balance == "shared" else 1
         self.binary = Path(args.preforkd)
 
-    def config_text(self, port, workers):
+    def config_text(self, port, workers, docroot=None):
         return ("[server]\n"
                 f'listen = "{HOST}:{port}"\n'
                 f"workers = {workers}\n"
@@ -106,11 +121,18 @@ class Preforkd(Server):
                 "\n[[route]]\n"
                 'path = "/"\n'
                 'body = "hello word"\n'
-                'content_type = "text/plain"\n')
+                'content_type = "text/plain"\n'
+                + ("" if docroot is None else
+                   # precompressed off: nginx (no gzip_static) and h2o (file.send-compressed
+                   # is OFF by default) look for no .br/.gz siblings either
+                   "\n[[route]]\n"
+                   f'prefix = "{STATIC_PREFIX}"\n'
+                   f'root = "{docroot}"\n'
+                   "precompressed = false\n"))
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         conf = tmp / "preforkd.toml"
-        conf.write_text(self.config_text(port, workers))
+        conf.write_text(self.config_text(port, workers, docroot))
         self.conf = conf
         return [str(self.binary), "-c", str(conf)]
 
@@ -126,17 +148,34 @@ class Preforkd(Server):
 
     def version(self):
         out = run_text([str(self.binary), "-v"]).strip()
-        head = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).strip()
-        dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                          "server", "worker", "proto", "meson.build"]).strip()
+        # the checkout the binary was built from (--preforkd may point at a worktree's build)
+        src = str(self.binary.resolve().parent)
+        head = run_text(["git", "-C", src, "rev-parse", "--short", "HEAD"]).strip()
+        dirty = run_text(["git", "-C", src, "status", "--porcelain", "--", ":/server", ":/worker",
+                          ":/proto", ":/handlers", ":/base", ":/meson.build"]).strip()
         return f"{out}, git {head}{' + uncommitted changes' if dirty else ''}"
 
 
 class Nginx(Server):
     name = "nginx"
     port_offset = 2
+    serves_files = True
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
+        # The issue's settings for files: sendfile, tcp_nopush (headers and the first
+        # bytes of the file in full segments) and open_file_cache (descriptors and stat
+        # results cached, revalidated every 60 s as in nginx's documentation example).
+        files = "" if docroot is None else f"""
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_min_uses 1;
+    open_file_cache_errors on;"""
+        location = "" if docroot is None else f"""
+        location {STATIC_PREFIX} {{
+            alias {docroot}/;
+        }}"""
         conf = tmp / "nginx.conf"
         conf.write_text(f"""\
 worker_processes {workers};
@@ -152,12 +191,12 @@ http {{
     access_log off;
     default_type text/plain;
     keepalive_requests 100000000;
-    keepalive_timeout 600s;
+    keepalive_timeout 600s;{files}
     server {{
         listen {HOST}:{port};
         location / {{
             return 200 "hello word";
-        }}
+        }}{location}
     }}
 }}
 """)
@@ -171,8 +210,9 @@ class H2o(Server):
     name = "h2o"
     kind = "threads"
     port_offset = 3
+    serves_files = True
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         # h2o 2.2 has no handler that returns a fixed body without mruby; it serves
         # a file instead: file.file maps "/" to one file (10 bytes: "hello word").
         # It drops to user "nobody" when started as root, so the file is world-readable.
@@ -193,7 +233,10 @@ hosts:
     paths:
       /:
         file.file: {doc}
-""")
+""" + ("" if docroot is None else f"""\
+      {STATIC_PREFIX.rstrip("/")}:
+        file.dir: {docroot}
+"""))
         return ["h2o", "-c", str(conf)]
 
     def version(self):
@@ -204,7 +247,7 @@ class NodeCluster(Server):
     name = "node-cluster"
     port_offset = 4
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         return ["/usr/bin/node", str(BENCH / "node" / "cluster.js")]
 
     def env(self, port, workers):
@@ -220,7 +263,7 @@ class Ceiling(Server):
     name = "ceiling"
     port_offset = 5
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         return [self.args.ceiling, "--port", str(port), "--workers", str(workers)]
 
     def version(self):
@@ -235,7 +278,7 @@ class CeilingReuseport(Ceiling):
     name = "ceiling-reuseport"
     port_offset = 6
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         return super().prepare(tmp, port, workers) + ["--reuseport"]
 
 
@@ -246,7 +289,7 @@ class CeilingBatch(Ceiling):
     name = "ceiling-batch"
     port_offset = 7
 
-    def prepare(self, tmp, port, workers):
+    def prepare(self, tmp, port, workers, docroot=None):
         return super().prepare(tmp, port, workers) + ["--reuseport", "--batch"]
 
 
@@ -403,6 +446,57 @@ def port_free(port):
         s.close()
 
 
+def static_bytes(size):
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += hashlib.sha256(i.to_bytes(8, "little")).digest()
+        i += 1
+    return bytes(out[:size])
+
+
+def make_docroot(tmp):
+    """tmp/www with STATIC_FILES, world-readable (nginx and h2o workers run as nobody)."""
+    www = tmp / "www"
+    www.mkdir()
+    www.chmod(0o755)
+    for name, size in STATIC_FILES.items():
+        f = www / name
+        f.write_bytes(static_bytes(size))
+        f.chmod(0o644)
+    return www
+
+
+def http_fetch(port, path, timeout=5.0):
+    """One keep-alive-less GET of `path`: (status line, body by Content-Length)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+        want = int(m.group(1)) if m else None
+        while want is None or len(body) < want:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            body += chunk
+    return head.split(b"\r\n", 1)[0].decode(errors="replace"), body
+
+
+def check_static(server, port):
+    """Each static file, fetched once, must be the docroot's bytes."""
+    for name, size in STATIC_FILES.items():
+        status, body = http_fetch(port, STATIC_PREFIX + name)
+        if not status.startswith("HTTP/1.1 200") or body != static_bytes(size):
+            raise RuntimeError(f"{server.name} served {STATIC_PREFIX}{name} wrong: {status!r}, "
+                               f"{len(body)} bytes (want {size})")
+
+
 def http_get(port, timeout=1.0):
     """One GET / with Connection: close; True if 200 with body 'hello word'."""
     try:
@@ -534,8 +628,8 @@ def cleanup():
 # ------------------------------------------------------------------ one run
 
 
-def start_server(server, tmp, port, workers, pinned):
-    argv = server.prepare(tmp, port, workers)
+def start_server(server, tmp, port, workers, pinned, docroot=None):
+    argv = server.prepare(tmp, port, workers, docroot)
     if pinned:
         argv = ["taskset", "-c", "0"] + argv
     log = open(tmp / "server.log", "wb")
@@ -564,7 +658,7 @@ def wrk_argv(wl, port, duration):
             "-s", str(BENCH / wl.get("script", "report.lua"))]
     for h in wl.get("headers", []):
         argv += ["-H", h]
-    argv.append(f"http://{HOST}:{port}/")
+    argv.append(f"http://{HOST}:{port}{wl.get('path', '/')}")
     if wl.get("pinned"):
         argv = ["taskset", "-c", "1"] + argv
     return argv
@@ -707,13 +801,16 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
     tmp.chmod(0o755)  # h2o and nginx workers run as nobody
     rec = dict(server=server.name, workload=wl_name, run=run_index, port=port, workers=workers,
                pinned=pinned, started=datetime.datetime.now().isoformat(timespec="seconds"))
-    running, argv = start_server(server, tmp, port, workers, pinned)
+    docroot = make_docroot(tmp) if wl.get("static") else None
+    running, argv = start_server(server, tmp, port, workers, pinned, docroot)
     rec["server_argv"] = argv
     if run_index == 0:  # the generated config, for the report
         rec["config"] = {f.name: f.read_text() for f in sorted(tmp.iterdir())
                          if f.suffix in (".toml", ".conf")}
     idle = None
     try:
+        if docroot is not None:
+            check_static(server, port)
         wenv = wrk_env(wl)
         # warm-up: the same load, short
         if args.warmup > 0:
@@ -782,6 +879,9 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
         rec.update(
             wrk=result, wrk_text=text,
             rps=req / (result["duration_us"] / 1e6) if result["duration_us"] else 0,
+            # response bytes (heads included) per second, as wrk counts them
+            mib_s=result["bytes"] / (1 << 20) / (result["duration_us"] / 1e6) if result["duration_us"] else 0,
+            bytes_per_req=result["bytes"] / req if req else None,
             requests=req,
             p50_us=result["p50_us"], p99_us=result["p99_us"],
             socket_errors=result["connect_errors"] + result["read_errors"]
@@ -845,7 +945,9 @@ def main():
     ap.add_argument("-w", "--warmup", type=int, default=1, help="warm-up seconds after each start (default 1)")
     ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,nginx,h2o,node-cluster,ceiling,ceiling-reuseport",
                     help="comma list, alternated in this order")
-    ap.add_argument("-l", "--workloads", default="keepalive,pipelined,close,idle10k,pinned", help="comma list")
+    ap.add_argument("-l", "--workloads", default="keepalive,pipelined,close,idle10k,pinned,static4k,static1m",
+                    help="comma list (static4k and static1m run only the servers that serve files: "
+                         "preforkd, nginx, h2o)")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="workers per server (default nproc)")
     ap.add_argument("--quick", action="store_true", help="1 run of 2 s per server and workload (~2 min)")
     ap.add_argument("--no-perf", action="store_true", help="skip perf stat (syscalls, context switches)")
@@ -921,13 +1023,16 @@ def main():
             WORKLOADS[w], 18080, args.duration))) for w in args.workloads},
         runs=[], failures=[], discarded=[])
     json_path = out_dir / f"{args.stamp}.json"
-    total = len(args.workloads) * args.runs * len(servers)
+    total = sum(args.runs * sum(1 for s in servers if s.serves_files or not WORKLOADS[w].get("static"))
+                for w in args.workloads)
     n = 0
     t_begin = time.monotonic()
     try:
         for wl in args.workloads:
             for r in range(args.runs):
                 for s in servers:
+                    if WORKLOADS[wl].get("static") and not s.serves_files:
+                        continue
                     n += 1
                     try:
                         for attempt in range(args.retries + 1):
@@ -948,6 +1053,8 @@ def main():
                             extra = (f" idle {i['opened']}/{i['requested']} alive {i.get('alive_after')}"
                                      f" +{(i['rss_per_conn'] or 0):.0f} B/conn")
                         sc = rec["syscalls_per_req"]
+                        if WORKLOADS[wl].get("static"):
+                            extra += f" {rec['mib_s']:,.0f} MiB/s"
                         print(f"[{n}/{total} {time.monotonic() - t_begin:5.0f}s] {wl:9} run {r + 1} {s.name:18} "
                               f"{rec['rps']:>10,.0f} req/s  p99 {rec['p99_us'] / 1000:6.2f} ms  "
                               f"cpu {rec['cpu_us_per_req']:.2f} us/req"

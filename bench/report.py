@@ -18,6 +18,7 @@ CEILING = "ceiling"
 CEILING_BALANCED = "ceiling-reuseport"
 NGINX = "nginx"
 NODE = "node-cluster"
+H2O = "h2o"
 
 
 def med(values):
@@ -78,6 +79,8 @@ def summarize(doc):
             runs=len(runs),
             rps=med(rps),
             rps_min=min(rps), rps_max=max(rps),
+            mib_s=med(r.get("mib_s") for r in runs),
+            bytes_per_req=med(r.get("bytes_per_req") for r in runs),
             p50_us=med(r["p50_us"] for r in runs),
             p99_us=med(r["p99_us"] for r in runs),
             socket_errors=sum(r["socket_errors"] for r in runs),
@@ -192,7 +195,10 @@ def bars(doc, summary, servers):
          "`ceiling-reuseport` spreads connections over all workers as preforkd does, so it is "
          "the like-for-like yardstick for a server that must use all its workers.", "",
          "| bar | target | measured | |", "|---|---|---:|---|"]
+    core = ("keepalive", "pipelined", "close", "idle10k")
     for srv in [s for s in servers if s.startswith("preforkd")]:
+        if not any((w, srv) in summary for w in core):
+            continue  # a run of other workloads only (-l static4k,static1m)
         L.append(f"| **{srv}** | | | |")
         for ceil in (CEILING, CEILING_BALANCED):
             if ceil not in servers:
@@ -223,6 +229,20 @@ def bars(doc, summary, servers):
             worst = max(abs(x - mean) / mean for x in share)
             L.append(row("keep-alive: worst worker's request share vs the mean",
                          f"{100 * worst:.0f} % ({shares_text(share)})", worst <= 0.25, "within 25 %"))
+    static = [s for s in servers if s.startswith("preforkd")]
+    if any((w, srv) in summary for w in ("static4k", "static1m") for srv in static):
+        L.append("| **static files** (issue 13) | | | |")
+        for srv in static:
+            v, ok = check(ratio(get("static4k", srv, "rps"), get("static4k", H2O, "rps")), ">=", 1.0)
+            L.append(row(f"{srv}: static 4 KiB req/s ÷ h2o", v, ok, "≥ 1"))
+            v, ok = check(ratio(get("static4k", srv, "cpu_us_per_req"), get("static4k", NGINX, "cpu_us_per_req")),
+                          "<=", 1.0)
+            L.append(row(f"{srv}: static 4 KiB CPU µs/req ÷ nginx", v, ok, "≤ 1"))
+            v, ok = check(ratio(get("static1m", srv, "mib_s"), get("static1m", NGINX, "mib_s")), ">=", 1.0)
+            L.append(row(f"{srv}: static 1 MiB MiB/s ÷ nginx", v, ok, "≥ 1"))
+            v, ok = check(ratio(get("static1m", srv, "cpu_us_per_req"), get("static1m", NGINX, "cpu_us_per_req")),
+                          "<=", 1.0)
+            L.append(row(f"{srv}: static 1 MiB CPU µs/req ÷ nginx", v, ok, "≤ 1"))
     if CEILING in servers:
         L.append(f"| **{CEILING}** (what is physically possible here) | | | |")
         for w in ("keepalive", "pipelined", "close"):
@@ -321,7 +341,8 @@ def main():
         L.append(f"{wd['desc']}. Measured: `{display(doc, wd['wrk'].replace('18080', 'PORT'))}`")
         L.append("")
         idle = wd.get("idle")
-        cols = ["server", "req/s", "÷ ceiling", "÷ nginx", "p50 ms", "p99 ms", "errors",
+        static = wd.get("static")
+        cols = ["server", "req/s"] + (["MiB/s", "B/resp"] if static else []) + ["÷ ceiling", "÷ nginx", "p50 ms", "p99 ms", "errors",
                 "CPU µs/req", "syscalls/req", "ctx-sw/req", "worker req %", "worker CPU %", "worker conns %"]
         if idle:
             cols += ["RSS B/idle conn", "idle open at end", "idle per worker"]
@@ -333,9 +354,11 @@ def main():
         for srv in servers:
             s = summary.get((w, srv))
             if s is None:
-                L.append(f"| {srv} | " + " | ".join(["–"] * (len(cols) - 1)) + " |")
+                if not static:  # a server that serves no files is left out of those tables
+                    L.append(f"| {srv} | " + " | ".join(["–"] * (len(cols) - 1)) + " |")
                 continue
-            row = [srv, fmt_int(s["rps"]), fmt_ratio(s["rps"], c and c["rps"]),
+            row = [srv, fmt_int(s["rps"])] + ([fmt_int(s["mib_s"]), fmt_int(s["bytes_per_req"])] if static else []) + [
+                   fmt_ratio(s["rps"], c and c["rps"]),
                    fmt_ratio(s["rps"], n and n["rps"]), fmt_ms(s["p50_us"]), fmt_ms(s["p99_us"]),
                    f"{s['socket_errors']}/{s['non2xx']}", fmt(s["cpu_us_per_req"]),
                    fmt(s["syscalls_per_req"]), fmt(s["ctxsw_per_req"], 3),
@@ -349,6 +372,10 @@ def main():
             row += [f"{fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])}", fmt(s["other_cpu_pct"], 1)]
             L.append("| " + " | ".join(row) + " |")
         L.append("")
+        if static:
+            L.append("MiB/s = wrk's bytes read (response heads included) / run time; B/resp = those bytes "
+                     "per response, so the head's share shows. Only the servers that serve a docroot run here.")
+            L.append("")
         if w == "close":
             L.append("wrk counts a *read error* each time it reads the server's end-of-file as a "
                      "separate read after a complete response on a `Connection: close` connection, "
@@ -372,11 +399,14 @@ def main():
     L.append("")
     seen = set()
     for r in doc["runs"]:
-        if r["server"] in seen or not r.get("config") or r.get("pinned"):
+        is_static = bool(doc["workloads"].get(r["workload"], {}).get("static"))
+        key = (r["server"], is_static)
+        if key in seen or not r.get("config") or r.get("pinned"):
             continue
-        seen.add(r["server"])
+        seen.add(key)
         for fname, text in r["config"].items():
-            L.append(f"<details><summary>{r['server']}: {fname}</summary>")
+            what = " (static workloads)" if is_static else ""
+            L.append(f"<details><summary>{r['server']}{what}: {fname}</summary>")
             L.append("")
             L.append("```")
             L.append(display(doc, text.rstrip()))
