@@ -242,8 +242,11 @@ pfd_str host_setting(const pfd_worker* w, const char* key, size_t len) noexcept 
 
 unsigned host_worker_slot(const pfd_worker* w) noexcept { return w != nullptr ? w->route->worker_slot() : 0; }
 
-int host_send_message(pfd_worker*, int, const char*, size_t) noexcept {
-    return PFD_EINVAL;   // messages between workers: not in this version of the server yet
+int host_send_message(pfd_worker* w, int slot, const char* data, size_t len) noexcept {
+    if (w == nullptr || (data == nullptr && len != 0) || w->route->messages() == nullptr) {
+        return PFD_EINVAL;
+    }
+    return w->route->messages()->send_message(slot, {data, len});
 }
 
 constexpr pfd_host host_api{

@@ -5,11 +5,13 @@
 
 namespace pfd::handlers {
 
-module_route::module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot)
+module_route::module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot,
+                           message_sender* messages)
     : lib_{spec.module},
       mod_{&lib_->descriptor()},
       settings_{spec.settings},
       helpers_{helpers},
+      messages_{messages},
       errors_{&errors},
       busy_{503, "text/plain", "Service Unavailable\n", "Retry-After: 1\r\n"},
       slot_{worker_slot} {
@@ -130,6 +132,12 @@ void module_route::on_abort(exchange& ex) noexcept {
         r->in_callback = false;
     }
     release_if_done(*r);
+}
+
+void module_route::on_message(std::span<const char> data) noexcept {
+    if (ready_ && mod_->on_message != nullptr) {
+        mod_->on_message(state_, data.empty() ? nullptr : data.data(), data.size());
+    }
 }
 
 }  // namespace pfd::handlers

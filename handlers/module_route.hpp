@@ -4,6 +4,7 @@
 // route; each lives until its answer is finished (or the client is gone) and no
 // offloaded work of it is left.
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,20 +26,39 @@ struct pfd_worker {
 
 namespace pfd::handlers {
 
+// Where a module's send_message goes: the worker's message channel to the master.
+class message_sender {
+public:
+    message_sender() = default;
+    message_sender(const message_sender&) = delete;
+    message_sender& operator=(const message_sender&) = delete;
+
+    // To every worker of the current generation (slot < 0) or one slot. A PFD_* code
+    // (PFD_E2BIG, PFD_EFULL, PFD_EINVAL without a channel); never blocks.
+    [[nodiscard]] virtual int send_message(int slot, std::span<const char> data) noexcept = 0;
+
+protected:
+    ~message_sender() = default;
+};
+
 class module_route final : public handler {
 public:
-    module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot);
+    module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot,
+                 message_sender* messages = nullptr);
     ~module_route() override;
 
     void on_head(exchange& ex, const proto::request_head& head) noexcept override;
     void on_body(exchange& ex, std::span<const char> bytes) noexcept override;
     void on_complete(exchange& ex) noexcept override;
     void on_abort(exchange& ex) noexcept override;
+    // A message from send_message (any worker's, or `preforkd ctl send`).
+    void on_message(std::span<const char> data) noexcept;
 
     // For the host functions (module_host.cpp).
     [[nodiscard]] std::string_view setting(std::string_view key) const noexcept;
     [[nodiscard]] unsigned worker_slot() const noexcept { return slot_; }
     [[nodiscard]] offload* helpers() const noexcept { return helpers_; }
+    [[nodiscard]] message_sender* messages() const noexcept { return messages_; }
     [[nodiscard]] const proto::prepared_response& busy() const noexcept { return busy_; }
     [[nodiscard]] void* state() const noexcept { return state_; }
     [[nodiscard]] const pfd_module& module() const noexcept { return *mod_; }
@@ -54,6 +74,7 @@ private:
     const pfd_module* mod_;
     std::vector<std::pair<std::string, std::string>> settings_;
     offload* helpers_;
+    message_sender* messages_;
     const error_pages* errors_;
     proto::prepared_response busy_;   // 503 with Retry-After: the offload queue is full
     unsigned slot_;

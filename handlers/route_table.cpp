@@ -12,13 +12,14 @@ constexpr std::size_t head_and_continue = 768;
 }
 
 route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers,
-                         unsigned worker_slot)
+                         unsigned worker_slot, message_sender* messages)
     : options_{200, "", "", allow_get_head_options}, mime_{mime}, not_found_{errors_}, server_options_{options_} {
     routes_.reserve(routes.size());
     std::size_t body = 64;   // error pages
     for (const auto& r : routes) {
         if (r.module != nullptr) {
-            auto h = std::make_unique<module_route>(r, helpers, errors_, worker_slot);
+            auto h = std::make_unique<module_route>(r, helpers, errors_, worker_slot, messages);
+            modules_.push_back(h.get());
             if (r.prefix.empty()) {
                 routes_.push_back({r.path, std::move(h)});
             } else {
@@ -41,6 +42,12 @@ route_table::route_table(const std::vector<route_spec>& routes, const mime_overr
 
 void route_table::add(std::string path, std::unique_ptr<handler> h) {
     routes_.push_back({std::move(path), std::move(h)});
+}
+
+void route_table::deliver_message(std::span<const char> data) noexcept {
+    for (module_route* m : modules_) {
+        m->on_message(data);
+    }
 }
 
 handler& route_table::find(const proto::request_head& head) noexcept {

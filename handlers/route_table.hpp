@@ -21,8 +21,9 @@ namespace pfd::handlers {
 class route_table {
 public:
     // `helpers`: where file routes look files up (may be null in tests: they answer 503).
+    // `messages`: where module routes' send_message goes (null: PFD_EINVAL).
     explicit route_table(const std::vector<route_spec>& routes, const mime_overrides& mime = {},
-                         offload* helpers = nullptr, unsigned worker_slot = 0);
+                         offload* helpers = nullptr, unsigned worker_slot = 0, message_sender* messages = nullptr);
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
@@ -30,6 +31,8 @@ public:
     void add(std::string path, std::unique_ptr<handler> h);
 
     [[nodiscard]] handler& find(const proto::request_head& head) noexcept;
+    // A message between workers, to every module route's on_message, in route order.
+    void deliver_message(std::span<const char> data) noexcept;
     [[nodiscard]] const error_pages& errors() const noexcept { return errors_; }
     // The most one request's answer adds to a connection's output (bytes, not file ranges).
     [[nodiscard]] std::size_t max_answer_bytes() const noexcept { return max_answer_bytes_; }
@@ -48,6 +51,7 @@ private:
         std::unique_ptr<handler> answer;
     };
     std::vector<prefix_entry> prefix_routes_;   // files and modules, longest prefix first
+    std::vector<module_route*> modules_;        // in routes_ and prefix_routes_, in config order
     std::size_t max_answer_bytes_ = 0;
     not_found not_found_;
     server_options server_options_;

@@ -3,7 +3,13 @@
 #include <charconv>
 #include <string_view>
 
+#include "worker/message_channel.hpp"
+
 namespace pfd::server {
+
+namespace {
+constexpr std::size_t max_message_bytes = worker::max_message;
+}  // namespace
 
 std::string usage_text(const char* program) {
     std::string u = "usage: ";
@@ -15,6 +21,9 @@ std::string usage_text(const char* program) {
          "       ";
     u += program;
     u += " ctl scale N [-c FILE]\n"
+         "       ";
+    u += program;
+    u += " ctl send [--slot N] TEXT [-c FILE]\n"
          "\n"
          "  -c, --config FILE  configuration file (default: conf/server.toml)\n"
          "  -t, --test         check the configuration and exit: 0 if valid, else 1\n"
@@ -23,6 +32,8 @@ std::string usage_text(const char* program) {
          "                     reload or reopen\n"
          "  status             print the workers of the running master (--json for machines)\n"
          "  ctl scale N        run N workers (TTIN / TTOU add or remove one)\n"
+         "  ctl send TEXT      a message to every worker's modules (on_message), or with\n"
+         "                     --slot N to the worker(s) of slot N; one line, at most 64 KiB\n"
          "  -h, --help         show this help and exit\n"
          "  -v, --version      show the version and exit\n"
          "\n"
@@ -51,9 +62,33 @@ tl::expected<cli_options, std::string> parse_cli(int argc, char** argv) {
                 return tl::unexpected("unknown signal '" + o.signal_name + "'; use stop, quit, reload or reopen");
             }
             o.action = cli_action::signal;
+        } else if (a == "ctl" && i == 1 && i + 1 < argc && std::string_view{argv[i + 1]} == "send") {
+            i += 2;
+            if (i + 1 < argc && std::string_view{argv[i]} == "--slot") {
+                const std::string_view n = argv[i + 1];
+                int v = 0;
+                auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+                if (ec != std::errc{} || end != n.data() + n.size() || v < 0) {
+                    return tl::unexpected("ctl send --slot needs a worker slot (0, 1, ...), got '" + std::string{n} + "'");
+                }
+                o.send_slot = v;
+                i += 2;
+            }
+            if (i >= argc) {
+                return tl::unexpected(std::string{"ctl send needs the message: ctl send [--slot N] TEXT"});
+            }
+            o.message = argv[i];
+            if (o.message.find('\n') != std::string::npos) {
+                return tl::unexpected(std::string{"ctl send: the message must be one line (no newline)"});
+            }
+            if (o.message.size() > max_message_bytes) {
+                return tl::unexpected("ctl send: message too large (" + std::to_string(o.message.size()) +
+                                      " bytes; at most " + std::to_string(max_message_bytes) + ")");
+            }
+            o.action = cli_action::send;
         } else if (a == "ctl" && i == 1) {
             if (i + 2 >= argc || std::string_view{argv[i + 1]} != "scale") {
-                return tl::unexpected(std::string{"ctl needs a command: ctl scale N"});
+                return tl::unexpected(std::string{"ctl needs a command: ctl scale N, or ctl send [--slot N] TEXT"});
             }
             const std::string_view n = argv[i + 2];
             unsigned v = 0;

@@ -6,7 +6,7 @@
 
 namespace pfd::server {
 
-enum class cli_action : std::uint8_t { serve, test_config, help, version, signal, status, scale };
+enum class cli_action : std::uint8_t { serve, test_config, help, version, signal, status, scale, send };
 
 struct cli_options {
     cli_action action = cli_action::serve;
@@ -14,6 +14,8 @@ struct cli_options {
     std::string signal_name;  // -s: stop, quit, reload, reopen
     bool json = false;        // status --json
     unsigned scale_to = 0;    // ctl scale N
+    int send_slot = -1;       // ctl send [--slot N] TEXT: -1, every worker
+    std::string message;      // ctl send's TEXT
 };
 
 // An error message (the caller prints it with the usage) for anything unknown.

@@ -9,7 +9,8 @@
 namespace pfd::server {
 
 namespace {
-constexpr std::size_t max_command = 255;
+// `send SLOT TEXT` carries a whole message (worker/message_channel.hpp).
+constexpr std::size_t max_command = 64 * 1024 + 32;
 }  // namespace
 
 void control_clients::add_pollfds(int listen_fd, std::vector<pollfd>& out) {
@@ -144,7 +145,8 @@ bool control_clients::step(client& c, short revents, const answer_fn& answer, cl
     command = command.substr(0, command.find('\n'));
     std::string reply;
     try {
-        reply = answer(command);
+        // A line cut at the buffer's end is not the command that was sent.
+        reply = command.size() >= max_command ? std::string{"error: command too long\n"} : answer(command);
     } catch (...) {
         reply = "error: out of memory\n";
     }

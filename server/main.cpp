@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
         case cli_action::signal:
         case cli_action::status:
         case cli_action::scale:
+        case cli_action::send:
             break;
     }
 
@@ -64,10 +65,12 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "%s\n", w.c_str());
         }
     }
-    if (opts->action == cli_action::status || opts->action == cli_action::scale) {
-        const std::string command = opts->action == cli_action::scale ? "scale " + std::to_string(opts->scale_to) + "\n"
-                                    : opts->json                       ? "status json\n"
-                                                                       : "status\n";
+    if (opts->action == cli_action::status || opts->action == cli_action::scale || opts->action == cli_action::send) {
+        const std::string command =
+            opts->action == cli_action::send    ? "send " + std::to_string(opts->send_slot) + " " + opts->message + "\n"
+            : opts->action == cli_action::scale ? "scale " + std::to_string(opts->scale_to) + "\n"
+            : opts->json                        ? "status json\n"
+                                                : "status\n";
         auto reply = control_request(cfg->control_socket, command);
         if (!reply) {
             std::fprintf(stderr, "preforkd: cannot reach the master (%s); is it running with %s?\n",
@@ -75,7 +78,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::fputs(reply->c_str(), stdout);
-        return 0;
+        return opts->action == cli_action::send && reply->starts_with("error:") ? 1 : 0;
     }
     if (opts->action == cli_action::signal) {
         const std::string& name = opts->signal_name;

@@ -21,6 +21,7 @@
 #include "server/generation.hpp"
 #include "server/listener_set.hpp"
 #include "server/listeners.hpp"
+#include "server/messages.hpp"
 #include "server/pid_file.hpp"
 #include "server/proc_title.hpp"
 #include "server/reload.hpp"
@@ -72,6 +73,7 @@ private:
     void scale(unsigned n) noexcept;
     void settle_steering() noexcept;
     [[nodiscard]] std::string answer(std::string_view command);
+    [[nodiscard]] bool receives_messages(pid_t pid) const noexcept;
     [[nodiscard]] binary_upgrade::master_files files() noexcept {
         return {current_.listeners, pid_file_, control_, current_.cfg};
     }
@@ -98,11 +100,14 @@ int master::run() noexcept {
         spawn(i);
     }
     const control_clients::answer_fn answer_fn = [this](std::string_view command) { return answer(command); };
+    const message_relay::receives_fn receives_fn = [this](pid_t pid) { return receives_messages(pid); };
     std::vector<pollfd> p;
     while (serving() || !pool_.empty()) {
         p.clear();
         p.push_back({.fd = signal_fd_.get(), .events = POLLIN, .revents = 0});
         clients_.add_pollfds(control_.fd(), p);
+        const std::size_t channels_at = p.size();
+        pool_.relay().add_pollfds(p);
         const int n = ::poll(p.data(), p.size(), poll_timeout_ms());
         if (n < 0 && errno != EINTR) {
             log_line("poll failed: %s; stopping", std::strerror(errno));
@@ -115,7 +120,10 @@ int master::run() noexcept {
             }
         }
         // Every round, polled or not: deadlines pass without events.
-        clients_.serve(control_.fd(), std::span<const pollfd>{p}.subspan(1), answer_fn);
+        clients_.serve(control_.fd(), std::span<const pollfd>{p}.subspan(1, channels_at - 1), answer_fn);
+        if (n > 0) {
+            pool_.relay().serve(std::span<const pollfd>{p}.subspan(channels_at), receives_fn);
+        }
         if (pending_scale_ != 0) {
             scale(std::exchange(pending_scale_, 0U));
         }
@@ -189,7 +197,22 @@ void master::settle_steering() noexcept {
     }
 }
 
+// Messages go to the workers that serve: the current generation's and, while a reload
+// is pending, the previous one's (it still takes requests); not to those draining.
+bool master::receives_messages(pid_t pid) const noexcept {
+    const auto& procs = pool_.procs();
+    const auto it = std::find_if(procs.begin(), procs.end(), [pid](const worker_proc& w) { return w.pid == pid; });
+    if (it == procs.end() || it->draining || !serving()) {
+        return false;
+    }
+    const generation* previous = reload_.previous();
+    return it->config_gen == current_.number || (previous != nullptr && it->config_gen == previous->number);
+}
+
 std::string master::answer(std::string_view command) {
+    if (command.starts_with("send ")) {
+        return answer_send(command.substr(5), pool_.relay(), [this](pid_t pid) { return receives_messages(pid); });
+    }
     control_reply reply = pfd::server::answer(command, [this] { return sampler_.status(pool_, current_, reload_.previous()); });
     if (reply.scale_to != 0) {
         pending_scale_ = reply.scale_to;

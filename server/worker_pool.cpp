@@ -80,6 +80,14 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
     st.start_unix_ms.store(unix_ms(), std::memory_order_relaxed);
     st.state.store(worker::worker_state::starting, std::memory_order_relaxed);
 
+    // Its message channel: without one (out of descriptors) it serves all the same, and
+    // its modules' send_message answers PFD_EINVAL.
+    auto channel = message_relay::open_pair();
+    if (!channel) {
+        static log_limiter no_channel_log;
+        no_channel_log.log("worker %u starts without a message channel: %s failed: %s", slot, channel.error().call,
+                           std::strerror(channel.error().code));
+    }
     const pid_t master_pid = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
@@ -89,10 +97,17 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
         return;
     }
     if (pid == 0) {
+        if (channel) {
+            channel->master.reset();
+            g.cfg.worker.message_fd = channel->worker.release();   // this process's copy of the configuration
+        }
         become_worker(w, master_pid, c, listen_fd);
     }
     w.pid = pid;
     st.pid.store(pid, std::memory_order_relaxed);
+    if (channel) {
+        relay_.add(pid, slot, std::move(channel->master));   // its worker end closes here
+    }
     procs_.push_back(w);
     log_line("worker %u started, pid %d, generation %u", slot, static_cast<int>(pid), w.config_gen);
 }
@@ -106,6 +121,7 @@ void worker_pool::become_worker(const worker_proc& w, pid_t master_pid, const co
     // Before the title: once a worker is named, it holds no socket but its own (another
     // slot's reuseport socket, or one the previous generation keeps, would stay in use).
     close_inherited_(listen_fd);
+    relay_.close_in_worker();   // the other workers' channels
     char who[32];
     std::snprintf(who, sizeof who, "worker %u", w.slot);
     set_log_identity(who);
@@ -126,6 +142,7 @@ std::optional<worker_proc> worker_pool::take_exited(pid_t pid) noexcept {
     }
     const worker_proc w = *it;
     procs_.erase(it);
+    relay_.remove(pid);
     board_[w.board].state.store(worker::worker_state::empty, std::memory_order_relaxed);
     return w;
 }

@@ -13,6 +13,7 @@
 
 #include "base/log.hpp"
 #include "server/generation.hpp"
+#include "server/messages.hpp"
 #include "worker/scoreboard.hpp"
 
 namespace pfd::server {
@@ -81,7 +82,13 @@ public:
     [[nodiscard]] bool removed_socket_held() const noexcept;
 
     // Reports lines held back by the rate limit (the supervision pass calls it).
-    void flush_logs() noexcept { board_full_log_.flush(); }
+    void flush_logs() noexcept {
+        board_full_log_.flush();
+        relay_.flush_logs();
+    }
+
+    // The workers' message channels: one made for each worker started, gone with it.
+    [[nodiscard]] message_relay& relay() noexcept { return relay_; }
 
 private:
     [[nodiscard]] std::optional<std::size_t> free_board_entry() const noexcept;
@@ -94,6 +101,7 @@ private:
     std::uint32_t next_generation_ = 1;
     std::uint64_t rng_;
     log_limiter board_full_log_;   // a full scoreboard repeats every second per slot
+    message_relay relay_;
 };
 
 }  // namespace pfd::server

@@ -18,12 +18,13 @@ namespace pfd::worker {
 event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
                        const scoreboard* peers) noexcept
     : stats_{&stats},
+      messages_{cfg.message_fd},
       ring_{std::move(r)},
       submit_{ring_},
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
-      routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed)},
+      routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},
@@ -83,6 +84,7 @@ int event_loop::run() noexcept {
     arm_signal();
     arm_tick();
     arm_wake();
+    arm_messages();
     stats_->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
     stats_->state.store(worker_state::ready, std::memory_order_relaxed);
     unsigned wait_for = 1;
@@ -170,6 +172,7 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::splice_out: on_splice_out(slot_of(d), gen_of(d), cqe.res); break;
         case op::file_wait: on_file_wait(slot_of(d), gen_of(d), cqe.res); break;
         case op::wake: on_wake(cqe.res); break;
+        case op::message: on_messages(cqe.res); break;
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
         case op::rebalance: rebalance_armed_ = false; break;   // after_batch looks again

@@ -5,6 +5,7 @@
 //   send_path.cpp      answers going out: one send per connection per batch, backpressure
 //   file_send.cpp      file ranges of answers: spliced from the file to the socket
 //   wake.cpp           output that comes outside a read: deferred answers, offloaded work
+//   messages.cpp       messages between workers, from the master to the module routes
 // What answers a request lives behind the handler seam (handlers/); the session
 // (worker/session.*) turns bytes into requests and answers without any I/O.
 #include <sys/signalfd.h>
@@ -20,6 +21,7 @@
 #include "worker/accept_policy.hpp"
 #include "worker/buffer_ring.hpp"
 #include "worker/connection.hpp"
+#include "worker/message_channel.hpp"
 #include "worker/offload_pool.hpp"
 #include "worker/ops.hpp"
 #include "worker/ring.hpp"
@@ -132,6 +134,10 @@ private:
     void arm_wake() noexcept;
     void on_wake(int res) noexcept;
 
+    // messages.cpp
+    void arm_messages() noexcept;
+    void on_messages(int res) noexcept;
+
     // file_send.cpp
     void splice_in(std::uint32_t slot) noexcept;
     void splice_out(std::uint32_t slot) noexcept;
@@ -150,6 +156,9 @@ private:
     }
 
     worker_stats* stats_;
+    // Before the ring, so it goes after it: the ring's receive writes into its buffer.
+    // Before the routes: a module may send from init.
+    message_channel messages_;
     ring ring_;
     submit submit_;
     std::optional<buffer_ring> bufs_;   // destroyed before ring_

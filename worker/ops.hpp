@@ -26,6 +26,7 @@ enum class op : std::uint8_t {
     splice_out,   // the pipe into the socket (never waiting: a slow client holds no kernel thread)
     file_wait,    // the socket has room again for splice_out
     wake,         // the offload pool's eventfd: completions to run
+    message,      // the message channel from the master: a message for the modules
 };
 
 constexpr std::uint64_t encode(op o, std::uint32_t slot = 0, std::uint32_t gen = 0) noexcept {
@@ -99,6 +100,12 @@ public:
     void poll_out(int fd, std::uint64_t tag) noexcept {
         io_uring_sqe* sqe = ring_->sqe();
         io_uring_prep_poll_add(sqe, fd, POLLOUT);
+        io_uring_sqe_set_data64(sqe, tag);
+    }
+    // A receive into our own buffer (one packet of a SOCK_SEQPACKET socket).
+    void recv_into(int fd, void* into, unsigned bytes, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = ring_->sqe();
+        io_uring_prep_recv(sqe, fd, into, bytes, 0);
         io_uring_sqe_set_data64(sqe, tag);
     }
     void read(int fd, void* into, unsigned bytes, std::uint64_t tag) noexcept {

@@ -1,0 +1,56 @@
+#pragma once
+// A worker's end of its message channel: messages between workers, as Node's
+// process.send / on('message'). A module's send_message goes to the master, which
+// relays it to every worker of the current generation, or to one slot
+// (server/messages.hpp); what comes back is handed to every module route's on_message
+// on the loop thread (event_loop, messages.cpp).
+//
+// Why a socketpair per worker rather than the control socket: the control socket is
+// for the CLI (one line in, one answer out, then closed; per-client deadlines; the
+// peer is checked); a worker's messages go both ways at any time, and a
+// SOCK_SEQPACKET pair keeps each message whole (no framing to parse, no partial
+// reads), is private to one worker from fork on (nobody else can connect or speak for
+// it), shows the master at once when its worker is gone, and its per-socket buffer is
+// the bound: a full one fails a non-blocking send with EAGAIN, so neither a module nor
+// the master ever waits for a slow reader.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/unique_fd.hpp"
+#include "handlers/module_route.hpp"
+
+namespace pfd::worker {
+
+// The largest message (PFD_E2BIG above): well under a socket's default send buffer
+// (net.core.wmem_default, 208 KiB), so one always fits into an empty channel.
+inline constexpr std::size_t max_message = 64 * 1024;
+
+// Before every message on the wire. Worker to master: the slot to deliver to (< 0:
+// every worker). Master to worker: the sender's slot (-1: `preforkd ctl send`). It
+// also keeps an empty message from reading as the end of the channel.
+struct message_header {
+    std::int32_t slot;
+};
+inline constexpr std::size_t max_packet = sizeof(message_header) + max_message;
+
+class message_channel final : public handlers::message_sender {
+public:
+    // Takes `fd` (-1: no channel; send_message answers PFD_EINVAL).
+    explicit message_channel(int fd) noexcept;
+
+    [[nodiscard]] int send_message(int slot, std::span<const char> data) noexcept override;
+
+    [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // Where a receive puts one packet: one byte more than the largest, to see an oversize one.
+    [[nodiscard]] std::span<char> buffer() noexcept { return in_; }
+    // The message a receive of `bytes` holds (empty, and false, if the packet is not one).
+    [[nodiscard]] bool message(std::size_t bytes, std::span<const char>& out) const noexcept;
+    void close() noexcept { fd_.reset(); }
+
+private:
+    unique_fd fd_;
+    std::vector<char> in_;
+};
+
+}  // namespace pfd::worker
