@@ -1,0 +1,417 @@
+"""Modules (issue 14) end to end: the example modules of this build (BUILD/examples/, beside
+the binary under test) served by a real server over real sockets.
+
+Every example's answers; sum on every worker while GET / stays fast; a module that crashes
+its worker; -t refusals; a rebuilt module reloaded under load; handler_timeout (504); a full
+offload queue (503); clients that leave while their request is offloaded.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, REPO, Client, ConnectionClosed, get, request, wait_until
+from helpers import cli
+
+BUILD = Path(BIN).resolve().parent
+EXAMPLES = BUILD / "examples"
+
+# handlers/module_library.cpp closes each copy's memfd once dlopen returns: the next load
+# gets the same /proc/self/fd/N name, and glibc returns the library already loaded under
+# it, so a second module in a configuration runs the first one's code.
+SAME_NAME_BUG = ("module_library closes the memfd after dlopen: the next module's copy gets the same "
+                 "/proc/self/fd/N name and dlopen returns the first module (the lead's loader bug)")
+
+FIXED_ROOT = """
+[[route]]
+path = "/"
+body = "hello word"
+content_type = "text/plain"
+"""
+
+
+def module_route(so, path=None, prefix=None, settings=None):
+    where = f'path = "{path}"' if path else f'prefix = "{prefix}"'
+    text = f'\n[[route]]\n{where}\nmodule = "{so}"\n'
+    if settings:
+        text += "[route.settings]\n" + "".join(f'{k} = "{v}"\n' for k, v in settings.items())
+    return text
+
+
+def serve(server_factory, routes, workers=1, server="", limits=""):
+    extra = server + (f"\n[limits]\n{limits}\n" if limits else "")
+    return server_factory(workers=workers, extra=extra, routes=FIXED_ROOT + routes)
+
+
+def ask(port, method="GET", path="/", body=b"", headers=None, timeout=10):
+    with Client(port, timeout=timeout) as c:
+        h = {"Host": "127.0.0.1", "Connection": "close"}
+        if body:
+            h["Content-Length"] = str(len(body))
+        h.update(headers or {})
+        c.send(request(method=method, path=path, headers=h, body=body))
+        return c.read_response()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def examples_built():
+    for so in ("hello/libhello.so", "sum/libsum.so", "echo/libecho.so", "testing/libcrash.so"):
+        if not (EXAMPLES / so).is_file():
+            pytest.fail(f"{EXAMPLES / so} is missing: build the examples (ninja -C {BUILD})")
+
+
+# --------------------------------------------------------------------------- the examples
+
+def test_hello(server_factory):
+    s = serve(server_factory, module_route(EXAMPLES / "hello/libhello.so", prefix="/app/"))
+    for path in ("/app/", "/app/x?y=1", "/app"):
+        r = ask(s.port, path=path)
+        assert (r.status, r.body, r.header("Content-Type")) == (200, b"hello word", "text/plain")
+    assert ask(s.port).body == b"hello word"          # the fixed route beside it
+    assert ask(s.port, path="/other").status == 404
+
+
+def test_sum_answers_and_refuses(server_factory):
+    s = serve(server_factory, module_route(EXAMPLES / "sum/libsum.so", path="/app/sum"))
+    t0 = time.monotonic()
+    r = ask(s.port, path="/app/sum?n=1000000000")
+    took = time.monotonic() - t0
+    assert (r.status, r.body) == (200, f"Sum is {1000000000 * 999999999 // 2}".encode())
+    print(f"sum n=1e9: {took:.3f} s")
+    # The loop really runs: a closed form would answer in microseconds.
+    assert took > 0.05, f"n=1e9 took {took:.4f} s: the compiler folded the loop"
+    assert ask(s.port, path="/app/sum?n=10").body == b"Sum is 45"
+    for bad in ("/app/sum", "/app/sum?n=", "/app/sum?n=abc", "/app/sum?n=0", "/app/sum?n=6000000001",
+                "/app/sum?n=1%30"):
+        r = ask(s.port, path=bad)
+        assert r.status == 400, bad
+    r = ask(s.port, method="POST", path="/app/sum?n=3", body=b"x")
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD"
+
+
+def test_echo(server_factory):
+    s = serve(server_factory, module_route(EXAMPLES / "echo/libecho.so", prefix="/app/echo/"))
+    body = 'a "quoted" body\\ with é and \x01\n'.encode()
+    r = ask(s.port, method="POST", path="/app/echo/x%20y?a=1&b=2", body=body,
+            headers={"X-Dup": "one", "x-dup": "two", "Content-Type": "text/plain"})
+    assert r.status == 200 and r.header("Content-Type") == "application/json"
+    j = json.loads(r.body)
+    assert j["method"] == "POST"
+    assert j["target"] == "/app/echo/x%20y?a=1&b=2"
+    assert j["path"] == "/app/echo/x%20y" and j["query"] == "a=1&b=2"
+    assert j["has_body"] is True
+    assert ["X-Dup", "one"] in j["headers"] and ["x-dup", "two"] in j["headers"]
+    assert [h for h, _ in j["headers"]][:2] == ["Host", "Connection"]
+    assert j["body"].encode() == body
+
+    # A chunked body, in pieces a while apart (on_body more than once), then the answer.
+    with Client(s.port) as c:
+        c.send(request(method="PUT", path="/app/echo/c", headers={
+            "Host": "h", "Transfer-Encoding": "chunked", "Connection": "close"}))
+        for piece in (b"5\r\nhello\r\n", b"6\r\n world\r\n", b"0\r\n\r\n"):
+            time.sleep(0.05)
+            c.send(piece)
+        j = json.loads(c.read_response().body)
+        assert (j["method"], j["body"]) == ("PUT", "hello world")
+
+    r = ask(s.port, method="POST", path="/app/echo/bin", body=bytes([0, 0xFF, 0x80]))
+    assert json.loads(r.body)["body_base64"] == "AP+A"
+    j = json.loads(ask(s.port, path="/app/echo/").body)
+    assert (j["has_body"], j["body"], j["query"]) == (False, "", "")
+
+
+@pytest.mark.xfail(strict=True, reason=SAME_NAME_BUG)
+def test_the_example_config_serves_every_example(server_factory, tmp_path):
+    """conf/examples/modules.toml, pointed at this build: each route its own module."""
+    text = (REPO / "conf/examples/modules.toml").read_text()
+    routes = text[text.index("[[route]]"):].replace("../../build/", f"{BUILD}/")
+    s = server_factory(workers=1, routes=routes)
+    assert ask(s.port, path="/app/hello").body == b"hello word"
+    assert ask(s.port, path="/app/sum?n=100").body == b"Sum is 4950"
+    assert json.loads(ask(s.port, path="/app/echo/z").body)["path"] == "/app/echo/z"
+
+
+# --------------------------------------------------------------------------- the cluster demo
+
+def cpu_seconds(pid):
+    """utime + stime of a process, its ended threads included."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    rest = text[text.rindex(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_sum_on_every_worker_while_get_stays_fast(server_factory):
+    s = serve(server_factory, module_route(EXAMPLES / "sum/libsum.so", path="/app/sum"), workers=2,
+              server="offload_threads = 2\n")
+    pids = list(s.worker_slots().values())
+    before = {p: cpu_seconds(p) for p in pids}
+    n = 4_000_000_000   # about 1 s each here (0.24 s per 1e9)
+    results = []
+
+    def one_sum():
+        try:
+            results.append(ask(s.port, path=f"/app/sum?n={n}", timeout=30).body)
+        except Exception as e:   # noqa: BLE001 - reported below
+            results.append(repr(e))
+
+    sums = [threading.Thread(target=one_sum) for _ in range(4)]
+    t0 = time.monotonic()
+    for t in sums:
+        t.start()
+    time.sleep(0.2)
+    latencies = []
+    while any(t.is_alive() for t in sums) and len(latencies) < 400:
+        a = time.monotonic()
+        assert ask(s.port, timeout=2).body == b"hello word"
+        latencies.append(time.monotonic() - a)
+        time.sleep(0.005)
+    for t in sums:
+        t.join(30)
+    took = time.monotonic() - t0
+    assert results == [f"Sum is {n * (n - 1) // 2}".encode()] * 4
+    used = {p: round(cpu_seconds(p) - before[p], 2) for p in pids}
+    latencies.sort()
+    print(f"4 sums of n={n:,} on 2 workers: {took:.2f} s; GET / during them: {len(latencies)} requests, "
+          f"median {latencies[len(latencies) // 2] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
+          f"CPU per worker {used}")
+    assert len(latencies) >= 20
+    assert all(u > 0.3 for u in used.values()), f"not every worker summed: {used}"
+    assert latencies[-1] < 0.050, f"GET / took {latencies[-1] * 1000:.1f} ms while sums ran"
+
+
+# --------------------------------------------------------------------------- isolation
+
+def crash_server(server_factory):
+    return serve(server_factory, module_route(EXAMPLES / "testing/libcrash.so", prefix="/crash/"), workers=2)
+
+
+def crash_one(s, path):
+    """Crashes the worker that takes a fresh connection; (its pid, the other worker's pid)."""
+    before = s.worker_slots()
+    with Client(s.port) as c:
+        c.send(request(path=path, headers={"Host": "h", "Connection": "close"}))
+        with pytest.raises((ConnectionClosed, ConnectionResetError)):
+            c.read_response()
+    dead = wait_until(lambda: [p for p in before.values() if p not in s.worker_slots().values()], 5,
+                      what="the crashed worker to be gone")
+    assert len(dead) == 1, f"more than one worker went: {dead}"
+    wait_until(lambda: len(s.worker_slots()) == 2 and dead[0] not in s.worker_slots().values(), 5,
+               what="a replacement worker")
+    return dead[0], [p for p in before.values() if p != dead[0]][0]
+
+
+@pytest.mark.kills_workers
+@pytest.mark.parametrize("how", ["segv", "abort"])
+def test_a_crashing_module_takes_down_only_its_worker(server_factory, how):
+    s = crash_server(server_factory)
+    # Keep-alive clients on the worker that survives go on being served meanwhile.
+    dead, other = crash_one(s, f"/crash/{how}")
+    assert other in s.worker_slots().values()
+    for _ in range(20):
+        assert ask(s.port).body == b"hello word"
+        assert ask(s.port, path="/crash/fine").body == b"alive"
+    lines = [line for line, _, _ in s.worker_exits() if f"pid {dead} " in line]
+    assert len(lines) == 1, s.log_text()
+    sig = signal.SIGSEGV if how == "segv" else signal.SIGABRT
+    # Under AddressSanitizer a fault is reported and the worker exits with code 1.
+    assert f"killed by signal {int(sig)}" in lines[0] or "exited with code 1" in lines[0], lines[0]
+
+
+@pytest.mark.kills_workers
+@pytest.mark.xfail(strict=True, reason="the master's line for a crashed worker names neither the route nor the "
+                                       "module (server/respawn.cpp after_exit): issue 14 asks for both")
+def test_a_crash_is_logged_with_its_route_and_module(server_factory):
+    s = crash_server(server_factory)
+    dead, _ = crash_one(s, "/crash/segv")
+    line = [line for line, _, _ in s.worker_exits() if f"pid {dead} " in line][0]
+    assert "/crash/" in line and "libcrash.so" in line, line
+
+
+# --------------------------------------------------------------------------- -t
+
+def test_check_refuses_bad_modules_with_their_place(tmp_path):
+    (tmp_path / "text.so").write_text("not an ELF object at all, only text\n" * 4)
+    conf = tmp_path / "bad.toml"
+    conf.write_text(
+        '[server]\nlisten = "127.0.0.1:1"\n'
+        + module_route(EXAMPLES / "testing/libnoabi.so", path="/a")
+        + module_route(EXAMPLES / "testing/libbadabi.so", path="/b")
+        + module_route("missing.so", path="/c")
+        + module_route("text.so", path="/d")
+        + module_route(EXAMPLES / "testing/libtiny.so", path="/e"))
+    r = cli("-t", "-c", conf)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    where = re.compile(rf"^{re.escape(str(conf))}:(\d+):(\d+): module \"")
+    expect = [
+        (6, "libnoabi.so\": no preforkd_module descriptor"),
+        (10, "libbadabi.so\": built for module ABI version 99, this preforkd runs version 1"),
+        (14, f"\"missing.so\" ({tmp_path}/missing.so): No such file or directory"),
+        (18, f"\"text.so\" ({tmp_path}/text.so): {tmp_path}/text.so: invalid ELF header"),
+        (22, "libtiny.so\": its descriptor has 8 bytes, version 1 needs at least 72"),
+    ]
+    assert len(lines) == len(expect) + 1, r.stderr
+    for line, (lineno, text) in zip(lines, expect):
+        m = where.match(line)
+        assert m and int(m.group(1)) == lineno and m.group(2) == "10", line
+        assert text in line, line
+    assert "is invalid (5 problems)" in lines[-1]
+
+
+def test_reload_with_a_bad_module_keeps_the_old_generation(server_factory, tmp_path):
+    so = tmp_path / "libapp.so"
+    shutil.copyfile(EXAMPLES / "testing/libversion1.so", so)
+    s = serve(server_factory, module_route("libapp.so", path="/app"))
+    old = set(s.worker_slots().values())
+    shutil.copyfile(EXAMPLES / "testing/libnoabi.so", so)
+    s.signal(signal.SIGHUP)
+    wait_until(lambda: "reload failed" in s.log_text(), 5, what="the reload to fail")
+    assert "no preforkd_module descriptor" in s.log_text()
+    assert ask(s.port, path="/app").body == b"version 1"
+    assert set(s.worker_slots().values()) == old
+
+
+# --------------------------------------------------------------------------- reload
+
+def test_a_rebuilt_module_reloads_under_load_with_no_failed_request(server_factory, tmp_path):
+    so = tmp_path / "libapp.so"
+    shutil.copyfile(EXAMPLES / "testing/libversion1.so", so)
+    s = serve(server_factory, module_route("libapp.so", path="/app"), workers=2)
+    assert ask(s.port, path="/app").body == b"version 1"
+
+    stop = threading.Event()
+    failures, seen = [], []
+
+    def load():
+        conn = None
+        deadline = time.monotonic() + 15
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+                conn.request("GET", "/app")
+                r = conn.getresponse()
+                body = r.read()
+                if r.status != 200 or body not in (b"version 1", b"version 2"):
+                    failures.append((r.status, body))
+                seen.append(body)
+                if r.getheader("Connection") == "close":
+                    conn.close()
+                    conn = None
+            except Exception as e:   # noqa: BLE001 - every failure counts
+                failures.append(repr(e))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    wrk = None
+    if shutil.which("wrk"):
+        wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d4s", f"http://127.0.0.1:{s.port}/app"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    # "Rebuilt": the new code written over the file in place (the server runs its own copy).
+    shutil.copyfile(EXAMPLES / "testing/libversion2.so", so)
+    s.signal(signal.SIGHUP)
+    t_hup = time.monotonic()
+    wait_until(lambda: seen and seen[-1] == b"version 2", 5, what="the rebuilt module's answer")
+    switched = time.monotonic() - t_hup
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    wrk_out = wrk.communicate(timeout=15)[0] if wrk else ""
+    print(f"{len(seen)} checked requests, new code answering {switched:.2f} s after HUP; wrk: "
+          + " ".join(wrk_out.split()[-12:]))
+    assert failures == []
+    assert seen.count(b"version 1") > 0 and seen.count(b"version 2") > 0
+    assert "version 1" not in {b.decode() for b in seen[-20:]}
+    if wrk:
+        assert "Socket errors" not in wrk_out and "Non-2xx" not in wrk_out, wrk_out
+    assert ask(s.port, path="/app").body == b"version 2"
+
+
+# --------------------------------------------------------------------------- timeouts, queue, aborts
+
+def test_an_answer_that_never_comes_is_a_504_and_aborts(server_factory):
+    s = serve(server_factory, module_route(EXAMPLES / "testing/libslow.so", prefix="/slow/"),
+              limits='handler_timeout = "1s"')
+    t0 = time.monotonic()
+    r = ask(s.port, path="/slow/forever")
+    took = time.monotonic() - t0
+    assert r.status == 504
+    assert 0.9 <= took < 2.0, took
+    assert ask(s.port, path="/slow/aborts").body == b"1"   # on_abort ran
+
+
+def sleepy_server(server_factory, **kw):
+    return serve(server_factory, module_route(EXAMPLES / "testing/libsleepy.so", prefix="/t/"), **kw)
+
+
+def test_a_full_offload_queue_answers_503_with_retry_after(server_factory):
+    s = sleepy_server(server_factory, server="offload_threads = 1\noffload_queue = 2\n")
+    held = [Client(s.port) for _ in range(2)]
+    try:
+        for c in held:
+            c.send(request(path="/t/sleep?ms=1200", headers={"Host": "h"}))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        r = ask(s.port, path="/t/sleep?ms=1")
+        assert r.status == 503 and r.header("Retry-After") == "1"
+        assert time.monotonic() - t0 < 0.5              # at once, not after the queue drains
+        for c in held:
+            r = c.read_response()
+            assert (r.status, r.body) == (200, b"slept 1200")
+    finally:
+        for c in held:
+            c.close()
+    assert ask(s.port, path="/t/sleep?ms=1").body == b"slept 1"   # room again
+    assert ask(s.port, path="/t/stats").body == b"works 3 dones 3 aborts 0"
+
+
+def stats(s):
+    return ask(s.port, path="/t/stats").body.decode()
+
+
+def test_clients_that_leave_while_offloaded(server_factory):
+    """Their work still runs; done does not; nothing is answered to a socket that is gone, and
+    the module's offload arguments are let go on the right side (ASan: no use after free,
+    no leak)."""
+    s = sleepy_server(server_factory, server="offload_threads = 4\n")
+    pid = list(s.worker_slots().values())[0]
+
+    def leave(n, reset):
+        for _ in range(n):
+            c = Client(s.port)
+            c.send(request(path="/t/sleep?ms=300", headers={"Host": "h"}))
+            time.sleep(0.05)
+            if reset:   # RST: the kernel reports the connection gone at once
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+
+    leave(3, reset=True)
+    wait_until(lambda: stats(s).startswith("works 3 "), 3, what="the work of 3 requests")
+    time.sleep(0.1)
+    assert stats(s) == "works 3 dones 0 aborts 3"
+
+    # A FIN alone: the worker may take it for a half-close and answer into it, or abort.
+    leave(3, reset=False)
+    wait_until(lambda: stats(s).startswith("works 6 "), 3, what="the work of 3 more requests")
+    time.sleep(0.1)
+    m = re.fullmatch(r"works 6 dones (\d+) aborts (\d+)", stats(s))
+    assert m and int(m.group(1)) + int(m.group(2)) - 3 == 3, stats(s)
+    print(f"after 3 clients sent FIN while offloaded: {stats(s)}")
+    assert ask(s.port, path="/t/sleep?ms=1").body == b"slept 1"
+    assert list(s.worker_slots().values()) == [pid]   # the same worker, alive
