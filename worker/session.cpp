@@ -8,17 +8,16 @@ namespace pfd::worker {
 
 namespace {
 constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
-// Shorter than any request (the shortest answered one, "M / HTTP/1.1" CRLF "Host:" CRLF
-// CRLF, has 22 bytes).
-constexpr std::size_t min_request_bytes = 16;
 }
 
 void session::feed(std::span<const char> bytes) noexcept {
     if (failed_) {
         return;   // answered with an error already (a timeout)
     }
+    release_output_hold();
     if (!backlog_.empty()) {
         backlog_.append({bytes.data(), bytes.size()});   // parsed after what came before it
+        backlog_.consume(parse_some(backlog_.readable()));
         return;
     }
     const std::size_t used = parse_some(bytes);
@@ -32,46 +31,42 @@ void session::resume() noexcept {
         backlog_.clear();
         return;
     }
+    release_output_hold();
     if (!backlog_.empty()) {
         backlog_.consume(parse_some(backlog_.readable()));
     }
 }
 
+void session::release_output_hold() noexcept {
+    if (output_held_ && !output_full()) {
+        output_held_ = false;
+        parser_.release_hold();
+    }
+}
+
 // A read of 8 KiB of tiny pipelined GETs completes some 300 requests; with a large route
-// body, one read could queue hundreds of megabytes. So the bytes go to the parser in
-// pieces that can complete only as many requests as still fit under the limit.
+// body, one read could queue hundreds of megabytes. So once a request's answer takes the
+// output to the limit, the parser holds after it (on_request_complete) and gives back
+// the rest, kept unparsed: the limit is passed by one answer at most.
 std::size_t session::parse_some(std::span<const char> bytes) noexcept {
-    const std::size_t limit = ctx_->max_pending_output;
-    const std::size_t answer = std::max<std::size_t>(ctx_->max_answer_bytes, 1);
-    std::size_t used = 0;
-    while (used < bytes.size()) {
-        const std::size_t out = output_bytes();
-        if (out >= limit) {
+    if (parser_.holding() || output_full()) {
+        return 0;
+    }
+    const proto::parse_status st = parser_.feed(bytes);
+    switch (st) {
+        case proto::parse_status::need_more:
             break;
-        }
-        // Requests end at least min_request_bytes apart, so a piece of (k - 1) * min + 1
-        // bytes completes at most k of them. Without room for two answers, pieces of one
-        // minimal request: the limit is passed by one answer at most.
-        const std::size_t fit = (limit - out) / answer;
-        const std::size_t piece = fit > 1 ? (fit - 1) * min_request_bytes + 1 : min_request_bytes;
-        const std::size_t n = std::min(bytes.size() - used, piece);
-        const proto::parse_status st = parser_.feed(bytes.subspan(used, n));
-        used += n;
-        if (st == proto::parse_status::held) {
-            // A deferred answer: what follows its request waits for it, unparsed.
-            return used - parser_.held_back();
-        }
-        if (st != proto::parse_status::need_more) {
-            if (st == proto::parse_status::error && !failed_) {
+        case proto::parse_status::held:
+            return bytes.size() - parser_.held_back();
+        case proto::parse_status::error:
+            if (!failed_) {
                 fail(parser_.error_status());
             }
-            // The parser has stopped: the rest is no request of ours, but the parser
-            // notes that the client sent more (the close then lingers).
-            parser_.feed(bytes.subspan(used));
-            return bytes.size();
-        }
+            break;
+        case proto::parse_status::closed:
+            break;   // the rest is no request of ours; the parser noted it (the close lingers)
     }
-    return used;
+    return bytes.size();
 }
 
 void session::fail(int status) noexcept {
@@ -118,7 +113,7 @@ void session::reset(std::size_t keep_capacity) noexcept {
     transfer_.reset();
     requests_ = nullptr;
     phase_ = phase::reading;
-    close_after_ = failed_ = head_written_ = dropped_input_ = false;
+    close_after_ = failed_ = head_written_ = dropped_input_ = output_held_ = false;
 }
 
 void session::on_request_head(const proto::request_head& head) noexcept {
@@ -160,6 +155,11 @@ void session::on_request_complete() noexcept {
     }
     write_answer();
     finish_request();
+    if (output_full() && !close_after_) {
+        // Enough is owed: what follows waits, unparsed, until the client reads.
+        output_held_ = true;
+        parser_.hold_after_this_request();
+    }
 }
 
 void session::finish_request() noexcept {

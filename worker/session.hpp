@@ -39,7 +39,7 @@ struct serve_context {
     // that pipelines but does not read): what it sends meanwhile waits, unparsed.
     std::size_t max_pending_output = 256 * 1024;
     // The most one request can add to the output (the largest answer, plus 100 Continue):
-    // input is parsed in pieces small enough that the limit is passed by one answer at most.
+    // the limit is passed by one answer at most.
     std::size_t max_answer_bytes = 1024;
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
     output_waker* waker = nullptr;
@@ -131,8 +131,11 @@ private:
     void take_built() noexcept;
     // The answer is complete: the request is done with, and parsing may go on.
     void finish_request() noexcept;
-    // Parses a prefix of bytes, stopping once the output is full; returns its length.
+    // Parses bytes until the parser holds (the output is full, or an answer is awaited);
+    // returns how many it took.
     std::size_t parse_some(std::span<const char> bytes) noexcept;
+    // The output has room again: the parser may go on.
+    void release_output_hold() noexcept;
     // The handler of the request in progress will not see it end.
     void abort_request() noexcept;
     void write_answer() noexcept;
@@ -152,6 +155,7 @@ private:
     phase phase_ = phase::reading;
     bool head_written_ = false;   // of a built answer
     bool dropped_input_ = false;  // pipelined input dropped after a deferred last answer
+    bool output_held_ = false;    // the parser holds because the output is full
     handlers::handler* handler_ = nullptr;   // from the head to the end of the request
     handlers::exchange exchange_;
     proto::connection_header answer_conn_ = proto::connection_header::none;
