@@ -216,7 +216,10 @@ int host_offload(pfd_request* r, void (*work)(void*), void (*done)(pfd_request*,
                             --r->offloads;
                             if (r->ex != nullptr && done != nullptr) {
                                 r->in_callback = true;
-                                done(r, arg);
+                                {
+                                    const in_module_scope inside{r->route->watch()};
+                                    done(r, arg);
+                                }
                                 r->in_callback = false;
                                 if (r->ex != nullptr && r->ex->finished()) {
                                     r->route->detach(*r);

@@ -82,10 +82,20 @@ tl::expected<std::shared_ptr<const module_library>, std::string> module_library:
     if (d->handle == nullptr) {
         return refuse("its descriptor has no handle callback");
     }
-    return std::shared_ptr<const module_library>(new module_library(handle, d, path));
+    return std::shared_ptr<const module_library>(new module_library(handle, d, path, std::move(*copy)));
 }
 
-module_library::~module_library() { ::dlclose(handle_); }
+module_library::~module_library() {
+    ::dlclose(handle_);
+    // A library may stay loaded after dlclose (C++ code's STB_GNU_UNIQUE symbols pin it):
+    // then its name must stay taken, or the next module given this descriptor number would
+    // be handed this one's code.
+    const std::string via = "/proc/self/fd/" + std::to_string(copy_.get());
+    if (void* still = ::dlopen(via.c_str(), RTLD_NOLOAD | RTLD_LAZY)) {
+        ::dlclose(still);
+        static_cast<void>(copy_.release());
+    }
+}
 
 const char* module_library::name() const noexcept {
     return descriptor_->name != nullptr ? descriptor_->name : path_.c_str();

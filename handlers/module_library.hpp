@@ -9,6 +9,7 @@
 
 #include <tl/expected.hpp>
 
+#include "base/unique_fd.hpp"
 #include "preforkd/module.h"
 
 namespace pfd::handlers {
@@ -27,12 +28,15 @@ public:
     [[nodiscard]] const char* name() const noexcept;
 
 private:
-    module_library(void* handle, const pfd_module* d, std::string path) noexcept
-        : handle_{handle}, descriptor_{d}, path_{std::move(path)} {}
+    module_library(void* handle, const pfd_module* d, std::string path, unique_fd copy) noexcept
+        : handle_{handle}, descriptor_{d}, path_{std::move(path)}, copy_{std::move(copy)} {}
 
     void* handle_;
     const pfd_module* descriptor_;
     std::string path_;
+    // Kept open while loaded: dlopen knows a library by its name first, and the copy's name,
+    // /proc/self/fd/N, would otherwise be the next module's too.
+    unique_fd copy_;
 };
 
 }  // namespace pfd::handlers

@@ -6,7 +6,7 @@
 namespace pfd::handlers {
 
 module_route::module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot,
-                           message_sender* messages)
+                           message_sender* messages, module_watch watch)
     : lib_{spec.module},
       mod_{&lib_->descriptor()},
       settings_{spec.settings},
@@ -14,11 +14,13 @@ module_route::module_route(const route_spec& spec, offload* helpers, const error
       messages_{messages},
       errors_{&errors},
       busy_{503, "text/plain", "Service Unavailable\n", "Retry-After: 1\r\n"},
-      slot_{worker_slot} {
+      slot_{worker_slot},
+      watch_{watch} {
     if (mod_->init == nullptr) {
         ready_ = true;
         return;
     }
+    const in_module_scope inside{watch_};
     const int rc = mod_->init(&self_, &module_host(), &state_);
     ready_ = rc == 0;
     if (!ready_) {
@@ -29,6 +31,7 @@ module_route::module_route(const route_spec& spec, offload* helpers, const error
 
 module_route::~module_route() {
     if (ready_ && mod_->shutdown != nullptr) {
+        const in_module_scope inside{watch_};
         mod_->shutdown(state_);
     }
 }
@@ -85,7 +88,10 @@ void module_route::on_head(exchange& ex, const proto::request_head& head) noexce
     r->head = &head;
     ex.handler_state = r;
     r->in_callback = true;
-    mod_->handle(state_, r);
+    {
+        const in_module_scope inside{watch_};
+        mod_->handle(state_, r);
+    }
     r->in_callback = false;
     r->head = nullptr;
     if (r->ex != nullptr && r->ex->finished()) {
@@ -98,7 +104,10 @@ void module_route::on_body(exchange& ex, std::span<const char> bytes) noexcept {
     auto* r = static_cast<pfd_request*>(ex.handler_state);
     if (r != nullptr && mod_->on_body != nullptr) {
         r->in_callback = true;
-        mod_->on_body(state_, r, bytes.data(), bytes.size());
+        {
+            const in_module_scope inside{watch_};
+            mod_->on_body(state_, r, bytes.data(), bytes.size());
+        }
         r->in_callback = false;
         if (r->ex != nullptr && r->ex->finished()) {
             detach(*r);
@@ -111,7 +120,10 @@ void module_route::on_complete(exchange& ex) noexcept {
     auto* r = static_cast<pfd_request*>(ex.handler_state);
     if (r != nullptr && mod_->on_complete != nullptr) {
         r->in_callback = true;
-        mod_->on_complete(state_, r);
+        {
+            const in_module_scope inside{watch_};
+            mod_->on_complete(state_, r);
+        }
         r->in_callback = false;
         if (r->ex != nullptr && r->ex->finished()) {
             detach(*r);
@@ -128,7 +140,10 @@ void module_route::on_abort(exchange& ex) noexcept {
     detach(*r);
     if (mod_->on_abort != nullptr) {
         r->in_callback = true;
-        mod_->on_abort(state_, r);
+        {
+            const in_module_scope inside{watch_};
+            mod_->on_abort(state_, r);
+        }
         r->in_callback = false;
     }
     release_if_done(*r);
@@ -136,7 +151,10 @@ void module_route::on_abort(exchange& ex) noexcept {
 
 void module_route::on_message(std::span<const char> data) noexcept {
     if (ready_ && mod_->on_message != nullptr) {
-        mod_->on_message(state_, data.empty() ? nullptr : data.data(), data.size());
+        {
+            const in_module_scope inside{watch_};
+            mod_->on_message(state_, data.empty() ? nullptr : data.data(), data.size());
+        }
     }
 }
 

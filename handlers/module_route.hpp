@@ -3,6 +3,8 @@
 // into the module's C ABI. The module's requests are pfd_request objects, pooled per
 // route; each lives until its answer is finished (or the client is gone) and no
 // offloaded work of it is left.
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +19,35 @@
 
 namespace pfd::handlers {
 class module_route;
+
+// Where a worker notes which module route's code it runs (the scoreboard's in_module), so
+// that the master can name the route and module if the worker dies inside it.
+struct module_watch {
+    std::atomic<std::uint32_t>* in_module = nullptr;
+    std::uint32_t route_number = 0;   // 1 + the route's index in the configuration
+};
+
+// While a module callback runs: the watch says this route (restored after, as callbacks nest).
+class in_module_scope {
+public:
+    explicit in_module_scope(const module_watch& w) noexcept
+        : at_{w.in_module}, before_{at_ != nullptr ? at_->load(std::memory_order_relaxed) : 0} {
+        if (at_ != nullptr) {
+            at_->store(w.route_number, std::memory_order_relaxed);
+        }
+    }
+    ~in_module_scope() {
+        if (at_ != nullptr) {
+            at_->store(before_, std::memory_order_relaxed);
+        }
+    }
+    in_module_scope(const in_module_scope&) = delete;
+    in_module_scope& operator=(const in_module_scope&) = delete;
+
+private:
+    std::atomic<std::uint32_t>* at_;
+    std::uint32_t before_;
+};
 }
 
 struct pfd_request;
@@ -44,7 +75,7 @@ protected:
 class module_route final : public handler {
 public:
     module_route(const route_spec& spec, offload* helpers, const error_pages& errors, unsigned worker_slot,
-                 message_sender* messages = nullptr);
+                 message_sender* messages = nullptr, module_watch watch = {});
     ~module_route() override;
 
     void on_head(exchange& ex, const proto::request_head& head) noexcept override;
@@ -61,6 +92,7 @@ public:
     [[nodiscard]] message_sender* messages() const noexcept { return messages_; }
     [[nodiscard]] const proto::prepared_response& busy() const noexcept { return busy_; }
     [[nodiscard]] void* state() const noexcept { return state_; }
+    [[nodiscard]] const module_watch& watch() const noexcept { return watch_; }
     [[nodiscard]] const pfd_module& module() const noexcept { return *mod_; }
     // The request no longer answers through its exchange (answered, or the client left).
     void detach(pfd_request& r) noexcept;
@@ -78,6 +110,7 @@ private:
     const error_pages* errors_;
     proto::prepared_response busy_;   // 503 with Retry-After: the offload queue is full
     unsigned slot_;
+    module_watch watch_;
     pfd_worker self_{this};
     void* state_ = nullptr;
     bool ready_ = false;

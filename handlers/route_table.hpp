@@ -23,7 +23,8 @@ public:
     // `helpers`: where file routes look files up (may be null in tests: they answer 503).
     // `messages`: where module routes' send_message goes (null: PFD_EINVAL).
     explicit route_table(const std::vector<route_spec>& routes, const mime_overrides& mime = {},
-                         offload* helpers = nullptr, unsigned worker_slot = 0, message_sender* messages = nullptr);
+                         offload* helpers = nullptr, unsigned worker_slot = 0, message_sender* messages = nullptr,
+                         std::atomic<std::uint32_t>* in_module = nullptr);
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
@@ -35,7 +36,6 @@ public:
     void deliver_message(std::span<const char> data) noexcept;
     [[nodiscard]] const error_pages& errors() const noexcept { return errors_; }
     // The most one request's answer adds to a connection's output (bytes, not file ranges).
-    [[nodiscard]] std::size_t max_answer_bytes() const noexcept { return max_answer_bytes_; }
 
 private:
     struct entry {
@@ -52,7 +52,6 @@ private:
     };
     std::vector<prefix_entry> prefix_routes_;   // files and modules, longest prefix first
     std::vector<module_route*> modules_;        // in routes_ and prefix_routes_, in config order
-    std::size_t max_answer_bytes_ = 0;
     not_found not_found_;
     server_options server_options_;
 };

@@ -24,7 +24,8 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
-      routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_},
+      routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_,
+              &stats.in_module},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},
@@ -38,7 +39,6 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
     ctx_.stats = stats_;
     ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
     ctx_.max_pending_output = max_pending_output;
-    ctx_.max_answer_bytes = routes_.max_answer_bytes();
     ctx_.waker = this;
     free_slots_.reserve(conns_.size());
     for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {

@@ -38,9 +38,6 @@ struct serve_context {
     // Output queued on one connection beyond which its input is no longer parsed (a client
     // that pipelines but does not read): what it sends meanwhile waits, unparsed.
     std::size_t max_pending_output = 256 * 1024;
-    // The most one request can add to the output (the largest answer, plus 100 Continue):
-    // the limit is passed by one answer at most.
-    std::size_t max_answer_bytes = 1024;
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
     output_waker* waker = nullptr;
 };

@@ -77,18 +77,21 @@ typedef struct pfd_host {
     int (*finish)(pfd_request* r);
     /* The answer comes after handle (and on_complete) return. */
     int (*keep)(pfd_request* r);
-    /* Runs work(arg) on a helper thread, then done(r, arg) on the loop thread (not if the
-     * request was aborted meanwhile; free arg in on_abort then, or own it elsewhere).
-     * The request is kept (its answer comes later). PFD_EFULL if the worker's queue is
-     * full: the server has then answered 503 with Retry-After, and done will not run. */
+    /* Runs work(arg) on a helper thread, then done(r, arg) on the loop thread. The request
+     * is kept (its answer comes later). If the request is aborted meanwhile, done is not
+     * called, and work may still be running when on_abort is: give arg two owners (work's
+     * end and the loop: the last to let go frees it, as examples/sum does). PFD_EFULL if
+     * the worker's queue is full: the server has then answered 503 with Retry-After, and
+     * neither work nor done will run. */
     int (*offload)(pfd_request* r, void (*work)(void* arg), void (*done)(pfd_request* r, void* arg), void* arg);
 
     /* The route in this worker. */
     pfd_str (*setting)(const pfd_worker* w, const char* key, size_t key_len); /* [route.settings] value as text */
     unsigned (*worker_slot)(const pfd_worker* w);
     /* To every worker of the current generation (slot < 0) or one slot, through the
-     * master; never blocks (PFD_EFULL when the channel is full). Not yet implemented by
-     * this server: returns PFD_EINVAL. */
+     * master; the sender receives it too. Never blocks: PFD_EFULL when the channel is
+     * full, PFD_E2BIG above 64 KiB, PFD_EINVAL without a channel. Delivered to on_message
+     * of every module route of every receiving worker, on its loop thread. */
     int (*send_message)(pfd_worker* w, int slot, const char* data, size_t len);
 } pfd_host;
 
@@ -108,7 +111,8 @@ typedef struct pfd_module {
     void (*on_complete)(void* state, pfd_request* r);
     /* The request ended before its answer (optional); r is not to be used after this. */
     void (*on_abort)(void* state, pfd_request* r);
-    /* A message sent by send_message in any worker (optional). */
+    /* A message sent by send_message in any worker, or by `preforkd ctl send` (optional);
+     * data is valid during the call. */
     void (*on_message)(void* state, const char* data, size_t len);
     /* The worker is stopping (optional). */
     void (*shutdown)(void* state);

@@ -26,12 +26,6 @@ from helpers import cli
 BUILD = Path(BIN).resolve().parent
 EXAMPLES = BUILD / "examples"
 
-# handlers/module_library.cpp closes each copy's memfd once dlopen returns: the next load
-# gets the same /proc/self/fd/N name, and glibc returns the library already loaded under
-# it, so a second module in a configuration runs the first one's code.
-SAME_NAME_BUG = ("module_library closes the memfd after dlopen: the next module's copy gets the same "
-                 "/proc/self/fd/N name and dlopen returns the first module (the lead's loader bug)")
-
 FIXED_ROOT = """
 [[route]]
 path = "/"
@@ -130,7 +124,6 @@ def test_echo(server_factory):
     assert (j["has_body"], j["body"], j["query"]) == (False, "", "")
 
 
-@pytest.mark.xfail(strict=True, reason=SAME_NAME_BUG)
 def test_the_example_config_serves_every_example(server_factory, tmp_path):
     """conf/examples/modules.toml, pointed at this build: each route its own module."""
     text = (REPO / "conf/examples/modules.toml").read_text()
@@ -228,8 +221,6 @@ def test_a_crashing_module_takes_down_only_its_worker(server_factory, how):
 
 
 @pytest.mark.kills_workers
-@pytest.mark.xfail(strict=True, reason="the master's line for a crashed worker names neither the route nor the "
-                                       "module (server/respawn.cpp after_exit): issue 14 asks for both")
 def test_a_crash_is_logged_with_its_route_and_module(server_factory):
     s = crash_server(server_factory)
     dead, _ = crash_one(s, "/crash/segv")

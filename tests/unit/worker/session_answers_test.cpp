@@ -66,7 +66,6 @@ struct fixture {
         ctx.routes = &routes;
         ctx.date = &date;
         ctx.stats = &stats;
-        ctx.max_answer_bytes = 400;
         ctx.waker = &wake;
     }
     std::unique_ptr<session> make() {

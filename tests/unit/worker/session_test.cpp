@@ -59,7 +59,6 @@ struct fixture {
         ctx.stats = &stats;
         ctx.max_requests_per_connection = max_requests;
         ctx.max_pending_output = max_output;
-        ctx.max_answer_bytes = 400;
     }
     std::unique_ptr<session> make() {
         auto s = std::make_unique<session>(ctx, proto::parser_limits{});
