@@ -169,7 +169,6 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::send: on_send(slot_of(d), gen_of(d), cqe.res); break;
         case op::splice_in: on_splice_in(slot_of(d), gen_of(d), cqe.res); break;
         case op::file_check: on_file_check(slot_of(d), gen_of(d), cqe.res); break;
-        case op::splice_out: on_splice_out(slot_of(d), gen_of(d), cqe.res); break;
         case op::file_wait: on_file_wait(slot_of(d), gen_of(d), cqe.res); break;
         case op::wake: on_wake(cqe.res); break;
         case op::message: on_messages(cqe.res); break;

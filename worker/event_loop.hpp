@@ -144,7 +144,6 @@ private:
     bool file_step_back(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
     void on_splice_in(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
     void on_file_check(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
-    void on_splice_out(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
     void on_file_wait(std::uint32_t slot, std::uint32_t gen, int res) noexcept;
 
     [[nodiscard]] timer_wheel::tick_t now_tick() const noexcept;

@@ -1,14 +1,17 @@
 // A file range of a connection's output, sent without passing through user space:
 //   splice_in   file -> pipe (io_uring runs it on a helper thread: a cold file blocks
 //               nobody else on this worker)
-//   file_check  the file's size and mtime: if it changed since it was opened, what the
-//               pipe holds may be a mix of old and new bytes, and is not sent
-//   splice_out  pipe -> socket without waiting (io_uring runs splices on its helper
-//               threads, blocking: a client that does not read would hold one each); when
-//               the socket is full, a poll for room (file_wait), then again, until the
-//               pipe is empty; then the next chunk, or what follows the range in the output
+//   file_check  before the range's last chunk leaves the pipe, the file's size and mtime:
+//               if it changed since it was opened, the bytes may be a mix of old and
+//               new, and the last chunk is not sent, so the body ends short. (Checked
+//               once per range, not per chunk: each check is another io-wq hop.)
+//   splice_out  pipe -> socket, a non-blocking splice on the loop thread; when the socket
+//               is full, a poll for room (file_wait), then again, until the pipe is
+//               empty; then the next chunk, or what follows the range in the output
 // A file that ends early or changes closes the connection: the client sees a body
 // shorter than its Content-Length, never a complete-looking wrong one.
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -66,6 +69,10 @@ void event_loop::on_splice_in(std::uint32_t slot, std::uint32_t gen, int res) no
     connection& c = conns_[slot];
     file_transfer& t = c.sess->transfer();
     t.in_pipe = static_cast<std::uint32_t>(res);
+    if (t.done + t.in_pipe < c.sess->sending_files().front().piece.length) {
+        splice_out(slot);   // not the last chunk: a change is caught before that one
+        return;
+    }
     submit_.fstatx(c.sess->sending_files().front().piece.file->fd.get(), &t.seen, tag(op::file_check, slot));
     c.send_inflight = true;
     c.output_op = op::file_check;
@@ -87,15 +94,45 @@ void event_loop::on_file_check(std::uint32_t slot, std::uint32_t gen, int res) n
     splice_out(slot);
 }
 
+// The pipe into the socket, on the loop thread: the pipe's pages are in memory and the
+// socket is non-blocking, so this splice cannot wait (and saves the io-wq hop io_uring's
+// splice would take). A full socket gets a poll for room.
 void event_loop::splice_out(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     session& s = *c.sess;
-    const file_transfer& t = s.transfer();
-    const bool more = t.done + t.in_pipe < s.sending_files().front().piece.length || s.sending().size() != 0;
-    submit_.splice(t.read_end(), -1, c.fd, t.in_pipe, SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0U),
-                   tag(op::splice_out, slot));
-    c.send_inflight = true;
-    c.output_op = op::splice_out;
+    file_transfer& t = s.transfer();
+    const std::uint64_t length = s.sending_files().front().piece.length;
+    while (t.in_pipe != 0) {
+        const bool more = t.done + t.in_pipe < length || s.sending().size() != 0;
+        const ssize_t n = ::splice(t.read_end(), nullptr, c.fd, nullptr, t.in_pipe,
+                                   SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0U));
+        if (n > 0) {
+            const auto moved = static_cast<std::uint32_t>(n);
+            worker_stats::add(stats_->bytes_out, std::uint64_t{moved});
+            t.in_pipe -= std::min(moved, t.in_pipe);
+            t.done += moved;
+            refresh_timer(slot, progress::output);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            submit_.poll_out(c.fd, tag(op::file_wait, slot));   // the client has not read yet
+            c.send_inflight = true;
+            c.output_op = op::file_wait;
+            return;
+        }
+        begin_close(slot);   // EPIPE, ECONNRESET: the client is gone
+        return;
+    }
+    t.emptied();
+    if (t.done < length) {
+        splice_in(slot);
+        return;
+    }
+    s.file_sent();
+    output_moved(slot);
 }
 
 void event_loop::on_file_wait(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
@@ -103,37 +140,6 @@ void event_loop::on_file_wait(std::uint32_t slot, std::uint32_t gen, int res) no
         return;
     }
     splice_out(slot);
-}
-
-void event_loop::on_splice_out(std::uint32_t slot, std::uint32_t gen, int res) noexcept {
-    if (res == -EAGAIN && !stale(conns_[slot], gen) && conns_[slot].state == conn_state::open) {
-        connection& c = conns_[slot];
-        submit_.poll_out(c.fd, tag(op::file_wait, slot));   // the client has not read yet
-        c.output_op = op::file_wait;
-        return;
-    }
-    if (!file_step_back(slot, gen, res)) {
-        return;
-    }
-    connection& c = conns_[slot];
-    session& s = *c.sess;
-    file_transfer& t = s.transfer();
-    const auto n = static_cast<std::uint32_t>(res);
-    worker_stats::add(stats_->bytes_out, std::uint64_t{n});
-    t.in_pipe -= std::min(n, t.in_pipe);
-    t.done += n;
-    refresh_timer(slot, progress::output);
-    if (t.in_pipe != 0) {
-        splice_out(slot);
-        return;
-    }
-    t.emptied();
-    if (t.done < s.sending_files().front().piece.length) {
-        splice_in(slot);
-        return;
-    }
-    s.file_sent();
-    output_moved(slot);
 }
 
 }  // namespace pfd::worker

@@ -23,8 +23,7 @@ enum class op : std::uint8_t {
     accept = 1, recv, send, shutdown, close, cancel, signal, tick, rebalance,
     splice_in,    // a file range into the connection's pipe
     file_check,   // the file's size and mtime, before what the pipe holds is sent
-    splice_out,   // the pipe into the socket (never waiting: a slow client holds no kernel thread)
-    file_wait,    // the socket has room again for splice_out
+    file_wait,    // the socket has room again for the pipe's bytes (spliced on the loop thread)
     wake,         // the offload pool's eventfd: completions to run
     message,      // the message channel from the master: a message for the modules
 };
