@@ -1,11 +1,13 @@
 #include "worker/offload_pool.hpp"
 
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "base/log.hpp"
 
 namespace pfd::worker {
+
 
 offload_pool::offload_pool(unsigned threads, std::size_t max_queued) noexcept
     : thread_count_{threads == 0 ? 1 : threads},
@@ -58,6 +60,11 @@ std::size_t offload_pool::queued() const noexcept {
 }
 
 void offload_pool::serve() noexcept {
+    // Below the loop threads: CPU-heavy work must not take the CPU from the connections
+    // the loops serve when the machine is busy. SCHED_IDLE weighs 3 against a normal
+    // thread's 1024: offloaded work runs on what the loops leave, and still runs.
+    const sched_param idle{};
+    static_cast<void>(::sched_setscheduler(0, SCHED_IDLE, &idle));
     std::unique_lock lock{mutex_};
     for (;;) {
         ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
