@@ -1,5 +1,6 @@
 /* For the tests: a module that brings its worker down. GET .../segv writes through a null
- * pointer, .../abort calls abort(); anything else answers "alive". */
+ * pointer, .../abort calls abort(), .../spin never returns (hang detection's case);
+ * anything else answers "alive". */
 #include <preforkd/module.h>
 
 #include <signal.h>
@@ -30,6 +31,10 @@ static void crash_handle(void* state, pfd_request* r) {
     }
     if (ends_with(path, "/abort")) {
         abort();
+    }
+    if (ends_with(path, "/spin")) {
+        for (volatile unsigned long i = 0;; i = i + 1) {
+        }
     }
     host->respond(r, 200, "text/plain", "alive", 5);
 }

@@ -204,6 +204,26 @@ def crash_one(s, path):
 
 
 @pytest.mark.kills_workers
+def test_a_worker_stuck_in_module_code_is_killed_and_named(server_factory):
+    """A module that never returns on the loop thread: the worker stops beating, the
+    master kills it after worker_timeout and names the route and module it was in."""
+    s = server_factory(workers=2, extra='[supervisor]\nworker_timeout = "1s"\n',
+                       routes=FIXED_ROOT + module_route(EXAMPLES / "testing/libcrash.so", prefix="/crash/"))
+    before = s.worker_slots()
+    with Client(s.port, timeout=10) as c:
+        c.send(request(path="/crash/spin", headers={"Host": "h", "Connection": "close"}))
+        with pytest.raises((ConnectionClosed, ConnectionResetError)):
+            c.read_response()
+    dead = wait_until(lambda: [p for p in before.values() if p not in s.worker_slots().values()], 10,
+                      what="the stuck worker to be killed")
+    assert len(dead) == 1
+    lines = [line for line, _, _ in s.worker_exits() if f"pid {dead[0]} " in line]
+    assert len(lines) == 1, s.log_text()
+    assert "killed by signal 9" in lines[0] and " in route /crash/ (module " in lines[0], lines[0]
+    assert ask(s.port).body == b"hello word"
+
+
+@pytest.mark.kills_workers
 @pytest.mark.parametrize("how", ["segv", "abort"])
 def test_a_crashing_module_takes_down_only_its_worker(server_factory, how):
     s = crash_server(server_factory)
