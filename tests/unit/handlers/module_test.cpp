@@ -18,6 +18,7 @@
 #include "base/unique_fd.hpp"
 #include "handlers/module_library.hpp"
 #include "handlers/route_table.hpp"
+#include "tests/unit/handlers/queued_offload.hpp"
 #include "tests/unit/temp_files.hpp"
 
 using namespace pfd;
@@ -44,25 +45,7 @@ std::shared_ptr<const module_library> loaded(const std::string& path) {
     return *lib;
 }
 
-struct queued_offload final : offload {
-    std::vector<std::pair<work, done>> jobs;
-    std::size_t limit = 16;
-    bool submit(work w, done d) noexcept override {
-        if (jobs.size() >= limit) {
-            return false;
-        }
-        jobs.emplace_back(std::move(w), std::move(d));
-        return true;
-    }
-    void run_all() {
-        auto now = std::move(jobs);
-        jobs.clear();
-        for (auto& [w, d] : now) {
-            w();
-            d();
-        }
-    }
-};
+using test::queued_offload;
 
 // One module route (a prefix) in a table, as a worker builds it.
 struct routed {

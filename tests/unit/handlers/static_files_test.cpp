@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "handlers/route_table.hpp"
+#include "tests/unit/handlers/queued_offload.hpp"
 #include "tests/unit/temp_files.hpp"
 
 using namespace pfd;
@@ -18,27 +19,7 @@ using namespace pfd::handlers;
 
 namespace {
 
-// Jobs wait until the test runs them: work, then done, as the worker's pool does across
-// its threads and the loop.
-struct queued_offload final : offload {
-    std::vector<std::pair<work, done>> jobs;
-    std::size_t limit = 16;
-    bool submit(work w, done d) noexcept override {
-        if (jobs.size() >= limit) {
-            return false;
-        }
-        jobs.emplace_back(std::move(w), std::move(d));
-        return true;
-    }
-    void run_all() {
-        auto now = std::move(jobs);
-        jobs.clear();
-        for (auto& [w, d] : now) {
-            w();
-            d();
-        }
-    }
-};
+using test::queued_offload;
 
 void write_file(const std::string& path, std::string_view bytes) {
     std::ofstream f{path, std::ios::binary};
