@@ -86,7 +86,9 @@ void static_files::on_head(exchange& ex, const proto::request_head& head) noexce
             answer_status(ex, req, target.status);
             return;
         }
-        std::string key = target.relative;
+        // The cache key is the name, with a '/' for a directory's index: made in place,
+        // so a cached answer costs no copy of it.
+        std::string& key = target.relative;
         if (target.trailing_slash) {
             key += '/';
         }
@@ -94,7 +96,8 @@ void static_files::on_head(exchange& ex, const proto::request_head& head) noexce
             answer(ex, req, *e);
             return;
         }
-        look_up_later(ex, req, std::move(key), std::move(target.relative), target.trailing_slash);
+        std::string relative = target.trailing_slash ? key.substr(0, key.size() - 1) : key;
+        look_up_later(ex, req, std::move(key), std::move(relative), target.trailing_slash);
     } catch (...) {
         ex.respond(errors_->get(500));   // out of memory: this request, not the worker
     }

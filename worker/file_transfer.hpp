@@ -14,7 +14,7 @@ namespace pfd::worker {
 class file_transfer {
 public:
     // The most one splice moves (the pipe is sized for it when the kernel allows: 1 MiB
-    // is fs.pipe-max-size's default). Each chunk is two io-wq hops, so the larger the better.
+    // is fs.pipe-max-size's default). Each chunk is an io-wq hop, so the larger the better.
     static constexpr unsigned chunk = 1024 * 1024;
 
     // A pipe to splice through, made if there is none.

@@ -1,7 +1,5 @@
 #include "worker/session.hpp"
 
-#include <algorithm>
-
 #include "proto/persistence.hpp"
 
 namespace pfd::worker {
