@@ -31,6 +31,11 @@ inline timespec read_clock(clockid_t id) noexcept {
 
 // CLOCK_MONOTONIC in milliseconds: heartbeats, compared across processes.
 inline std::uint64_t monotonic_ms() noexcept { return detail::to_ms(detail::read_clock(CLOCK_MONOTONIC)); }
+// The same clock in microseconds: request durations (read once per batch of completions).
+inline std::uint64_t monotonic_us() noexcept {
+    const timespec ts = detail::read_clock(CLOCK_MONOTONIC);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000;
+}
 // The same clock at tick resolution (a few ms), without a vDSO time read: the worker
 // reads it for every batch of completions.
 inline std::uint64_t monotonic_coarse_ms() noexcept {

@@ -28,6 +28,8 @@ struct route_spec {
     std::optional<file_route_settings> files;   // set: a file route (prefix, root, ...)
     std::shared_ptr<const module_library> module;   // set: a module answers (path or prefix)
     std::vector<std::pair<std::string, std::string>> settings;   // [route.settings], as text
+    // Set: answered by the worker itself ("metrics", "livez" or "readyz"), exact path.
+    std::string builtin;
 
     // An exact path answered with a fixed body.
     static route_spec fixed(std::string path, std::string body, std::string content_type) {

@@ -5,12 +5,20 @@
 namespace pfd::handlers {
 
 route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers,
-                         unsigned worker_slot, message_sender* messages, std::atomic<std::uint32_t>* in_module)
+                         unsigned worker_slot, message_sender* messages, std::atomic<std::uint32_t>* in_module,
+                         const builtin_factory& builtins)
     : options_{200, "", "", allow_get_head_options}, mime_{mime}, not_found_{errors_}, server_options_{options_} {
     routes_.reserve(routes.size());
     for (std::size_t i = 0; i < routes.size(); ++i) {
         const route_spec& r = routes[i];
-        if (r.module != nullptr) {
+        if (!r.builtin.empty()) {
+            std::unique_ptr<handler> h = builtins ? builtins(r, errors_) : nullptr;
+            if (h == nullptr) {
+                // Without the worker (unit tests): such a route is not there.
+                continue;
+            }
+            routes_.push_back({r.path, std::move(h)});
+        } else if (r.module != nullptr) {
             const module_watch watch{in_module, static_cast<std::uint32_t>(i + 1)};
             auto h = std::make_unique<module_route>(r, helpers, errors_, worker_slot, messages, watch);
             modules_.push_back(h.get());

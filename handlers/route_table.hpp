@@ -3,6 +3,7 @@
 // request. Routes are matched on the path part of the target (the query is ignored):
 // an exact path first, then the file route with the longest prefix (its prefix without
 // the final '/' too, which is redirected to add it).
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,13 +19,17 @@
 
 namespace pfd::handlers {
 
+// Makes the handler of a route answered by the worker itself (route_spec::builtin),
+// which sees what a handler cannot (the scoreboard, the server's readiness).
+using builtin_factory = std::function<std::unique_ptr<handler>(const route_spec&, const error_pages&)>;
+
 class route_table {
 public:
     // `helpers`: where file routes look files up (may be null in tests: they answer 503).
     // `messages`: where module routes' send_message goes (null: PFD_EINVAL).
     explicit route_table(const std::vector<route_spec>& routes, const mime_overrides& mime = {},
                          offload* helpers = nullptr, unsigned worker_slot = 0, message_sender* messages = nullptr,
-                         std::atomic<std::uint32_t>* in_module = nullptr);
+                         std::atomic<std::uint32_t>* in_module = nullptr, const builtin_factory& builtins = {});
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 

@@ -8,8 +8,8 @@ packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
   packages=(
     build-essential meson ninja-build pkg-config
-    liburing-dev node-llhttp libmimalloc-dev libtomlplusplus-dev libexpected-dev
-    catch2 python3-pytest
+    liburing-dev node-llhttp libmimalloc-dev libtomlplusplus-dev libexpected-dev libsystemd-dev
+    catch2 python3-pytest python3-prometheus-client systemd
     curl wrk procps
     clang libclang-rt-14-dev
   )

@@ -141,6 +141,42 @@ void read_exact_route(validator& v, const toml::table& t, const toml::node& path
     cfg.worker.routes.push_back(std::move(r));
 }
 
+// `builtin = "metrics" | "livez" | "readyz"` on an exact path: the worker answers it.
+void read_builtin_route(validator& v, const toml::table& t, const toml::node& route, const toml::node& builtin,
+                        std::set<std::string>& seen, config& cfg) {
+    handlers::route_spec r;
+    if (v.string(t, "builtin", "route.builtin", r.builtin) == nullptr) {
+        return;
+    }
+    if (r.builtin != "metrics" && r.builtin != "livez" && r.builtin != "readyz") {
+        v.error(builtin.source(), "route.builtin must be \"metrics\", \"livez\" or \"readyz\", got " + describe(builtin));
+    }
+    for (const char* key : {"body", "content_type", "prefix", "root", "index", "cache_control", "follow_symlinks",
+                            "precompressed", "allow_dotfiles", "module", "settings"}) {
+        if (const toml::node* n = t.get(key)) {
+            v.error(n->source(), "route." + std::string{key} + " does not go with builtin: a builtin route has a path "
+                                 "and nothing else");
+        }
+    }
+    const toml::node* path = t.get("path");
+    if (path == nullptr) {
+        v.error(route.source(), "route.path is missing: a builtin route answers one exact path, such as \"/" +
+                                    r.builtin + "\"");
+        return;
+    }
+    if (v.string(t, "path", "route.path", r.path) == nullptr) {
+        return;
+    }
+    if (r.path.empty() || r.path.front() != '/') {
+        v.error(path->source(), "route.path must start with '/', got " + describe(*path));
+    } else if (const route_path_check check = check_route_path(r.path); !check.error.empty()) {
+        v.error(path->source(), "route.path " + describe(*path) + " can never match a request: " + check.error);
+    } else if (!seen.insert(r.path).second) {
+        v.error(path->source(), "route.path " + describe(*path) + " is already used by an earlier route");
+    }
+    cfg.worker.routes.push_back(std::move(r));
+}
+
 // root, as written, made absolute beside the file; it must be a directory now, so that a
 // typo fails -t rather than turning every request into 404.
 void read_root(validator& v, const toml::table& t, const toml::node& route, handlers::file_route_settings& f) {
@@ -347,10 +383,12 @@ void read_routes(validator& v, const toml::node& n, config& cfg) {
         const toml::table& t = *item.as_table();
         v.known_keys(t, "route",
                      {"path", "body", "content_type", "prefix", "root", "index", "cache_control", "follow_symlinks",
-                      "precompressed", "allow_dotfiles", "module", "settings"});
+                      "precompressed", "allow_dotfiles", "module", "settings", "builtin"});
         const toml::node* path = t.get("path");
         const toml::node* prefix = t.get("prefix");
-        if (t.get("module") != nullptr) {
+        if (const toml::node* b = t.get("builtin")) {
+            read_builtin_route(v, t, item, *b, paths, cfg);
+        } else if (t.get("module") != nullptr) {
             read_module_route(v, t, item, paths, prefixes, cfg);
         } else if (t.get("settings") != nullptr) {
             v.error(t.get("settings")->source(), "route.settings belongs to a module route (one with module = ...)");

@@ -78,6 +78,7 @@ private:
         return {current_.listeners, pid_file_, control_, current_.cfg};
     }
     [[nodiscard]] int poll_timeout_ms() const noexcept;
+    void publish_readiness() noexcept;
 
     pid_file pid_file_;
     binary_upgrade upgrade_;
@@ -128,6 +129,7 @@ int master::run() noexcept {
             scale(std::exchange(pending_scale_, 0U));
         }
         sampler_.tick(pool_);
+        publish_readiness();
         if (steady_clock::now() >= next_supervise_) {
             next_supervise_ = steady_clock::now() + supervise_every;
             settle_steering();
@@ -318,6 +320,30 @@ void master::begin_stop(run_state how) noexcept {
     }
 }
 
+// What /readyz answers: ready once every slot of the first generation has a worker
+// accepting, draining from the start of a stop.
+void master::publish_readiness() noexcept {
+    worker::server_stats& srv = pool_.server();
+    srv.config_generation.store(current_.number, std::memory_order_relaxed);
+    if (!serving()) {
+        srv.readiness.store(worker::server_readiness::draining, std::memory_order_relaxed);
+        return;
+    }
+    if (srv.readiness.load(std::memory_order_relaxed) != worker::server_readiness::starting) {
+        return;
+    }
+    for (unsigned slot = 0; slot < current_.slots.size(); ++slot) {
+        const auto& procs = pool_.procs();
+        const bool up = std::any_of(procs.begin(), procs.end(), [&](const worker_proc& w) {
+            return w.slot == slot && w.config_gen == current_.number && !w.draining && pool_.ready(w);
+        });
+        if (!up) {
+            return;
+        }
+    }
+    srv.readiness.store(worker::server_readiness::ready, std::memory_order_relaxed);
+}
+
 int master::poll_timeout_ms() const noexcept {
     const auto now = steady_clock::now();
     auto next = std::min(now + milliseconds{1000}, next_supervise_);
@@ -404,6 +430,7 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         log_line("cannot create the scoreboard: %s failed: %s", board.error().call, std::strerror(board.error().code));
         return 1;
     }
+    board->server().start_unix_ms.store(unix_ms(), std::memory_order_relaxed);
     master m{cfg,          std::move(*listeners), std::move(sig), std::move(*board), std::move(*control),
              std::move(*pid), argv, binary_upgrade::own_executable()};
     if (from_upgrade) {

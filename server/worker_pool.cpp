@@ -135,8 +135,7 @@ void worker_pool::become_worker(const worker_proc& w, pid_t master_pid, const co
 
     worker::worker_stats& st = board_[w.board];
     st.pid.store(::getpid(), std::memory_order_relaxed);
-    const worker::scoreboard* peers = c.balance == balance_mode::shared ? &board_ : nullptr;
-    const int rc = worker::run(c.worker, listen_fd, st, peers);
+    const int rc = worker::run(c.worker, listen_fd, st, board_, c.balance == balance_mode::shared);
 #if defined(__SANITIZE_ADDRESS__)
     // _exit skips LeakSanitizer's exit check: without this, no test could see a leak in a worker.
     __lsan_do_leak_check();

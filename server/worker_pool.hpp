@@ -66,6 +66,8 @@ public:
     [[nodiscard]] bool empty() const noexcept { return procs_.empty(); }
     [[nodiscard]] worker::worker_stats& stats(const worker_proc& w) noexcept { return board_[w.board]; }
     [[nodiscard]] const worker::worker_stats& stats(const worker_proc& w) const noexcept { return board_[w.board]; }
+    // The master's part of the shared memory (readiness, restarts, start time).
+    [[nodiscard]] worker::server_stats& server() noexcept { return board_.server(); }
     [[nodiscard]] bool ready(const worker_proc& w) const noexcept {
         return stats(w).state.load(std::memory_order_relaxed) == worker::worker_state::ready;
     }

@@ -10,13 +10,14 @@
 #include <cstring>
 
 #include "base/clock.hpp"
+#include "worker/builtin_routes.hpp"
 #include "base/log.hpp"
 
 namespace pfd::worker {
 
 
 event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
-                       const scoreboard* peers) noexcept
+                       const scoreboard& board, bool shared_listener) noexcept
     : stats_{&stats},
       messages_{cfg.message_fd},
       ring_{std::move(r)},
@@ -25,14 +26,17 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
       routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_,
-              &stats.in_module},
+              &stats.in_module,
+              [this, &board](const handlers::route_spec& spec, const handlers::error_pages& errors) {
+                  return make_builtin_route(spec, builtin_context{&board, stats_, &ctx_}, errors);
+              }},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},
       start_ms_{monotonic_coarse_ms()},
       flush_list_{cfg.max_connections},
       rearm_list_{cfg.max_connections},
-      accepts_{peers},
+      accepts_{shared_listener ? &board : nullptr},
       offload_{cfg.offload_threads, cfg.offload_queue} {
     ctx_.routes = &routes_;
     ctx_.date = &date_;
@@ -104,6 +108,7 @@ int event_loop::run() noexcept {
             return 1;
         }
         date_.refresh(unix_seconds_coarse());
+        ctx_.now_us = monotonic_us();
         unsigned head = 0;
         unsigned seen = 0;
         io_uring_cqe* cqe = nullptr;

@@ -58,8 +58,10 @@ inline constexpr std::size_t max_pending_output = 256 * 1024;
 
 class event_loop final : output_waker {
 public:
-    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
-               const scoreboard* peers) noexcept;
+    // board: every worker's entry and the master's; with shared_listener, the workers
+    // on the same socket are peers in taking connections.
+    event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats, const scoreboard& board,
+               bool shared_listener) noexcept;
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
 

@@ -42,7 +42,12 @@ enum class counter_kind : std::uint8_t {
     X(active, std::uint32_t, gauge, "active_connections", false, "Connections open now.")              \
     X(accepted, std::uint64_t, counter, "accepted_connections", false, "Connections accepted.")        \
     X(bytes_in, std::uint64_t, counter, "bytes_in", false, "Bytes read from clients.")                 \
-    X(bytes_out, std::uint64_t, counter, "bytes_out", false, "Bytes written to clients.")
+    X(bytes_out, std::uint64_t, counter, "bytes_out", false, "Bytes written to clients.")                 \
+    X(status_1xx, std::uint64_t, counter, "status_1xx", false, "Requests answered 1xx.")                 \
+    X(status_2xx, std::uint64_t, counter, "status_2xx", false, "Requests answered 2xx.")                 \
+    X(status_3xx, std::uint64_t, counter, "status_3xx", false, "Requests answered 3xx.")                 \
+    X(status_4xx, std::uint64_t, counter, "status_4xx", false, "Requests answered 4xx.")                 \
+    X(status_5xx, std::uint64_t, counter, "status_5xx", false, "Requests answered 5xx.")
 
 struct counter_info {
     const char* member;  // also the exporter's metric name
@@ -84,6 +89,18 @@ struct worker_counters {
     }
 };
 
+// Upper bounds (µs) of the request-duration histogram's buckets; one more bucket, +Inf,
+// follows the last. Prometheus' `le` labels are these in seconds.
+inline constexpr std::array<std::uint64_t, 14> duration_bounds_us{
+    100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000, 2'500'000, 10'000'000};
+inline constexpr std::size_t duration_buckets = duration_bounds_us.size() + 1;
+
+// A plain copy of one worker's duration histogram.
+struct duration_histogram {
+    std::array<std::uint64_t, duration_buckets> count{};   // per bucket, not cumulative
+    std::uint64_t sum_us = 0;
+};
+
 // The members keep their declared order, not the list's: the hot ones share the
 // slot's first cache line.
 struct alignas(64) worker_stats {
@@ -97,6 +114,11 @@ struct alignas(64) worker_stats {
     std::atomic<std::uint64_t> bytes_in{0};
     std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> status_1xx{0};
+    std::atomic<std::uint64_t> status_2xx{0};
+    std::atomic<std::uint64_t> status_3xx{0};
+    std::atomic<std::uint64_t> status_4xx{0};
+    std::atomic<std::uint64_t> status_5xx{0};
     std::atomic<std::uint32_t> active{0};
     // Until the worker has closed its copy of the listening socket (when it drains): a
     // reuseport socket of a removed slot stays in the kernel's group until then.
@@ -104,6 +126,10 @@ struct alignas(64) worker_stats {
     // 1 + the index, in the configuration's [[route]] list, of the module route whose code
     // runs on the loop thread now (0: none): a crash is logged with its route and module.
     std::atomic<std::uint32_t> in_module{0};
+    // How long requests took, from their head to their answer complete in the output:
+    // counts per bucket of duration_bounds_us (not cumulative; the last is +Inf), and the sum.
+    std::array<std::atomic<std::uint64_t>, duration_buckets> duration_count{};
+    std::atomic<std::uint64_t> duration_sum_us{0};
 
     // Single writer: a load and a store, no locked read-modify-write on the hot path.
     template <class T>
@@ -111,11 +137,39 @@ struct alignas(64) worker_stats {
         a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
 
+    // One request answered (whatever its status, error answers included): counted once,
+    // by status class and duration.
+    void record_answer(int status, std::uint64_t duration_us) noexcept {
+        add(requests, std::uint64_t{1});
+        std::atomic<std::uint64_t>* by_class[] = {&status_1xx, &status_2xx, &status_3xx, &status_4xx, &status_5xx};
+        const int cls = status / 100;
+        add(*by_class[cls >= 1 && cls <= 5 ? cls - 1 : 4], std::uint64_t{1});
+        std::size_t b = 0;
+        while (b < duration_bounds_us.size() && duration_us > duration_bounds_us[b]) {
+            ++b;
+        }
+        add(duration_count[b], std::uint64_t{1});
+        add(duration_sum_us, duration_us);
+    }
+
     // Zeroes every counter, before a new worker takes the slot.
     void reset_counters() noexcept {
 #define PFD_COUNTER_RESET(name, type, kind, json, rate, help) name.store(0, std::memory_order_relaxed);
         PREFORKD_WORKER_COUNTERS(PFD_COUNTER_RESET)
 #undef PFD_COUNTER_RESET
+        for (auto& c : duration_count) {
+            c.store(0, std::memory_order_relaxed);
+        }
+        duration_sum_us.store(0, std::memory_order_relaxed);
+    }
+
+    [[nodiscard]] duration_histogram durations() const noexcept {
+        duration_histogram h;
+        for (std::size_t i = 0; i < duration_buckets; ++i) {
+            h.count[i] = duration_count[i].load(std::memory_order_relaxed);
+        }
+        h.sum_us = duration_sum_us.load(std::memory_order_relaxed);
+        return h;
     }
 
     [[nodiscard]] worker_counters counters() const noexcept {
@@ -143,37 +197,62 @@ static_assert(offsetof(worker_stats, holds_listener) - offsetof(worker_stats, re
 static_assert(offsetof(worker_stats, accepted) + sizeof(worker_stats::accepted) <= 64,
               "the counters written per request and per accept stay in the slot's first cache line");
 
+// Whether the server as a whole should be sent traffic: what /readyz answers.
+enum class server_readiness : std::uint8_t {
+    starting,  // the first generation is not ready yet
+    ready,
+    draining,  // a graceful stop or drain has begun: still serving, soon refusing
+};
+
+// Why a worker was replaced (preforkd_worker_restarts_total{reason}).
+enum class restart_reason : std::uint8_t { crash, hang, recycle, reload, scale };
+inline constexpr std::array<const char*, 5> restart_reason_names{"crash", "hang", "recycle", "reload", "scale"};
+
+// The master's part of the shared memory, before the workers' slots: written by the
+// master only, read by the workers (readiness, metrics) and by the master's own exporter.
+struct alignas(64) server_stats {
+    std::atomic<std::uint64_t> start_unix_ms{0};
+    std::atomic<std::uint32_t> config_generation{0};
+    std::atomic<server_readiness> readiness{server_readiness::starting};
+    std::array<std::atomic<std::uint64_t>, restart_reason_names.size()> restarts{};
+};
+
 class scoreboard {
 public:
     static result<scoreboard> create(std::size_t slots) noexcept {
-        const std::size_t bytes = slots * sizeof(worker_stats);
-        void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        void* mem = ::mmap(nullptr, bytes_for(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (mem == MAP_FAILED) {
             return fail(errno, "mmap(scoreboard)");
         }
-        auto* stats = static_cast<worker_stats*>(mem);
+        auto* server = new (mem) server_stats{};
+        auto* stats = reinterpret_cast<worker_stats*>(static_cast<char*>(mem) + sizeof(server_stats));
         for (std::size_t i = 0; i < slots; ++i) {
             new (&stats[i]) worker_stats{};
         }
-        return scoreboard{stats, slots};
+        return scoreboard{server, stats, slots};
     }
 
-    scoreboard(scoreboard&& o) noexcept : stats_{std::exchange(o.stats_, nullptr)}, size_{o.size_} {}
+    scoreboard(scoreboard&& o) noexcept
+        : server_{std::exchange(o.server_, nullptr)}, stats_{std::exchange(o.stats_, nullptr)}, size_{o.size_} {}
     scoreboard& operator=(scoreboard&&) = delete;
     scoreboard(const scoreboard&) = delete;
     scoreboard& operator=(const scoreboard&) = delete;
     ~scoreboard() {
-        if (stats_ != nullptr) {
-            ::munmap(stats_, size_ * sizeof(worker_stats));
+        if (server_ != nullptr) {
+            ::munmap(server_, bytes_for(size_));
         }
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] worker_stats& operator[](std::size_t i) noexcept { return stats_[i]; }
     [[nodiscard]] const worker_stats& operator[](std::size_t i) const noexcept { return stats_[i]; }
+    [[nodiscard]] server_stats& server() noexcept { return *server_; }
+    [[nodiscard]] const server_stats& server() const noexcept { return *server_; }
 
 private:
-    scoreboard(worker_stats* s, std::size_t n) noexcept : stats_{s}, size_{n} {}
+    static std::size_t bytes_for(std::size_t slots) noexcept { return sizeof(server_stats) + slots * sizeof(worker_stats); }
+    scoreboard(server_stats* server, worker_stats* s, std::size_t n) noexcept : server_{server}, stats_{s}, size_{n} {}
+    server_stats* server_;
     worker_stats* stats_;
     std::size_t size_;
 };

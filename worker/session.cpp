@@ -67,8 +67,14 @@ std::size_t session::parse_some(std::span<const char> bytes) noexcept {
     return bytes.size();
 }
 
+void session::record_answer(int status) noexcept {
+    const std::uint64_t now = ctx_->now_us;
+    ctx_->stats->record_answer(status, now > request_start_us_ ? now - request_start_us_ : 0);
+}
+
 void session::fail(int status) noexcept {
     abort_request();
+    record_answer(status);
     phase_ = phase::reading;
     ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
     close_after_ = true;
@@ -81,6 +87,7 @@ bool session::answer_timed_out() noexcept {
     }
     if (head_written_) {
         abort_request();   // part of the answer is out: only closing tells the client
+        record_answer(answer_status_);
         phase_ = phase::reading;
         close_after_ = failed_ = true;
         return false;
@@ -115,6 +122,8 @@ void session::reset(std::size_t keep_capacity) noexcept {
 }
 
 void session::on_request_head(const proto::request_head& head) noexcept {
+    request_start_us_ = ctx_->now_us;
+    answer_status_ = 0;
     handler_ = &ctx_->routes->find(head);
     head_written_ = false;
     exchange_.begin(head.method == proto::method::head, head.version_minor >= 1 || head.version_major > 1, this);
@@ -166,7 +175,8 @@ void session::finish_request() noexcept {
     if (requests_ != nullptr) {
         ++*requests_;
     }
-    worker_stats::add(ctx_->stats->requests, std::uint64_t{1});
+    record_answer(answer_status_);
+    request_start_us_ = ctx_->now_us;   // where a request that fails before its head starts
     if (answer_conn_ == proto::connection_header::close) {
         close_after_ = true;
     }
@@ -200,6 +210,7 @@ void session::answer_moved() noexcept {
 void session::write_answer() noexcept {
     switch (exchange_.source()) {
         case handlers::body_source::prepared:
+            answer_status_ = exchange_.prepared()->status();
             exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
             return;
         case handlers::body_source::built:
@@ -219,6 +230,7 @@ void session::write_answer() noexcept {
 void session::unanswered() noexcept {
     answer_conn_ = proto::connection_header::close;
     parser_.finish_after_this_request();
+    answer_status_ = 500;
     ctx_->routes->errors().get(500).write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
 }
 
@@ -226,6 +238,7 @@ void session::take_built() noexcept {
     if (exchange_.source() == handlers::body_source::prepared) {
         if (!head_written_) {
             head_written_ = true;
+            answer_status_ = exchange_.prepared()->status();
             exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
         }
         return;
@@ -235,6 +248,7 @@ void session::take_built() noexcept {
     }
     if (!head_written_) {
         head_written_ = true;
+        answer_status_ = exchange_.head().status();
         if (exchange_.ends_with_connection()) {
             answer_conn_ = proto::connection_header::close;   // the close ends the body
             parser_.finish_after_this_request();               // nothing may follow it

@@ -40,6 +40,8 @@ struct serve_context {
     std::size_t max_pending_output = 256 * 1024;
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
     output_waker* waker = nullptr;
+    // CLOCK_MONOTONIC in µs, read once per batch of completions: request durations.
+    std::uint64_t now_us = 0;
 };
 
 class session final : public proto::request_sink, handlers::exchange_owner {
@@ -55,6 +57,7 @@ public:
     // Binds the session to a connection (its slot, for wake-ups) and its request counter.
     void attach(std::uint32_t& requests_served, std::uint32_t slot = 0) noexcept {
         requests_ = &requests_served;
+        request_start_us_ = ctx_->now_us;
         slot_ = slot;
     }
 
@@ -158,6 +161,10 @@ private:
     proto::connection_header answer_conn_ = proto::connection_header::none;
     bool close_after_ = false;
     bool failed_ = false;
+    int answer_status_ = 0;             // of the request in progress, once its head is written
+    std::uint64_t request_start_us_ = 0;   // serve_context::now_us when its head arrived
+
+    void record_answer(int status) noexcept;
 };
 
 }  // namespace pfd::worker

@@ -32,7 +32,7 @@ result<unique_fd> make_signal_fd() noexcept {
 
 }  // namespace
 
-int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard* peers) noexcept {
+int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard& board, bool shared_listener) noexcept {
     std::signal(SIGPIPE, SIG_IGN);
     stats.in_module.store(0, std::memory_order_relaxed);   // not the previous occupant's
     auto sig = make_signal_fd();
@@ -47,7 +47,8 @@ int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboar
                  r.error().call, std::strerror(r.error().code));
         return 1;
     }
-    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig), stats, peers);
+    auto loop = std::make_unique<event_loop>(cfg, listen_fd, std::move(*r), std::move(*sig), stats, board,
+                                             shared_listener);
     if (auto b = loop->set_up_buffers(); !b) {
         log_line("cannot set up receive buffers (%s: %s); needs Linux 5.19 or later",
                  b.error().call, std::strerror(b.error().code));

@@ -10,6 +10,6 @@ namespace pfd::worker {
 // `stats` (its scoreboard slot). Returns the process exit code.
 // With `peers` (shared listener mode), a worker holding more than its share of the
 // connections pauses accepting so the others get theirs.
-int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard* peers) noexcept;
+int run(const settings& cfg, int listen_fd, worker_stats& stats, const scoreboard& board, bool shared_listener) noexcept;
 
 }  // namespace pfd::worker

@@ -26,8 +26,8 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z preforkd\[\d+\] 
 STATUS_COLUMNS = ["SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "REQUESTS", "REQ/S", "ACTIVE",
                   "RSS_KIB", "CPU%"]
 WORKER_JSON_KEYS = {"slot", "pid", "generation", "spawn", "state", "uptime_s", "restarts", "requests", "requests_per_s",
-                    "active_connections", "accepted_connections", "bytes_in", "bytes_out", "rss_bytes",
-                    "cpu_percent"}
+                    "active_connections", "accepted_connections", "bytes_in", "bytes_out", "status_1xx",
+                    "status_2xx", "status_3xx", "status_4xx", "status_5xx", "rss_bytes", "cpu_percent"}
 
 BIG_BODY_SIZE = 8 * 1024 * 1024   # more than the kernel's largest send buffer here (4 MiB)
 _PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"   # 64 bytes

@@ -1,0 +1,67 @@
+// livez and readyz, for load balancers and Kubernetes probes.
+#include <atomic>
+
+#include "handlers/method_policy.hpp"
+#include "proto/response.hpp"
+#include "worker/builtin_routes.hpp"
+#include "worker/session.hpp"
+
+namespace pfd::worker {
+
+namespace {
+
+// 200 while the loop runs: answering at all is the proof.
+class livez final : public handlers::handler {
+public:
+    explicit livez(const handlers::error_pages& errors) : errors_{&errors} {}
+
+    void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
+        ex.respond(handlers::answer_for(head.method) == handlers::get_like_answer::not_allowed ? errors_->get(405)
+                                                                                              : alive_);
+        handlers::accept_body(ex, head);
+    }
+
+private:
+    proto::prepared_response alive_{200, "text/plain", "ok\n", "Cache-Control: no-store\r\n"};
+    const handlers::error_pages* errors_;
+};
+
+// 200 only while the current generation is ready and nothing is draining: a balancer
+// stops sending new work here before anything is refused.
+class readyz final : public handlers::handler {
+public:
+    readyz(const builtin_context& ctx, const handlers::error_pages& errors) : ctx_{ctx}, errors_{&errors} {}
+
+    void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
+        if (handlers::answer_for(head.method) == handlers::get_like_answer::not_allowed) {
+            ex.respond(errors_->get(405));
+        } else {
+            ex.respond(ready() ? ready_ : not_ready_);
+        }
+        handlers::accept_body(ex, head);
+    }
+
+private:
+    [[nodiscard]] bool ready() const noexcept {
+        const bool server_ready =
+            ctx_.board->server().readiness.load(std::memory_order_relaxed) == server_readiness::ready;
+        return server_ready && !ctx_.serve->draining;
+    }
+
+    builtin_context ctx_;
+    proto::prepared_response ready_{200, "text/plain", "ready\n", "Cache-Control: no-store\r\n"};
+    proto::prepared_response not_ready_{503, "text/plain", "not ready\n", "Cache-Control: no-store\r\n"};
+    const handlers::error_pages* errors_;
+};
+
+}  // namespace
+
+std::unique_ptr<handlers::handler> make_livez_route(const builtin_context&, const handlers::error_pages& errors) {
+    return std::make_unique<livez>(errors);
+}
+
+std::unique_ptr<handlers::handler> make_readyz_route(const builtin_context& ctx, const handlers::error_pages& errors) {
+    return std::make_unique<readyz>(ctx, errors);
+}
+
+}  // namespace pfd::worker
