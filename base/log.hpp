@@ -6,6 +6,9 @@
 
 namespace pfd {
 
+// [log] level: lines below it are not written.
+enum class log_level : std::uint8_t { debug, info, warn, error };
+
 // Names this process in every later line, e.g. "master" or "worker 3".
 void set_log_identity(std::string_view who) noexcept;
 

@@ -17,7 +17,7 @@ std::string usage_text(const char* program) {
     u += " [-c FILE] [-t | -s SIGNAL] [-h] [-v]\n"
          "       ";
     u += program;
-    u += " status [-c FILE] [--json]\n"
+    u += " status [-c FILE] [--json | --prometheus]\n"
          "       ";
     u += program;
     u += " ctl scale N [-c FILE]\n"
@@ -29,15 +29,17 @@ std::string usage_text(const char* program) {
          "  -t, --test         check the configuration and exit: 0 if valid, else 1\n"
          "                     with one 'file:line:col: message' per problem\n"
          "  -s SIGNAL          signal the running master (from its pid file): stop, quit,\n"
-         "                     reload or reopen\n"
-         "  status             print the workers of the running master (--json for machines)\n"
+         "                     reload, reopen (the log files) or drain (/readyz answers 503)\n"
+         "  status             print the workers of the running master (--json for machines,\n"
+         "                     --prometheus for the metrics in Prometheus' text format)\n"
          "  ctl scale N        run N workers (TTIN / TTOU add or remove one)\n"
          "  ctl send TEXT      a message to every worker's modules (on_message), or with\n"
          "                     --slot N to the worker(s) of slot N; one line, at most 64 KiB\n"
          "  -h, --help         show this help and exit\n"
          "  -v, --version      show the version and exit\n"
          "\n"
-         "Signals to the master: TERM/INT stop now, QUIT stops gracefully.\n";
+         "Signals to the master: TERM/INT stop now, QUIT stops gracefully, HUP reloads,\n"
+         "USR1 reopens the log files, USR2 upgrades the binary, WINCH drains.\n";
     return u;
 }
 
@@ -54,12 +56,13 @@ tl::expected<cli_options, std::string> parse_cli(int argc, char** argv) {
             o.config_path = std::string{a.substr(9)};
         } else if (a == "-s" || a == "--signal") {
             if (i + 1 >= argc) {
-                return tl::unexpected(std::string{a} + " needs a signal: stop, quit, reload or reopen");
+                return tl::unexpected(std::string{a} + " needs a signal: stop, quit, reload, reopen or drain");
             }
             o.signal_name = argv[++i];
             if (o.signal_name != "stop" && o.signal_name != "quit" && o.signal_name != "reload" &&
-                o.signal_name != "reopen") {
-                return tl::unexpected("unknown signal '" + o.signal_name + "'; use stop, quit, reload or reopen");
+                o.signal_name != "reopen" && o.signal_name != "drain") {
+                return tl::unexpected("unknown signal '" + o.signal_name +
+                                      "'; use stop, quit, reload, reopen or drain");
             }
             o.action = cli_action::signal;
         } else if (a == "ctl" && i == 1 && i + 1 < argc && std::string_view{argv[i + 1]} == "send") {
@@ -103,6 +106,8 @@ tl::expected<cli_options, std::string> parse_cli(int argc, char** argv) {
             o.action = cli_action::status;
         } else if (a == "--json" && o.action == cli_action::status) {
             o.json = true;
+        } else if (a == "--prometheus" && o.action == cli_action::status) {
+            o.prometheus = true;
         } else if (a == "-t" || a == "--test") {
             o.action = cli_action::test_config;
         } else if (a == "-h" || a == "--help") {

@@ -11,8 +11,9 @@ enum class cli_action : std::uint8_t { serve, test_config, help, version, signal
 struct cli_options {
     cli_action action = cli_action::serve;
     std::string config_path = "conf/server.toml";
-    std::string signal_name;  // -s: stop, quit, reload, reopen
+    std::string signal_name;  // -s: stop, quit, reload, reopen, drain
     bool json = false;        // status --json
+    bool prometheus = false;  // status --prometheus
     unsigned scale_to = 0;    // ctl scale N
     int send_slot = -1;       // ctl send [--slot N] TEXT: -1, every worker
     std::string message;      // ctl send's TEXT

@@ -78,7 +78,9 @@ void resolve_path(validator& v, const toml::node& n, std::string_view name, std:
 
 void read_server(validator& v, const toml::table& t, config& cfg) {
     v.known_keys(t, "server", {"listen", "workers", "balance", "backlog", "pid_file", "control_socket",
-                               "offload_threads", "offload_queue"});
+                               "offload_threads", "offload_queue", "user", "group", "rlimit_nofile", "cpu_affinity",
+                               "shutdown_delay"});
+    read_server_operations(v, t, cfg);
     if (const toml::node* n = v.string(t, "pid_file", "server.pid_file", cfg.pid_file)) {
         resolve_path(v, *n, "server.pid_file", cfg.pid_file);
     }
@@ -237,7 +239,7 @@ config_result parse_config(std::string_view text, const std::string& source_name
     config cfg;
     cfg.path = source_name;
     cfg.listen = *parse_listen_address("0.0.0.0:9000");
-    v.known_keys(root, "", {"server", "limits", "supervisor", "route", "mime"});
+    v.known_keys(root, "", {"server", "limits", "supervisor", "route", "mime", "log", "metrics"});
     if (const toml::table* t = v.table(root, "server")) {
         read_server(v, *t, cfg);
     }
@@ -246,6 +248,12 @@ config_result parse_config(std::string_view text, const std::string& source_name
     }
     if (const toml::table* t = v.table(root, "supervisor")) {
         read_supervisor(v, *t, cfg);
+    }
+    if (const toml::table* t = v.table(root, "log")) {
+        read_log(v, *t, cfg);
+    }
+    if (const toml::table* t = v.table(root, "metrics")) {
+        read_metrics(v, *t, cfg);
     }
     const toml::node* routes = root.get("route");
     if (routes != nullptr) {

@@ -9,6 +9,7 @@
 
 #include <tl/expected.hpp>
 
+#include "base/log.hpp"
 #include "worker/settings.hpp"
 
 namespace pfd::server {
@@ -35,6 +36,18 @@ struct supervisor_settings {
     std::uint64_t max_memory = 0;           // recycle a worker whose RSS passes this (0: never)
 };
 
+// [log]: where the access and error logs go.
+struct log_settings {
+    std::string error;                  // "": stderr; else an absolute path
+    pfd::log_level level = pfd::log_level::info;
+};
+
+// [metrics]: the master's own Prometheus listener.
+struct metrics_settings {
+    bool enabled = false;               // [metrics] listen was given
+    listen_address listen;
+};
+
 struct config {
     std::string path;
     listen_address listen;
@@ -47,6 +60,17 @@ struct config {
     std::string control_socket;  // default: default_runtime_path(port, "sock")
     worker::settings worker;
     supervisor_settings supervisor;
+    log_settings log;
+    metrics_settings metrics;
+    // [server] user / group: what the workers run as ("": as the master). Resolved by
+    // name or number when the master starts, not here (-t may run elsewhere).
+    std::string user;
+    std::string group;
+    std::uint64_t rlimit_nofile = 0;    // raise RLIMIT_NOFILE to this (0: to the hard limit)
+    bool cpu_affinity = false;          // "auto": worker slot i on the i-th allowed CPU
+    // A graceful stop first answers /readyz 503 (and Connection: close) for this long while
+    // it goes on serving, then stops accepting: balancers see "not ready" before a refusal.
+    std::chrono::milliseconds shutdown_delay{0};
     // Valid but probably not meant ("file:line:col: warning: ..." or "file: warning: ..."),
     // for whoever loaded the file to print; they never make it invalid.
     std::vector<std::string> warnings;

@@ -1,1 +1,113 @@
-// (being written)
+// The operational parts of the configuration: [log], [metrics], and the [server] keys
+// about how the processes run (user, group, rlimit_nofile, cpu_affinity, shutdown_delay).
+#include <limits>
+#include <tuple>
+
+#include "server/config_routes.hpp"
+
+namespace pfd::server::config_parts {
+
+namespace {
+
+// A log destination: "stderr", or a file's path (made absolute beside the config file).
+// `off_allowed`: "off" is a value too (the access log), stored as "".
+void read_destination(validator& v, const toml::table& t, std::string_view key, std::string_view name,
+                      bool off_allowed, std::string& out) {
+    std::string written;
+    const toml::node* n = v.string(t, key, name, written);
+    if (n == nullptr) {
+        return;
+    }
+    if (off_allowed && written == "off") {
+        out.clear();
+        return;
+    }
+    if (written == "stderr") {
+        out = off_allowed ? written : std::string{};
+        return;
+    }
+    if (written.empty() || written.find('\0') != std::string::npos) {
+        v.error(n->source(), std::string{name} + (off_allowed ? " must be \"off\", \"stderr\" or a file's path, got "
+                                                              : " must be \"stderr\" or a file's path, got ") +
+                                 describe(*n));
+        return;
+    }
+    auto resolved = beside_config(v.file(), written);
+    if (!resolved) {
+        v.error(n->source(), std::string{name} + " \"" + written + "\" is relative, and " + resolved.error());
+        return;
+    }
+    out = std::move(*resolved);
+}
+
+}  // namespace
+
+void read_log(validator& v, const toml::table& t, config& cfg) {
+    v.known_keys(t, "log", {"access", "access_format", "error", "level"});
+    read_destination(v, t, "access", "log.access", true, cfg.worker.access_log);
+    read_destination(v, t, "error", "log.error", false, cfg.log.error);
+    std::string format;
+    if (const toml::node* n = v.string(t, "access_format", "log.access_format", format)) {
+        if (format == "combined" || format == "json") {
+            cfg.worker.access_log_json = format == "json";
+        } else {
+            v.error(n->source(), "log.access_format must be \"combined\" or \"json\", got " + describe(*n));
+        }
+    }
+    std::string level;
+    if (const toml::node* n = v.string(t, "level", "log.level", level)) {
+        if (level == "debug") {
+            cfg.log.level = log_level::debug;
+        } else if (level == "info") {
+            cfg.log.level = log_level::info;
+        } else if (level == "warn") {
+            cfg.log.level = log_level::warn;
+        } else if (level == "error") {
+            cfg.log.level = log_level::error;
+        } else {
+            v.error(n->source(), "log.level must be \"debug\", \"info\", \"warn\" or \"error\", got " + describe(*n));
+        }
+    }
+}
+
+void read_metrics(validator& v, const toml::table& t, config& cfg) {
+    v.known_keys(t, "metrics", {"listen"});
+    std::string listen;
+    if (const toml::node* n = v.string(t, "listen", "metrics.listen", listen)) {
+        auto addr = parse_listen_address(listen);
+        if (addr) {
+            cfg.metrics.enabled = true;
+            cfg.metrics.listen = std::move(*addr);
+        } else {
+            v.error(n->source(), "metrics.listen: " + addr.error());
+        }
+    }
+}
+
+void read_server_operations(validator& v, const toml::table& t, config& cfg) {
+    for (auto [key, name, out] : {std::tuple{"user", "server.user", &cfg.user},
+                                  std::tuple{"group", "server.group", &cfg.group}}) {
+        if (const toml::node* n = v.string(t, key, name, *out)) {
+            if (out->empty() || out->find_first_of(std::string_view{":\n\0", 3}) != std::string::npos) {
+                v.error(n->source(), std::string{name} + " must be a user or group name or number, got " +
+                                         describe(*n));
+            }
+        }
+    }
+    if (!cfg.group.empty() && cfg.user.empty()) {
+        v.error(t.get("group")->source(), "server.group needs server.user: the workers drop to a user and its group "
+                                          "(or this one), never to a group alone");
+    }
+    v.integer(t, "rlimit_nofile", "server.rlimit_nofile", cfg.rlimit_nofile, 64, std::int64_t{1} << 30);
+    if (const toml::node* n = t.get("cpu_affinity")) {
+        if (n->is_string() && (n->as_string()->get() == "auto" || n->as_string()->get() == "off")) {
+            cfg.cpu_affinity = n->as_string()->get() == "auto";
+        } else {
+            v.error(n->source(), "server.cpu_affinity must be \"auto\" (worker slot i on the i-th allowed CPU) or "
+                                 "\"off\", got " + describe(*n));
+        }
+    }
+    v.duration(t, "shutdown_delay", "server.shutdown_delay", cfg.shutdown_delay, std::chrono::milliseconds{0});
+}
+
+}  // namespace pfd::server::config_parts

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
             opts->action == cli_action::send    ? "send " + std::to_string(opts->send_slot) + " " + opts->message + "\n"
             : opts->action == cli_action::scale ? "scale " + std::to_string(opts->scale_to) + "\n"
             : opts->json                        ? "status json\n"
+            : opts->prometheus                  ? "status prometheus\n"
                                                 : "status\n";
         auto reply = control_request(cfg->control_socket, command);
         if (!reply) {
@@ -82,7 +83,11 @@ int main(int argc, char** argv) {
     }
     if (opts->action == cli_action::signal) {
         const std::string& name = opts->signal_name;
-        const int signo = name == "stop" ? SIGTERM : name == "quit" ? SIGQUIT : name == "reload" ? SIGHUP : SIGUSR1;
+        const int signo = name == "stop"     ? SIGTERM
+                          : name == "quit"   ? SIGQUIT
+                          : name == "reload" ? SIGHUP
+                          : name == "drain"  ? SIGWINCH
+                                             : SIGUSR1;
         // Only a live preforkd master of this user (any, for root) that wrote the pid file:
         // whatever else the file names is left alone.
         if (auto pid = signal_master(cfg->pid_file, signo); !pid) {

@@ -26,6 +26,9 @@ struct settings {
     worker::timeouts timeouts;
     unsigned offload_threads = 2;          // helper threads per worker (file opens, offloaded work)
     std::size_t offload_queue = 1024;      // jobs queued or running at once, else 503
+    // [log] access: "" (off), "stderr" or an absolute path; one line per request.
+    std::string access_log;
+    bool access_log_json = false;       // access_format = "json" (else "combined")
     // The worker's end of its message channel, made by the master at fork (the worker
     // owns it then); -1: none (send_message answers PFD_EINVAL).
     int message_fd = -1;
