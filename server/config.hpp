@@ -1,6 +1,7 @@
 #pragma once
 // The configuration file: TOML, validated completely before anything starts.
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -62,10 +63,14 @@ struct config {
     supervisor_settings supervisor;
     log_settings log;
     metrics_settings metrics;
-    // [server] user / group: what the workers run as ("": as the master). Resolved by
-    // name or number when the master starts, not here (-t may run elsewhere).
+    // [server] user / group: what the workers run as ("": as the master), as written, and
+    // resolved (by name or number) when the file is read: a user that does not exist is
+    // a configuration error. group "": the user's own.
     std::string user;
     std::string group;
+    bool drop_privileges = false;   // user was given
+    uid_t worker_uid = 0;
+    gid_t worker_gid = 0;
     std::uint64_t rlimit_nofile = 0;    // raise RLIMIT_NOFILE to this (0: to the hard limit)
     bool cpu_affinity = false;          // "auto": worker slot i on the i-th allowed CPU
     // A graceful stop first answers /readyz 503 (and Connection: close) for this long while

@@ -1,7 +1,15 @@
 // The operational parts of the configuration: [log], [metrics], and the [server] keys
 // about how the processes run (user, group, rlimit_nofile, cpu_affinity, shutdown_delay).
+#include <grp.h>
+#include <pwd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <tuple>
+#include <vector>
 
 #include "server/config_routes.hpp"
 
@@ -38,6 +46,61 @@ void read_destination(validator& v, const toml::table& t, std::string_view key, 
         return;
     }
     out = std::move(*resolved);
+}
+
+// A whole decimal number, for a user or group given by id.
+std::optional<unsigned> as_id(const std::string& s) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+// server.user (and group): resolved now, so that -t and a reload catch a name that
+// does not exist, where it is written.
+void resolve_user(validator& v, const toml::table& t, config& cfg) {
+    if (cfg.user.empty()) {
+        return;
+    }
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    int rc = 0;
+    if (const auto id = as_id(cfg.user)) {
+        rc = ::getpwuid_r(*id, &pw, buf.data(), buf.size(), &found);
+        cfg.worker_uid = *id;
+        cfg.worker_gid = found != nullptr ? pw.pw_gid : *id;
+    } else {
+        rc = ::getpwnam_r(cfg.user.c_str(), &pw, buf.data(), buf.size(), &found);
+        if (found == nullptr) {
+            v.error(t.get("user")->source(), "server.user \"" + cfg.user + "\": " +
+                                                 (rc != 0 ? std::string{"cannot look it up: "} + std::strerror(rc)
+                                                          : std::string{"no such user"}));
+            return;
+        }
+        cfg.worker_uid = pw.pw_uid;
+        cfg.worker_gid = pw.pw_gid;
+    }
+    cfg.drop_privileges = true;
+    if (cfg.group.empty()) {
+        return;
+    }
+    group gr{};
+    group* gfound = nullptr;
+    if (const auto id = as_id(cfg.group)) {
+        cfg.worker_gid = *id;
+        return;
+    }
+    rc = ::getgrnam_r(cfg.group.c_str(), &gr, buf.data(), buf.size(), &gfound);
+    if (gfound == nullptr) {
+        v.error(t.get("group")->source(), "server.group \"" + cfg.group + "\": " +
+                                              (rc != 0 ? std::string{"cannot look it up: "} + std::strerror(rc)
+                                                       : std::string{"no such group"}));
+        return;
+    }
+    cfg.worker_gid = gr.gr_gid;
 }
 
 }  // namespace
@@ -97,6 +160,8 @@ void read_server_operations(validator& v, const toml::table& t, config& cfg) {
     if (!cfg.group.empty() && cfg.user.empty()) {
         v.error(t.get("group")->source(), "server.group needs server.user: the workers drop to a user and its group "
                                           "(or this one), never to a group alone");
+    } else if (v.ok()) {
+        resolve_user(v, t, cfg);
     }
     v.integer(t, "rlimit_nofile", "server.rlimit_nofile", cfg.rlimit_nofile, 64, std::int64_t{1} << 30);
     if (const toml::node* n = t.get("cpu_affinity")) {

@@ -21,7 +21,9 @@
 #include "server/generation.hpp"
 #include "server/listener_set.hpp"
 #include "server/listeners.hpp"
+#include "server/log_files.hpp"
 #include "server/messages.hpp"
+#include "server/metrics_listener.hpp"
 #include "server/pid_file.hpp"
 #include "server/proc_title.hpp"
 #include "server/reload.hpp"
@@ -48,8 +50,9 @@ enum class run_state : std::uint8_t { serving, stopping_gracefully, stopping_fas
 class master {
 public:
     master(config cfg, listener_set listeners, unique_fd sig, worker::scoreboard board, control_socket control,
-           pid_file pid, std::vector<std::string> argv, std::string binary_path)
+           pid_file pid, metrics_listener metrics, std::vector<std::string> argv, std::string binary_path)
         : pid_file_{std::move(pid)},
+          metrics_{std::move(metrics)},
           upgrade_{std::move(argv), std::move(binary_path)},
           signal_fd_{std::move(sig)},
           control_{std::move(control)},
@@ -81,6 +84,7 @@ private:
     void publish_readiness() noexcept;
 
     pid_file pid_file_;
+    metrics_listener metrics_;
     binary_upgrade upgrade_;
     generation current_;             // its configuration is replaced by a reload
     reload_state reload_;
@@ -109,6 +113,8 @@ int master::run() noexcept {
         clients_.add_pollfds(control_.fd(), p);
         const std::size_t channels_at = p.size();
         pool_.relay().add_pollfds(p);
+        const std::size_t metrics_at = p.size();
+        metrics_.add_pollfds(p);
         const int n = ::poll(p.data(), p.size(), poll_timeout_ms());
         if (n < 0 && errno != EINTR) {
             log_line("poll failed: %s; stopping", std::strerror(errno));
@@ -123,8 +129,9 @@ int master::run() noexcept {
         // Every round, polled or not: deadlines pass without events.
         clients_.serve(control_.fd(), std::span<const pollfd>{p}.subspan(1, channels_at - 1), answer_fn);
         if (n > 0) {
-            pool_.relay().serve(std::span<const pollfd>{p}.subspan(channels_at), receives_fn);
+            pool_.relay().serve(std::span<const pollfd>{p}.subspan(channels_at, metrics_at - channels_at), receives_fn);
         }
+        metrics_.serve(std::span<const pollfd>{p}.subspan(metrics_at), pool_, current_);
         if (pending_scale_ != 0) {
             scale(std::exchange(pending_scale_, 0U));
         }
@@ -159,6 +166,7 @@ int master::run() noexcept {
 void master::close_in_worker(int listen_fd) noexcept {
     signal_fd_.reset();
     control_.close_in_worker();
+    metrics_.close_in_worker();
     clients_.close_in_worker();
     current_.listeners.close_all_but(listen_fd);
     if (generation* previous = reload_.previous()) {
@@ -256,7 +264,7 @@ void master::scale(unsigned n) noexcept {
     }
     for (auto& w : pool_.procs()) {
         if (w.slot >= n && !w.draining) {
-            pool_.drain(w, cfg.supervisor.graceful_timeout);
+            pool_.drain(w, cfg.supervisor.graceful_timeout, worker::restart_reason::scale);
         }
     }
 }
@@ -290,6 +298,9 @@ void master::on_signal(std::uint32_t signo) noexcept {
             if (serving()) {
                 reload_.on_hup(current_, pool_);
             }
+            break;
+        case SIGUSR1:
+            reopen_logs(current_.cfg, pool_);
             break;
         default:
             log_line("received SIG%s: not supported yet, ignored", sigabbrev_np(static_cast<int>(signo)));
@@ -362,6 +373,7 @@ int master::poll_timeout_ms() const noexcept {
         sooner(stop_deadline_);
     }
     sooner(clients_.next_deadline());
+    sooner(metrics_.next_deadline());
     const auto wait = std::chrono::ceil<milliseconds>(next - steady_clock::now());
     return static_cast<int>(std::max<long long>(0, wait.count()));
 }
@@ -409,6 +421,9 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         log_line("cannot open the control socket: %s", control.error().c_str());
         return 1;
     }
+    if (!open_logs(cfg)) {
+        return 1;
+    }
     auto pid = pid_file::write(cfg.pid_file);
     if (!pid) {
         log_line("cannot write the pid file: %s", pid.error().c_str());
@@ -423,6 +438,11 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
     log_line("listening on %s (balance %s, %zu socket%s), starting %u worker%s", cfg.listen.text.c_str(),
              to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s", cfg.workers,
              cfg.workers == 1 ? "" : "s");
+    auto metrics = metrics_listener::open(cfg);
+    if (!metrics) {
+        log_line("cannot listen for metrics on %s: %s", cfg.metrics.listen.text.c_str(), metrics.error().c_str());
+        return 1;
+    }
     // Room for every slot twice (a recycled worker and its replacement overlap, as do
     // two generations during a reload), and for reloads that add workers.
     auto board = worker::scoreboard::create(static_cast<std::size_t>(std::max(cfg.workers, 32U)) * 2 + 2);
@@ -431,8 +451,15 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         return 1;
     }
     board->server().start_unix_ms.store(unix_ms(), std::memory_order_relaxed);
-    master m{cfg,          std::move(*listeners), std::move(sig), std::move(*board), std::move(*control),
-             std::move(*pid), argv, binary_upgrade::own_executable()};
+    master m{cfg,
+             std::move(*listeners),
+             std::move(sig),
+             std::move(*board),
+             std::move(*control),
+             std::move(*pid),
+             std::move(*metrics),
+             argv,
+             binary_upgrade::own_executable()};
     if (from_upgrade) {
         m.set_previous_master(::getppid());
     }

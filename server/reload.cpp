@@ -20,7 +20,7 @@ std::size_t drain_generations(worker_pool& pool, std::chrono::milliseconds grace
     std::size_t n = 0;
     for (auto& w : pool.procs()) {
         if (of(w.config_gen) && !w.draining) {
-            pool.drain(w, graceful_timeout);
+            pool.drain(w, graceful_timeout, worker::restart_reason::reload);
             ++n;
         }
     }

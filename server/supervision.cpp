@@ -17,7 +17,7 @@ void retire_when_replaced(worker_pool& pool, std::size_t i, std::chrono::millise
     if (r == procs.end()) {
         w.replaced_by = 0;   // the replacement died; try again on the next round
     } else if (pool.ready(*r)) {
-        pool.drain(w, graceful_timeout);
+        pool.drain(w, graceful_timeout, worker::restart_reason::recycle);
     }
 }
 
@@ -78,14 +78,14 @@ void supervise(worker_pool& pool, generation& current, bool serving) noexcept {
             log_line("worker %u pid %d: no heartbeat for %.1f s (worker_timeout %.1f s): stuck or stopped; killing it",
                      w.slot, static_cast<int>(w.pid), static_cast<double>(now_ms - beat) / 1000.0,
                      to_seconds(sup.worker_timeout));
-            worker_pool::kill_worker(w, "unresponsive");
+            worker_pool::kill_worker(w, "unresponsive", worker::restart_reason::hang);
             continue;
         }
         if (w.draining) {
             if (now >= w.drain_deadline) {
                 log_line("worker %u pid %d still draining after graceful_timeout; killing it", w.slot,
                          static_cast<int>(w.pid));
-                worker_pool::kill_worker(w, "graceful_timeout passed");
+                worker_pool::kill_worker(w, "graceful_timeout passed", std::nullopt);
             }
             continue;
         }

@@ -155,15 +155,20 @@ std::optional<worker_proc> worker_pool::take_exited(pid_t pid) noexcept {
     return w;
 }
 
-void worker_pool::drain(worker_proc& w, std::chrono::milliseconds graceful_timeout) noexcept {
+void worker_pool::drain(worker_proc& w, std::chrono::milliseconds graceful_timeout,
+                        std::optional<worker::restart_reason> why) noexcept {
+    w.retire_reason = why;
     w.draining = true;
     w.drain_deadline = steady_clock::now() + graceful_timeout;
     ::kill(w.pid, SIGQUIT);
 }
 
-void worker_pool::kill_worker(worker_proc& w, const char* reason) noexcept {
+void worker_pool::kill_worker(worker_proc& w, const char* reason, std::optional<worker::restart_reason> why) noexcept {
     if (w.kill_reason == nullptr) {
         w.kill_reason = reason;
+        if (!w.retire_reason) {
+            w.retire_reason = why;
+        }
         ::kill(w.pid, SIGKILL);
     }
 }

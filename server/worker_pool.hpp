@@ -34,6 +34,9 @@ struct worker_proc {
     bool socket_removed = false;           // reuseport: its socket left the listener set (scale-down, reload)
     steady_clock::time_point drain_deadline{};
     const char* kill_reason = nullptr;     // why the master killed it, for the exit log line
+    // Why the master replaces it (drained or killed for a reason that counts as a restart);
+    // empty: it is not being replaced (a stop), or it died on its own (a crash).
+    std::optional<worker::restart_reason> retire_reason;
     // Once a second: the counters and CPU time, for rates over the last 10 s.
     struct sample {
         steady_clock::time_point at{};
@@ -58,8 +61,11 @@ public:
     // The worker with this pid, taken out of the pool, its scoreboard entry freed.
     std::optional<worker_proc> take_exited(pid_t pid) noexcept;
 
-    void drain(worker_proc& w, std::chrono::milliseconds graceful_timeout) noexcept;
-    static void kill_worker(worker_proc& w, const char* reason) noexcept;
+    // why: empty for a stop (nothing replaces it).
+    void drain(worker_proc& w, std::chrono::milliseconds graceful_timeout,
+               std::optional<worker::restart_reason> why) noexcept;
+    // why: as for drain; a kill after a drain keeps the drain's reason.
+    static void kill_worker(worker_proc& w, const char* reason, std::optional<worker::restart_reason> why) noexcept;
 
     [[nodiscard]] std::vector<worker_proc>& procs() noexcept { return procs_; }
     [[nodiscard]] const std::vector<worker_proc>& procs() const noexcept { return procs_; }
