@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "server/proc_stats.hpp"
+#include "base/proc_stats.hpp"
 
 namespace pfd::server {
 

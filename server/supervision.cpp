@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "base/log.hpp"
-#include "server/proc_stats.hpp"
+#include "base/proc_stats.hpp"
 
 namespace pfd::server {
 

@@ -151,6 +151,7 @@ std::optional<worker_proc> worker_pool::take_exited(pid_t pid) noexcept {
     const worker_proc w = *it;
     procs_.erase(it);
     relay_.remove(pid);
+    board_.retire(w.board, w.slot);
     board_[w.board].state.store(worker::worker_state::empty, std::memory_order_relaxed);
     return w;
 }

@@ -41,6 +41,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
     ctx_.routes = &routes_;
     ctx_.date = &date_;
     ctx_.stats = stats_;
+    ctx_.server = &board.server();
     ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
     ctx_.max_pending_output = max_pending_output;
     ctx_.waker = this;

@@ -246,6 +246,12 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] worker_stats& operator[](std::size_t i) noexcept { return stats_[i]; }
     [[nodiscard]] const worker_stats& operator[](std::size_t i) const noexcept { return stats_[i]; }
+    // A worker of `slot` has exited: its entry's counters are to be kept in the slot's
+    // totals, so that a slot's counters never go back while the master lives.
+    void retire(std::size_t entry, unsigned slot) noexcept {
+        static_cast<void>(entry);   // being written (issue 15)
+        static_cast<void>(slot);
+    }
     [[nodiscard]] server_stats& server() noexcept { return *server_; }
     [[nodiscard]] const server_stats& server() const noexcept { return *server_; }
 

@@ -134,7 +134,10 @@ void session::on_request_head(const proto::request_head& head) noexcept {
     }
     const std::uint32_t served = requests_ != nullptr ? *requests_ + 1 : 1;
     const std::uint32_t limit = ctx_->max_requests_per_connection;
-    answer_conn_ = proto::answer_connection(head, ctx_->draining || (limit != 0 && served >= limit));
+    const bool server_draining = ctx_->server != nullptr &&
+                                 ctx_->server->readiness.load(std::memory_order_relaxed) == server_readiness::draining;
+    answer_conn_ =
+        proto::answer_connection(head, ctx_->draining || server_draining || (limit != 0 && served >= limit));
     if (answer_conn_ == proto::connection_header::close) {
         // Nothing the client pipelined after this request is read as a request: the
         // unread input makes the close a lingering one, so this answer is not lost to

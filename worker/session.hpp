@@ -39,6 +39,9 @@ struct serve_context {
     // that pipelines but does not read): what it sends meanwhile waits, unparsed.
     std::size_t max_pending_output = 256 * 1024;
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
+    // The master's part of the scoreboard: while the server drains (shutdown_delay, -s
+    // drain) answers carry Connection: close though this worker still accepts.
+    const server_stats* server = nullptr;
     output_waker* waker = nullptr;
     // CLOCK_MONOTONIC in µs, read once per batch of completions: request durations.
     std::uint64_t now_us = 0;

@@ -1,4 +1,4 @@
-#include "server/proc_stats.hpp"
+#include "base/proc_stats.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include "base/small_file.hpp"
 
-namespace pfd::server {
+namespace pfd {
 
 namespace {
 // A /proc file of the process, or "" if it cannot be read (the process is gone).
@@ -47,4 +47,4 @@ std::uint64_t cpu_time_ms(pid_t pid) noexcept {
     return (utime + stime) * 1000 / ticks;
 }
 
-}  // namespace pfd::server
+}  // namespace pfd
