@@ -10,7 +10,7 @@ if [ ${#packages[@]} -eq 0 ]; then
     build-essential meson ninja-build pkg-config
     liburing-dev node-llhttp libmimalloc-dev libtomlplusplus-dev libexpected-dev libsystemd-dev
     catch2 python3-pytest python3-prometheus-client systemd
-    curl wrk procps
+    curl wrk procps haproxy iproute2 python3-yaml
     clang libclang-rt-14-dev
   )
 fi
