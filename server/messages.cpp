@@ -64,6 +64,41 @@ message_relay::outcome message_relay::relay(int from, int slot, std::span<const 
     return out;
 }
 
+unsigned message_relay::send_control(const worker::control_record& rec, std::span<const int> fds) noexcept {
+    worker::message_header h{worker::control_slot};
+    iovec parts[2] = {{&h, sizeof h}, {const_cast<worker::control_record*>(&rec), sizeof rec}};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * worker::max_passed_fds)]{};
+    msghdr m{};
+    m.msg_iov = parts;
+    m.msg_iovlen = 2;
+    const std::size_t nfds = std::min(fds.size(), worker::max_passed_fds);
+    if (nfds > 0) {
+        m.msg_control = control;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        cmsghdr* c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * nfds);
+    }
+    unsigned missed = 0;
+    for (auto& c : channels_) {
+        if (c.hung_up) {
+            continue;
+        }
+        ssize_t rc = 0;
+        do {
+            rc = ::sendmsg(c.fd.get(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (rc < 0 && errno == EINTR);
+        if (rc < 0 && errno != EPIPE && errno != ECONNRESET) {
+            ++missed;
+            log_error("worker %u (pid %d) not told to reopen its log files: its channel: %s", c.slot,
+                      static_cast<int>(c.pid), std::strerror(errno));
+        }
+    }
+    return missed;
+}
+
 void message_relay::add_pollfds(std::vector<pollfd>& out) const {
     for (const auto& c : channels_) {
         out.push_back({.fd = c.hung_up ? -1 : c.fd.get(), .events = POLLIN, .revents = 0});

@@ -19,6 +19,7 @@
 #include "base/log.hpp"
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
+#include "worker/message_channel.hpp"
 
 namespace pfd::server {
 
@@ -46,6 +47,11 @@ public:
     // To every worker that receives (slot < 0) or those in `slot`; from: the sender's
     // slot, -1 for ctl send.
     outcome relay(int from, int slot, std::span<const char> data, const receives_fn& receives) noexcept;
+
+    // A control record (worker/message_channel.hpp) with descriptors, to every worker
+    // that has a channel, draining ones included; returns how many did not get it (their
+    // channel was full or broken), each logged.
+    unsigned send_control(const worker::control_record& rec, std::span<const int> fds) noexcept;
 
     void add_pollfds(std::vector<pollfd>& out) const;
     // After poll: `polled` is the part add_pollfds filled. Relays what came in, a

@@ -15,6 +15,22 @@
 
 namespace pfd::worker {
 
+namespace {
+// Takes the inherited log file in any case (a worker started after a reload that turned
+// the log off closes it).
+std::unique_ptr<access_log> make_access_log(const settings& cfg, std::uint32_t slot) noexcept {
+    unique_fd fd = take_access_log(cfg.access_log);
+    if (!fd.valid()) {
+        return nullptr;
+    }
+    try {
+        return std::make_unique<access_log>(std::move(fd), cfg.access_log_json, slot, cfg.max_connections);
+    } catch (...) {
+        log_error("no memory for the access log's buffers; this worker logs no requests");
+        return nullptr;
+    }
+}
+}  // namespace
 
 event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig, worker_stats& stats,
                        const scoreboard& board, bool shared_listener) noexcept
@@ -25,6 +41,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
+      access_{make_access_log(cfg, stats.slot.load(std::memory_order_relaxed))},
       routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_,
               &stats.in_module,
               [this, &board](const handlers::route_spec& spec, const handlers::error_pages& errors) {
@@ -45,6 +62,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
     ctx_.max_requests_per_connection = cfg.max_requests_per_connection;
     ctx_.max_pending_output = max_pending_output;
     ctx_.waker = this;
+    ctx_.access = access_.get();
     free_slots_.reserve(conns_.size());
     for (std::uint32_t i = static_cast<std::uint32_t>(conns_.size()); i-- > 0;) {
         free_slots_.push_back(i);
@@ -105,7 +123,8 @@ int event_loop::run() noexcept {
             rc = io_uring_submit_and_wait(ring_.get(), 1);
         }
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
-            log_line("io_uring_submit_and_wait failed: %s; exiting", std::strerror(-rc));
+            log_error("io_uring_submit_and_wait failed: %s; exiting", std::strerror(-rc));
+            release_listener_now();
             return 1;
         }
         date_.refresh(unix_seconds_coarse());
@@ -136,8 +155,17 @@ void event_loop::release_listener_now() noexcept {
         submit_.cancel(encode(op::accept));
     }
     // Bounded by time, not rounds: a busy worker's other completions come meanwhile.
-    const std::uint64_t give_up_at = monotonic_ms() + 100;
-    while (accept_armed_ && monotonic_ms() < give_up_at) {
+    // A log write to a file is back within milliseconds; one to a stalled pipe is
+    // given up on (its lines may be lost, the worker is not kept).
+    const std::uint64_t start = monotonic_ms();
+    const std::uint64_t give_up_at = start + 100;
+    const std::uint64_t log_give_up_at = start + 2'000;
+    const auto log_writing = [this] { return access_ != nullptr && access_->write_in_flight(); };
+    for (;;) {
+        const std::uint64_t now = monotonic_ms();
+        if (!(accept_armed_ && now < give_up_at) && !(log_writing() && now < log_give_up_at)) {
+            break;
+        }
         io_uring_cqe* first = nullptr;
         __kernel_timespec patience{.tv_sec = 0, .tv_nsec = 10'000'000};
         const int rc = io_uring_submit_and_wait_timeout(ring_.get(), &first, 1, &patience, nullptr);
@@ -155,6 +183,8 @@ void event_loop::release_listener_now() noexcept {
                 if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
                     accept_armed_ = false;
                 }
+            } else if (op_of(cqe->user_data) == op::access_write && access_ != nullptr) {
+                submit_access_write(access_->written(cqe->res));   // the rest of a short write
             }
             ++seen;
         }
@@ -164,6 +194,36 @@ void event_loop::release_listener_now() noexcept {
         ::close(listen_fd_);
         listen_fd_ = -1;
         stats_->holds_listener.store(false, std::memory_order_relaxed);
+    }
+    if (access_ != nullptr) {
+        // The ring's writes are done with (or given up on): the rest is written here.
+        access_->flush_sync();
+        access_->report_drops();
+    }
+}
+
+void event_loop::maybe_write_access() noexcept {
+    const std::uint64_t now_ms = ctx_.now_us / 1000;
+    if (access_->write_due(now_ms)) {
+        submit_access_write(access_->start_write(now_ms));
+    }
+}
+
+void event_loop::submit_access_write(std::span<const char> bytes) noexcept {
+    if (!bytes.empty()) {
+        submit_.write(access_->fd(), bytes, encode(op::access_write));
+    }
+}
+
+void event_loop::on_access_written(int res) noexcept {
+    if (access_ == nullptr) {
+        return;
+    }
+    const std::span<const char> rest = access_->written(res);
+    if (!rest.empty()) {
+        submit_access_write(rest);
+    } else {
+        maybe_write_access();   // a reopen waiting for this write, or a full buffer
     }
 }
 
@@ -178,6 +238,7 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::file_wait: on_file_wait(slot_of(d), gen_of(d), cqe.res); break;
         case op::wake: on_wake(cqe.res); break;
         case op::message: on_messages(cqe.res); break;
+        case op::access_write: on_access_written(cqe.res); break;
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
         case op::rebalance: rebalance_armed_ = false; break;   // after_batch looks again
@@ -203,6 +264,9 @@ void event_loop::after_batch() noexcept {
         flush(flush_list_[i]);
     }
     flush_list_.clear();
+    if (access_ != nullptr) [[unlikely]] {
+        maybe_write_access();   // a full buffer goes now, not at the next tick
+    }
     if (!accept_armed_ && !accepts_.backing_off() && !draining_ && !free_slots_.empty()) {
         if (!accepts_.over_fair_share(live_)) {
             arm_accept();
@@ -251,6 +315,11 @@ void event_loop::adopt(int fd) noexcept {
     connection& c = conns_[slot];
     c.fd = fd;
     c.state = conn_state::open;
+    if (access_ != nullptr) [[unlikely]] {
+        // One getpeername per connection, only with the log on: a multishot accept
+        // has no per-connection address to fill.
+        access_->set_peer(slot, fd);
+    }
     ++live_;
     worker_stats::add(stats_->accepted, std::uint64_t{1});
     stats_->active.store(live_, std::memory_order_relaxed);
@@ -313,6 +382,10 @@ void event_loop::on_tick() noexcept {
         sessions_.trim();
     }
     wheel_.advance(now_tick(), [this](std::uint32_t slot) { on_timeout(slot); });
+    if (access_ != nullptr) {
+        maybe_write_access();   // at least once a second
+        access_->report_drops();
+    }
     arm_tick();
 }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -83,7 +84,14 @@ private:
     void on_tick() noexcept;
     void arm_tick() noexcept;
     void begin_drain() noexcept;
+    // At exit: takes back the accept, waits (bounded) for the access log's write in
+    // flight, then writes what is left of it.
     void release_listener_now() noexcept;
+
+    // The access log (access_ set): its buffer written through the ring.
+    void maybe_write_access() noexcept;
+    void submit_access_write(std::span<const char> bytes) noexcept;
+    void on_access_written(int res) noexcept;
 
     // connection_io.cpp
     void on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept;
@@ -139,6 +147,7 @@ private:
     // messages.cpp
     void arm_messages() noexcept;
     void on_messages(int res) noexcept;
+    void on_control(const control_record& rec, std::vector<unique_fd>& fds) noexcept;
 
     // file_send.cpp
     void splice_in(std::uint32_t slot) noexcept;
@@ -169,6 +178,7 @@ private:
     int listen_fd_;
 
     timeouts timeouts_;
+    std::unique_ptr<access_log> access_;   // [log] access; nullptr: off
     handlers::route_table routes_;   // its file routes use offload_ (only once the loop runs)
     proto::date_cache date_;
     serve_context ctx_;

@@ -4,6 +4,8 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <unistd.h>
+
 #include <cstring>
 
 #include <preforkd/module.h>
@@ -46,10 +48,63 @@ int message_channel::send_message(int slot, std::span<const char> data) noexcept
     }
 }
 
+msghdr* message_channel::prepare_receive() noexcept {
+    iov_ = {in_.data(), in_.size()};
+    msg_ = msghdr{};
+    msg_.msg_iov = &iov_;
+    msg_.msg_iovlen = 1;
+    msg_.msg_control = control_;
+    msg_.msg_controllen = sizeof control_;
+    return &msg_;
+}
+
+std::vector<unique_fd> message_channel::take_passed_fds() noexcept {
+    std::vector<unique_fd> fds;
+    if (msg_.msg_controllen == 0) {
+        return fds;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg_); c != nullptr; c = CMSG_NXTHDR(&msg_, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            try {
+                fds.emplace_back(fd);
+            } catch (...) {
+                ::close(fd);
+            }
+        }
+    }
+    msg_.msg_controllen = 0;
+    return fds;
+}
+
+bool message_channel::control(std::size_t bytes, control_record& out) const noexcept {
+    if (bytes != sizeof(message_header) + sizeof(control_record)) {
+        return false;
+    }
+    message_header h{};
+    std::memcpy(&h, in_.data(), sizeof h);
+    if (h.slot != control_slot) {
+        return false;
+    }
+    std::memcpy(&out, in_.data() + sizeof h, sizeof out);
+    return true;
+}
+
 bool message_channel::message(std::size_t bytes, std::span<const char>& out) const noexcept {
     if (bytes < sizeof(message_header) || bytes > max_packet) {
         out = {};
         return false;
+    }
+    message_header h{};
+    std::memcpy(&h, in_.data(), sizeof h);
+    if (h.slot == control_slot) {
+        out = {};
+        return false;   // not for the modules
     }
     out = std::span<const char>{in_}.subspan(sizeof(message_header), bytes - sizeof(message_header));
     return true;

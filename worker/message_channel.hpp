@@ -13,6 +13,10 @@
 // it), shows the master at once when its worker is gone, and its per-socket buffer is
 // the bound: a full one fails a non-blocking send with EAGAIN, so neither a module nor
 // the master ever waits for a slow reader.
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <climits>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -34,6 +38,24 @@ struct message_header {
 };
 inline constexpr std::size_t max_packet = sizeof(message_header) + max_message;
 
+// Master to worker only: a packet whose header names this slot is no module message but
+// a control record, with descriptors passed alongside (SCM_RIGHTS). Module messages
+// carry a sender's slot (>= 0) or -1, never this.
+inline constexpr std::int32_t control_slot = INT32_MIN;
+enum class control_kind : std::uint32_t {
+    // USR1: the log files, reopened by the master, in this order: the access log's
+    // (carries_access_log), then the error log's (carries_error_log).
+    reopen_logs = 1,
+};
+inline constexpr std::uint32_t carries_access_log = 1;
+inline constexpr std::uint32_t carries_error_log = 2;
+struct control_record {
+    control_kind kind;
+    std::uint32_t carries;   // which descriptors come with it
+};
+// Descriptors one packet may carry.
+inline constexpr std::size_t max_passed_fds = 4;
+
 class message_channel final : public handlers::message_sender {
 public:
     // Takes `fd` (-1: no channel; send_message answers PFD_EINVAL).
@@ -44,13 +66,22 @@ public:
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
     // Where a receive puts one packet: one byte more than the largest, to see an oversize one.
     [[nodiscard]] std::span<char> buffer() noexcept { return in_; }
+    // The same as a recvmsg header, with room for passed descriptors (reset for each receive).
+    [[nodiscard]] msghdr* prepare_receive() noexcept;
+    // The descriptors the last receive brought (the caller owns them), at most max_passed_fds.
+    [[nodiscard]] std::vector<unique_fd> take_passed_fds() noexcept;
     // The message a receive of `bytes` holds (empty, and false, if the packet is not one).
     [[nodiscard]] bool message(std::size_t bytes, std::span<const char>& out) const noexcept;
+    // The control record a receive of `bytes` holds, if it is one.
+    [[nodiscard]] bool control(std::size_t bytes, control_record& out) const noexcept;
     void close() noexcept { fd_.reset(); }
 
 private:
     unique_fd fd_;
     std::vector<char> in_;
+    iovec iov_{};
+    msghdr msg_{};
+    alignas(cmsghdr) char control_[CMSG_SPACE(sizeof(int) * max_passed_fds)]{};
 };
 
 }  // namespace pfd::worker

@@ -25,7 +25,8 @@ enum class op : std::uint8_t {
     file_check,   // the file's size and mtime, before what the pipe holds is sent
     file_wait,    // the socket has room again for the pipe's bytes (spliced on the loop thread)
     wake,         // the offload pool's eventfd: completions to run
-    message,      // the message channel from the master: a message for the modules
+    message,      // the message channel from the master: a message for the modules, or a log file
+    access_write, // the access log's buffer to its file
 };
 
 constexpr std::uint64_t encode(op o, std::uint32_t slot = 0, std::uint32_t gen = 0) noexcept {
@@ -105,6 +106,19 @@ public:
     void recv_into(int fd, void* into, unsigned bytes, std::uint64_t tag) noexcept {
         io_uring_sqe* sqe = ring_->sqe();
         io_uring_prep_recv(sqe, fd, into, bytes, 0);
+        io_uring_sqe_set_data64(sqe, tag);
+    }
+    // One packet and the descriptors it carries (SCM_RIGHTS); `m` must stay valid until
+    // it completes.
+    void recvmsg(int fd, msghdr* m, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = ring_->sqe();
+        io_uring_prep_recvmsg(sqe, fd, m, MSG_CMSG_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, tag);
+    }
+    // At the file's own position (an O_APPEND file: its end; a pipe: the only one).
+    void write(int fd, std::span<const char> bytes, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = ring_->sqe();
+        io_uring_prep_write(sqe, fd, bytes.data(), static_cast<unsigned>(bytes.size()), static_cast<__u64>(-1));
         io_uring_sqe_set_data64(sqe, tag);
     }
     void read(int fd, void* into, unsigned bytes, std::uint64_t tag) noexcept {

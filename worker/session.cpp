@@ -1,5 +1,6 @@
 #include "worker/session.hpp"
 
+#include "base/clock.hpp"
 #include "proto/persistence.hpp"
 
 namespace pfd::worker {
@@ -69,14 +70,56 @@ std::size_t session::parse_some(std::span<const char> bytes) noexcept {
 
 void session::record_answer(int status) noexcept {
     const std::uint64_t now = ctx_->now_us;
-    ctx_->stats->record_answer(status, now > request_start_us_ ? now - request_start_us_ : 0);
+    const std::uint64_t duration = now > request_start_us_ ? now - request_start_us_ : 0;
+    ctx_->stats->record_answer(status, duration);
+    if (ctx_->access != nullptr) [[unlikely]] {
+        log_access(status, duration);
+    }
+    answer_bytes_ = 0;
+}
+
+void session::note_head_for_log(const proto::request_head& head) noexcept {
+    try {
+        log_request_.assign(head.method_name);
+        log_request_.push_back(' ');
+        log_request_.append(head.target);
+        log_request_.append(" HTTP/");
+        log_request_.push_back(static_cast<char>('0' + head.version_major % 10));
+        log_request_.push_back('.');
+        log_request_.push_back(static_cast<char>('0' + head.version_minor % 10));
+        log_referer_.assign(head.find_header("referer"));
+        log_agent_.assign(head.find_header("user-agent"));
+    } catch (...) {
+        log_request_.clear();
+        log_referer_.clear();
+        log_agent_.clear();
+    }
+}
+
+void session::log_access(int status, std::uint64_t duration_us) noexcept {
+    access_log& log = *ctx_->access;
+    log.record(access_entry{.remote_addr = log.peer(slot_),
+                            .request = log_request_,
+                            .referer = log_referer_,
+                            .user_agent = log_agent_,
+                            .status = status,
+                            .bytes_sent = answer_bytes_,
+                            .duration_us = duration_us,
+                            .slot = 0},
+               unix_seconds_coarse());
+    // A request that fails before its head (a 400 in the request line) logs none of these.
+    log_request_.clear();
+    log_referer_.clear();
+    log_agent_.clear();
 }
 
 void session::fail(int status) noexcept {
     abort_request();
-    record_answer(status);
     phase_ = phase::reading;
-    ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
+    write_counted([&] {
+        ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
+    });
+    record_answer(status);
     close_after_ = true;
     failed_ = true;
 }
@@ -119,11 +162,21 @@ void session::reset(std::size_t keep_capacity) noexcept {
     requests_ = nullptr;
     phase_ = phase::reading;
     close_after_ = failed_ = head_written_ = dropped_input_ = output_held_ = false;
+    answer_bytes_ = 0;
+    if (ctx_->access != nullptr) [[unlikely]] {
+        log_request_.clear();   // a request cut short by a close: not the next one's
+        log_referer_.clear();
+        log_agent_.clear();
+    }
 }
 
 void session::on_request_head(const proto::request_head& head) noexcept {
     request_start_us_ = ctx_->now_us;
     answer_status_ = 0;
+    answer_bytes_ = 0;
+    if (ctx_->access != nullptr) [[unlikely]] {
+        note_head_for_log(head);
+    }
     handler_ = &ctx_->routes->find(head);
     head_written_ = false;
     exchange_.begin(head.method == proto::method::head, head.version_minor >= 1 || head.version_major > 1, this);
@@ -214,7 +267,9 @@ void session::write_answer() noexcept {
     switch (exchange_.source()) {
         case handlers::body_source::prepared:
             answer_status_ = exchange_.prepared()->status();
-            exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+            write_counted([&] {
+                exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+            });
             return;
         case handlers::body_source::built:
             if (exchange_.finished()) {
@@ -234,7 +289,9 @@ void session::unanswered() noexcept {
     answer_conn_ = proto::connection_header::close;
     parser_.finish_after_this_request();
     answer_status_ = 500;
-    ctx_->routes->errors().get(500).write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+    write_counted([&] {
+        ctx_->routes->errors().get(500).write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+    });
 }
 
 void session::take_built() noexcept {
@@ -242,7 +299,9 @@ void session::take_built() noexcept {
         if (!head_written_) {
             head_written_ = true;
             answer_status_ = exchange_.prepared()->status();
-            exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+            write_counted([&] {
+                exchange_.prepared()->write(out_, ctx_->date->view(), answer_conn_, !exchange_.head_only());
+            });
         }
         return;
     }
@@ -256,14 +315,16 @@ void session::take_built() noexcept {
             answer_conn_ = proto::connection_header::close;   // the close ends the body
             parser_.finish_after_this_request();               // nothing may follow it
         }
-        exchange_.head().write(out_, ctx_->date->view(), answer_conn_);
+        write_counted([&] { exchange_.head().write(out_, ctx_->date->view(), answer_conn_); });
     }
     proto::byte_buffer& staged = exchange_.staged_bytes();
     for (file_mark& f : exchange_.staged_files()) {
         file_bytes_ += static_cast<std::size_t>(f.piece.length);
+        answer_bytes_ += static_cast<std::uint64_t>(f.piece.length);
         out_files_.push_back({out_.size() + f.at, std::move(f.piece)});
     }
     exchange_.staged_files().clear();
+    answer_bytes_ += staged.size();
     out_.append(staged.view());
     staged.clear();
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "handlers/exchange.hpp"
@@ -15,6 +16,7 @@
 #include "proto/http_date.hpp"
 #include "proto/request_parser.hpp"
 #include "proto/response.hpp"
+#include "worker/access_log.hpp"
 #include "worker/file_transfer.hpp"
 #include "worker/scoreboard.hpp"
 
@@ -45,6 +47,8 @@ struct serve_context {
     output_waker* waker = nullptr;
     // CLOCK_MONOTONIC in µs, read once per batch of completions: request durations.
     std::uint64_t now_us = 0;
+    // [log] access; nullptr: off (then a request costs one predictable branch more).
+    access_log* access = nullptr;
 };
 
 class session final : public proto::request_sink, handlers::exchange_owner {
@@ -166,8 +170,26 @@ private:
     bool failed_ = false;
     int answer_status_ = 0;             // of the request in progress, once its head is written
     std::uint64_t request_start_us_ = 0;   // serve_context::now_us when its head arrived
+    // The bytes of the answer in progress put in the output (head and body; file ranges
+    // at their length), for the access log.
+    std::uint64_t answer_bytes_ = 0;
+    // With the access log on, what its line says of the request, copied from the head
+    // (which lives in a receive buffer only while it is parsed): empty when no head came.
+    std::string log_request_;
+    std::string log_referer_;
+    std::string log_agent_;
 
+    // The one place an answer is counted (the scoreboard) and logged (the access log).
     void record_answer(int status) noexcept;
+    [[gnu::cold]] void note_head_for_log(const proto::request_head& head) noexcept;
+    [[gnu::cold]] void log_access(int status, std::uint64_t duration_us) noexcept;
+    // Appends an answer's bytes to out_ and counts them.
+    template <class F>
+    void write_counted(F&& write) noexcept {
+        const std::size_t before = out_.size();
+        write();
+        answer_bytes_ += out_.size() - before;
+    }
 };
 
 }  // namespace pfd::worker

@@ -1,9 +1,11 @@
 #include "base/log.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -146,4 +148,70 @@ TEST_CASE("log_limiter keeps a long line whole up to the line limit", "[worker][
     REQUIRE(lines.size() == 1);
     CHECK(lines[0].size() < 1024);
     CHECK(ends_with(lines[0], "xxx"));
+}
+
+TEST_CASE("log levels: lines below the level are dropped; warnings and errors say so", "[base][log]") {
+    pfd::set_log_identity("master");
+    const auto lines = stderr_lines([&] {
+        pfd::refresh_log_target();
+        pfd::set_log_level(pfd::log_level::warn);
+        pfd::log_line("info %d", 1);
+        pfd::log_debug("debug %d", 2);
+        pfd::log_warn("warn %d", 3);
+        pfd::log_error("error %d", 4);
+        pfd::set_log_level(pfd::log_level::debug);
+        pfd::log_at(pfd::log_level::debug, "debug %d", 5);
+        pfd::log_line("info %d", 6);
+        pfd::set_log_level(pfd::log_level::info);
+        pfd::log_debug("debug %d", 7);
+    });
+    check_tails(lines, {"] master: warning: warn 3", "] master: error: error 4", "] master: debug: debug 5",
+                        "] master: info 6"});
+    for (const auto& l : lines) {
+        CHECK(l.size() > 24);
+        CHECK(l[4] == '-');
+        CHECK(l[23] == 'Z');   // 2026-12-01T12:53:17.123Z
+    }
+}
+
+TEST_CASE("log on journald's stream: <N> priority prefixes, no timestamp", "[base][log]") {
+    pfd::set_log_identity("worker 2");
+    pfd::set_log_level(pfd::log_level::debug);
+    bool journal = false;
+    const auto lines = stderr_lines([&] {
+        struct stat st{};
+        REQUIRE(::fstat(STDERR_FILENO, &st) == 0);
+        const std::string id = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+        ::setenv("JOURNAL_STREAM", id.c_str(), 1);
+        pfd::refresh_log_target();
+        journal = pfd::log_to_journal();
+        pfd::log_error("e");
+        pfd::log_warn("w");
+        pfd::log_line("i");
+        pfd::log_debug("d");
+        ::setenv("JOURNAL_STREAM", (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1)).c_str(), 1);
+        pfd::refresh_log_target();   // another stream's: not journald's (stderr was redirected)
+        pfd::log_line("plain");
+        ::unsetenv("JOURNAL_STREAM");
+        pfd::refresh_log_target();
+    });
+    pfd::set_log_level(pfd::log_level::info);
+    CHECK(journal);
+    const std::string pid = std::to_string(::getpid());
+    REQUIRE(lines.size() == 5);
+    CHECK(lines[0] == "<3>preforkd[" + pid + "] worker 2: e");
+    CHECK(lines[1] == "<4>preforkd[" + pid + "] worker 2: w");
+    CHECK(lines[2] == "<6>preforkd[" + pid + "] worker 2: i");
+    CHECK(lines[3] == "<7>preforkd[" + pid + "] worker 2: d");
+    CHECK(ends_with(lines[4], "Z preforkd[" + pid + "] worker 2: plain"));
+}
+
+TEST_CASE("log_limiter logs at its own level", "[base][log]") {
+    fake_ms = 0;
+    pfd::log_limiter lim{10s, fake_clock, pfd::log_level::error};
+    const auto lines = stderr_lines([&] {
+        pfd::refresh_log_target();
+        lim.log("disk full");
+    });
+    check_tails(lines, {": error: disk full"});
 }
