@@ -26,8 +26,14 @@ void read_destination(validator& v, const toml::table& t, std::string_view key, 
     if (n == nullptr) {
         return;
     }
-    if (off_allowed && written == "off") {
-        out.clear();
+    if (written == "off") {
+        if (off_allowed) {
+            out.clear();
+        } else {
+            // Not a file named "off" beside the configuration: errors always go somewhere.
+            v.error(n->source(), std::string{name} + " cannot be \"off\" (errors are always logged): \"stderr\" "
+                                                     "or a file's path");
+        }
         return;
     }
     if (written == "stderr") {
@@ -48,7 +54,8 @@ void read_destination(validator& v, const toml::table& t, std::string_view key, 
     out = std::move(*resolved);
 }
 
-// A whole decimal number, for a user or group given by id.
+// A whole decimal number, for a user or group given by id. Never (uid_t)-1: set*id(-1)
+// means "leave it as it is", so that "id" would keep the workers root.
 std::optional<unsigned> as_id(const std::string& s) {
     unsigned v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -57,6 +64,8 @@ std::optional<unsigned> as_id(const std::string& s) {
     }
     return v;
 }
+
+constexpr unsigned no_id = static_cast<unsigned>(-1);
 
 // server.user (and group): resolved now, so that -t and a reload catch a name that
 // does not exist, where it is written.
@@ -69,6 +78,11 @@ void resolve_user(validator& v, const toml::table& t, config& cfg) {
     passwd* found = nullptr;
     int rc = 0;
     if (const auto id = as_id(cfg.user)) {
+        if (*id == no_id) {
+            v.error(t.get("user")->source(), "server.user " + std::to_string(*id) +
+                                                 " is not a user id (it means \"no change\" to the kernel)");
+            return;
+        }
         rc = ::getpwuid_r(*id, &pw, buf.data(), buf.size(), &found);
         cfg.worker_uid = *id;
         cfg.worker_gid = found != nullptr ? pw.pw_gid : *id;
@@ -84,17 +98,28 @@ void resolve_user(validator& v, const toml::table& t, config& cfg) {
         cfg.worker_gid = pw.pw_gid;
     }
     cfg.drop_privileges = true;
+    if (cfg.worker_uid == 0) {
+        v.warning(t.get("user")->source(), "server.user \"" + cfg.user + "\" is uid 0: the workers keep root's "
+                                           "privileges");
+    }
     if (cfg.group.empty()) {
         return;
     }
     group gr{};
     group* gfound = nullptr;
     if (const auto id = as_id(cfg.group)) {
+        if (*id == no_id) {
+            cfg.drop_privileges = false;
+            v.error(t.get("group")->source(), "server.group " + std::to_string(*id) +
+                                                  " is not a group id (it means \"no change\" to the kernel)");
+            return;
+        }
         cfg.worker_gid = *id;
         return;
     }
     rc = ::getgrnam_r(cfg.group.c_str(), &gr, buf.data(), buf.size(), &gfound);
     if (gfound == nullptr) {
+        cfg.drop_privileges = false;
         v.error(t.get("group")->source(), "server.group \"" + cfg.group + "\": " +
                                               (rc != 0 ? std::string{"cannot look it up: "} + std::strerror(rc)
                                                        : std::string{"no such group"}));
@@ -148,10 +173,16 @@ void read_metrics(validator& v, const toml::table& t, config& cfg) {
 }
 
 void read_server_operations(validator& v, const toml::table& t, config& cfg) {
+    bool names_ok = true;   // resolved only when written well; other keys' errors do not matter
     for (auto [key, name, out] : {std::tuple{"user", "server.user", &cfg.user},
                                   std::tuple{"group", "server.group", &cfg.group}}) {
-        if (const toml::node* n = v.string(t, key, name, *out)) {
+        const toml::node* n = t.get(key);
+        if (n != nullptr && !n->is_string()) {
+            names_ok = false;
+        }
+        if (n = v.string(t, key, name, *out); n != nullptr) {
             if (out->empty() || out->find_first_of(std::string_view{":\n\0", 3}) != std::string::npos) {
+                names_ok = false;
                 v.error(n->source(), std::string{name} + " must be a user or group name or number, got " +
                                          describe(*n));
             }
@@ -160,7 +191,7 @@ void read_server_operations(validator& v, const toml::table& t, config& cfg) {
     if (!cfg.group.empty() && cfg.user.empty()) {
         v.error(t.get("group")->source(), "server.group needs server.user: the workers drop to a user and its group "
                                           "(or this one), never to a group alone");
-    } else if (v.ok()) {
+    } else if (names_ok) {
         resolve_user(v, t, cfg);
     }
     v.integer(t, "rlimit_nofile", "server.rlimit_nofile", cfg.rlimit_nofile, 64, std::int64_t{1} << 30);

@@ -1,9 +1,11 @@
 #include "server/control_clients.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace pfd::server {
@@ -77,11 +79,36 @@ void control_clients::serve(int listen_fd, std::span<const pollfd> polled, const
     }
 }
 
+// The socket file's mode (0600) already keeps other users out; this holds where the mode
+// does not (a file system or a chmod that loosens it, a descriptor passed on): only the
+// master's own user and root may scale, stop or read the status of this server.
+bool control_clients::trusted(int fd) noexcept {
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+        refused_log_.log("control: cannot check a client (SO_PEERCRED: %s); closing it", std::strerror(errno));
+        return false;
+    }
+    if (peer.uid == 0 || peer.uid == ::geteuid()) {
+        return true;
+    }
+    char allowed[48] = "root";
+    if (::geteuid() != 0) {
+        std::snprintf(allowed, sizeof allowed, "uid %u and root", static_cast<unsigned>(::geteuid()));
+    }
+    refused_log_.log("control: refused a client of uid %u (pid %d): only %s may use the control socket",
+                     static_cast<unsigned>(peer.uid), static_cast<int>(peer.pid), allowed);
+    return false;
+}
+
 void control_clients::accept_new(int listen_fd) noexcept {
     while (clients_.size() < max_clients) {
         unique_fd fd{::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)};
         if (!fd.valid()) {
             return;   // EAGAIN: none left; anything else: the next poll round tries again
+        }
+        if (!trusted(fd.get())) {
+            continue;
         }
         try {
             client& c = clients_.emplace_back();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/log.hpp"
 #include "base/unique_fd.hpp"
 
 namespace pfd::server {
@@ -53,12 +54,15 @@ private:
         bool replying = false;
     };
     void accept_new(int listen_fd) noexcept;
+    // Whether the client connected as the master's user or root (SO_PEERCRED); logs the others.
+    bool trusted(int fd) noexcept;
     // false once the client is done with (answered, gone or out of time).
     bool step(client& c, short revents, const answer_fn& answer, clock::time_point now) noexcept;
     static void begin_reply(client& c, std::string reply, clock::time_point now) noexcept;
     static bool flush(client& c) noexcept;
 
     std::vector<client> clients_;
+    log_limiter refused_log_;        // another user's clients, as often as they connect
     bool polled_listener_ = false;   // whether add_pollfds put the listening socket first
 };
 

@@ -1,15 +1,21 @@
 #include "server/listeners.hpp"
 
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "base/log.hpp"
+#include "base/small_file.hpp"
+#include "server/privileges.hpp"
 
 namespace pfd::server {
 
@@ -78,12 +84,44 @@ void steer_new_connections(int fd, unsigned n) noexcept {
     }
 }
 
+tl::expected<void, std::string> apply_fd_limit(std::uint64_t wanted) {
+    if (wanted == 0) {
+        return {};
+    }
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return tl::unexpected("server.rlimit_nofile = " + std::to_string(wanted) +
+                              ": getrlimit failed: " + std::strerror(errno));
+    }
+    const auto n = static_cast<rlim_t>(wanted);
+    const rlimit want{.rlim_cur = n, .rlim_max = lim.rlim_max == RLIM_INFINITY ? lim.rlim_max : std::max(n, lim.rlim_max)};
+    if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+        const int code = errno;
+        std::string why = "server.rlimit_nofile = " + std::to_string(wanted) + ": setrlimit failed: " +
+                          std::strerror(code) + " (hard limit " + std::to_string(lim.rlim_max);
+        if (want.rlim_max > lim.rlim_max) {
+            // Past the hard limit only root may go, and then no higher than fs.nr_open.
+            if (!has_capability(CAP_SYS_RESOURCE)) {
+                why += ::geteuid() == 0 ? "; only root with CAP_SYS_RESOURCE may raise it, and this one lacks it"
+                                        : "; only root may raise it";
+            } else if (auto nr_open = read_small_file("/proc/sys/fs/nr_open", 64)) {
+                while (!nr_open->empty() && nr_open->back() == '\n') {
+                    nr_open->pop_back();
+                }
+                why += "; no process may pass fs.nr_open = " + *nr_open;
+            }
+        }
+        return tl::unexpected(why + ")");
+    }
+    return {};
+}
+
 void raise_fd_limit(const config& cfg) noexcept {
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
         return;
     }
-    if (lim.rlim_cur < lim.rlim_max) {
+    if (cfg.rlimit_nofile == 0 && lim.rlim_cur < lim.rlim_max) {
         lim.rlim_cur = lim.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &lim);
     }
@@ -91,7 +129,7 @@ void raise_fd_limit(const config& cfg) noexcept {
     const rlim_t needed = static_cast<rlim_t>(cfg.worker.max_connections) + reserved_fds;
     if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
         log_line("open-file limit %llu is below limits.max_connections %u + %llu: a worker will refuse "
-                 "connections beyond it (raise it with ulimit -n or LimitNOFILE=)",
+                 "connections beyond it (raise it with server.rlimit_nofile, ulimit -n or LimitNOFILE=)",
                  static_cast<unsigned long long>(lim.rlim_cur), cfg.worker.max_connections,
                  static_cast<unsigned long long>(reserved_fds));
     }

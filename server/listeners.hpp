@@ -1,5 +1,10 @@
 #pragma once
 // Listening sockets, bound by the master before it forks.
+#include <cstdint>
+#include <string>
+
+#include <tl/expected.hpp>
+
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
 #include "server/config.hpp"
@@ -19,8 +24,16 @@ result<bool> spread_over_first_sockets(int fd, unsigned n) noexcept;
 // connections queued on removed sockets may be reset as they close.
 void steer_new_connections(int fd, unsigned n) noexcept;
 
-// Each worker may hold max_connections sockets: raise the soft open-file limit to the
-// hard one (as nginx's worker_rlimit_nofile would) and say so if it still falls short.
+// server.rlimit_nofile = wanted: this process's soft open-file limit becomes `wanted`, and
+// its hard limit too where it is lower (that takes root: CAP_SYS_RESOURCE). A hard limit
+// above it is kept, never lowered, so a later reload may raise the soft one again. 0:
+// nothing. The message, when the kernel refuses:
+//   server.rlimit_nofile = 2000000: setrlimit failed: Operation not permitted (hard limit 1048576)
+tl::expected<void, std::string> apply_fd_limit(std::uint64_t wanted);
+
+// Each worker may hold max_connections sockets. Without rlimit_nofile, raise the soft
+// open-file limit to the hard one (with it, prepare_workers has set it); either way, say so
+// if it still falls short.
 void raise_fd_limit(const config& cfg) noexcept;
 
 }  // namespace pfd::server

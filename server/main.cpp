@@ -12,6 +12,7 @@
 #include "server/control.hpp"
 #include "server/master.hpp"
 #include "server/pid_file.hpp"
+#include "server/privileges.hpp"
 #include "server/proc_title.hpp"
 
 #ifndef PREFORKD_VERSION
@@ -100,6 +101,13 @@ int main(int argc, char** argv) {
         std::printf("preforkd: configuration file %s is valid (%u workers, balance %s, %zu routes)\n",
                     opts->config_path.c_str(), cfg->workers, to_string(cfg->balance), cfg->worker.routes.size());
         return 0;
+    }
+    // Before anything is bound or written: a master that cannot start its workers as
+    // configured (another user, without root; a file limit it may not set) says so now,
+    // rather than fork workers that exit, in a loop.
+    if (auto ready = prepare_workers(*cfg); !ready) {
+        std::fprintf(stderr, "preforkd: %s; not starting\n", ready.error().c_str());
+        return 1;
     }
     std::fflush(stdout);
     return run_master(*cfg, std::vector<std::string>(argv, argv + argc), cmdline);

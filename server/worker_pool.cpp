@@ -13,8 +13,13 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <string>
+#include <vector>
 
 #include "base/log.hpp"
+#include "server/cpu_affinity.hpp"
+#include "server/listeners.hpp"
+#include "server/privileges.hpp"
 #include "server/proc_title.hpp"
 #include "worker/worker.hpp"
 
@@ -92,6 +97,7 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
         no_channel_log.log("worker %u starts without a message channel: %s failed: %s", slot, channel.error().call,
                            std::strerror(channel.error().code));
     }
+    const std::optional<unsigned> cpu = affinity_cpu(c, slot);
     const pid_t master_pid = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
@@ -105,7 +111,7 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
             channel->master.reset();
             g.cfg.worker.message_fd = channel->worker.release();   // this process's copy of the configuration
         }
-        become_worker(w, master_pid, c, listen_fd);
+        become_worker(w, master_pid, c, listen_fd, cpu);
     }
     w.pid = pid;
     st.pid.store(pid, std::memory_order_relaxed);
@@ -116,7 +122,69 @@ void worker_pool::start(generation& g, unsigned slot, const listener_set& socket
     log_line("worker %u started, pid %d, generation %u", slot, static_cast<int>(pid), w.config_gen);
 }
 
-void worker_pool::become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd) noexcept {
+std::optional<unsigned> worker_pool::affinity_cpu(const config& c, unsigned slot) noexcept {
+    if (!c.cpu_affinity) {
+        return std::nullopt;
+    }
+    try {
+        // Read at each spawn, not once: a cpuset changed while the master runs (a container
+        // resized) then places new workers on CPUs they may use.
+        const std::vector<unsigned> allowed = allowed_cpus();
+        if (allowed.empty()) {
+            return std::nullopt;
+        }
+        std::string set = describe_cpus(allowed);
+        if (set != affinity_logged_) {
+            std::string mapping;
+            const unsigned shown = std::min(c.workers, 8U);
+            for (unsigned i = 0; i < shown; ++i) {
+                mapping += (i == 0 ? "slot " : ", slot ") + std::to_string(i) + " on CPU " +
+                           std::to_string(cpu_for_slot(allowed, i));
+            }
+            if (shown < c.workers) {
+                mapping += ", ...";
+            }
+            log_line("cpu_affinity auto: worker slot i runs on the (i mod %zu)-th of the allowed CPUs %s, its "
+                     "helper threads with it (%s)", allowed.size(), set.c_str(), mapping.c_str());
+            affinity_logged_ = std::move(set);
+        }
+        return cpu_for_slot(allowed, slot);
+    } catch (...) {
+        return std::nullopt;   // out of memory: the worker runs on the whole set
+    }
+}
+
+namespace {
+
+// What a worker does to its process before it serves, in this order: the open-file limit
+// while it may still raise the hard one, the CPU, then the identity. Exits on a failure
+// that would leave it other than configured (a worker never runs as root when a user is
+// configured); a CPU it cannot take is only logged, serving on any CPU is still right.
+void set_up_process(const config& c, std::optional<unsigned> cpu) noexcept {
+    try {
+        if (auto limit = apply_fd_limit(c.rlimit_nofile); !limit) {
+            log_line("%s; exiting", limit.error().c_str());
+            ::_exit(exit_cannot_drop);
+        }
+    } catch (...) {
+        ::_exit(exit_cannot_drop);
+    }
+    if (cpu) {
+        if (auto pinned = pin_to_cpu(*cpu); !pinned) {
+            log_line("cpu_affinity: cannot pin to CPU %u (%s: %s); running on the master's CPUs", *cpu,
+                     pinned.error().call, std::strerror(pinned.error().code));
+        }
+    }
+    if (auto dropped = drop_privileges(c); !dropped) {
+        log_line("%s; exiting with code %d", dropped.error().c_str(), exit_cannot_drop);
+        ::_exit(exit_cannot_drop);
+    }
+}
+
+}  // namespace
+
+void worker_pool::become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd,
+                                std::optional<unsigned> cpu) noexcept {
     // If the master dies, even by SIGKILL, its workers die with it: no orphans.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != master_pid) {
@@ -132,6 +200,12 @@ void worker_pool::become_worker(const worker_proc& w, pid_t master_pid, const co
     char title[64];
     std::snprintf(title, sizeof title, "preforkd: worker process %u", w.slot);
     set_proc_title(title);
+    // Before the ring, the helper threads and the modules' init: all of them run as the
+    // configured user, on the configured CPU.
+    set_up_process(c, cpu);
+    if (::getppid() != master_pid) {
+        ::_exit(0);   // the master died while the drop had unset the parent-death signal
+    }
 
     worker::worker_stats& st = board_[w.board];
     st.pid.store(::getpid(), std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "base/log.hpp"
@@ -101,7 +102,11 @@ public:
 private:
     [[nodiscard]] std::optional<std::size_t> free_board_entry() const noexcept;
     [[nodiscard]] bool entry_free(std::size_t i) const noexcept;
-    [[noreturn]] void become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd) noexcept;
+    // cpu: cpu_affinity's CPU for its slot (none: the master's whole set).
+    [[noreturn]] void become_worker(const worker_proc& w, pid_t master_pid, const config& c, int listen_fd,
+                                    std::optional<unsigned> cpu) noexcept;
+    // cpu_affinity: the CPU for a slot, from the master's allowed set as it is now.
+    [[nodiscard]] std::optional<unsigned> affinity_cpu(const config& c, unsigned slot) noexcept;
 
     worker::scoreboard board_;
     close_fn close_inherited_;
@@ -109,6 +114,7 @@ private:
     std::uint32_t next_generation_ = 1;
     std::uint64_t rng_;
     log_limiter board_full_log_;   // a full scoreboard repeats every second per slot
+    std::string affinity_logged_;  // the allowed set last named in the cpu_affinity line
     message_relay relay_;
 };
 
