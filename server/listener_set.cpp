@@ -1,9 +1,12 @@
 #include "server/listener_set.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -11,12 +14,15 @@
 
 #include "base/log.hpp"
 #include "server/listeners.hpp"
+#include "server/systemd.hpp"
 
 namespace pfd::server {
 
 namespace {
 
 constexpr const char* handover_env = "PREFORKD_LISTEN_FDS";
+// With handover_env: the sockets came from systemd; the new master keeps them as they are.
+constexpr const char* activated_env = "PREFORKD_LISTEN_ACTIVATED";
 
 // shared: one socket for all; reuseport: one per worker slot.
 unsigned sockets_for(const config& cfg) noexcept {
@@ -41,9 +47,36 @@ bool same_address(const listen_address& a, const listen_address& b) noexcept {
     return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
 }
 
-// The listening sockets named in PREFORKD_LISTEN_FDS that are bound to our address (now
-// close-on-exec again); the others are closed.
-std::vector<unique_fd> inherited_sockets(std::string_view list, const listen_address& ours) noexcept {
+std::string bind_failure(const listen_address& where, const error& e) {
+    return "cannot listen on " + where.text + ": " + e.call + " failed: " + std::strerror(e.code);
+}
+
+// "127.0.0.1:9000", "[::1]:9000".
+std::string address_text(const sockaddr_storage& addr) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr.ss_family == AF_INET6) {
+        const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+        ::inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+        return std::string{"["} + host + "]:" + std::to_string(ntohs(a.sin6_port));
+    }
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    ::inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    return std::string{host} + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+listen_address address_of(int fd) {
+    listen_address out;
+    socklen_t len = sizeof out.addr;
+    if (fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr*>(&out.addr), &len) == 0) {
+        out.addr_len = len;
+        out.text = address_text(out.addr);
+    }
+    return out;
+}
+
+// The listening sockets named in PREFORKD_LISTEN_FDS that are bound to our address (any
+// address, when `ours` is null) (now close-on-exec again); the others are closed.
+std::vector<unique_fd> inherited_sockets(std::string_view list, const listen_address* ours) noexcept {
     std::vector<unique_fd> adopted;
     for (std::string_view rest = list; !rest.empty();) {
         const auto comma = rest.find(',');
@@ -61,7 +94,7 @@ std::vector<unique_fd> inherited_sockets(std::string_view list, const listen_add
         socklen_t optlen = sizeof listening;
         const bool mine = ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
                           ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening != 0 &&
-                          len == ours.addr_len && std::memcmp(&addr, &ours.addr, len) == 0;
+                          (ours == nullptr || (len == ours->addr_len && std::memcmp(&addr, &ours->addr, len) == 0));
         if (mine) {
             ::fcntl(fd, F_SETFD, FD_CLOEXEC);
             adopted.push_back(std::move(owned));
@@ -76,31 +109,57 @@ bool listener_set::handed_over() noexcept {
     return std::getenv(handover_env) != nullptr;
 }
 
-result<listener_set> listener_set::open(const config& cfg) noexcept {
+tl::expected<listener_set, std::string> listener_set::open(const config& cfg) noexcept {
     const bool reuseport = cfg.balance == balance_mode::reuseport;
     const unsigned wanted = sockets_for(cfg);
     const char* inherited = std::getenv(handover_env);
     if (inherited == nullptr) {
+        auto activated = take_activated_sockets();
+        if (!activated) {
+            return tl::unexpected(activated.error());
+        }
+        if (!activated->empty()) {
+            listener_set set{std::move(*activated), true};
+            if (std::string why = set.activation_mismatch(cfg); !why.empty()) {
+                return tl::unexpected(why);
+            }
+            for (const auto& fd : set.fds_) {
+                log_line("listening on %s (from systemd)", address_of(fd.get()).text.c_str());
+            }
+            return set;
+        }
         std::vector<unique_fd> fds;
         if (auto r = bind_up_to(fds, wanted, cfg.listen, cfg.backlog, reuseport); !r) {
-            return tl::unexpected(r.error());
+            return tl::unexpected(bind_failure(cfg.listen, r.error()));
         }
         return listener_set{std::move(fds)};
     }
+    if (std::getenv(activated_env) != nullptr) {
+        // systemd's sockets, through a binary upgrade: kept as they are, and nothing bound.
+        listener_set set{inherited_sockets(inherited, nullptr), true};
+        ::unsetenv(handover_env);
+        ::unsetenv(activated_env);
+        if (std::string why = set.activation_mismatch(cfg); !why.empty()) {
+            return tl::unexpected(why);
+        }
+        log_line("adopted %zu listening socket(s) from the previous master (from systemd): %s", set.size(),
+                 set.address().text.c_str());
+        return set;
+    }
     // A binary upgrade: nothing queued on the adopted sockets is lost.
-    std::vector<unique_fd> adopted = inherited_sockets(inherited, cfg.listen);
+    std::vector<unique_fd> adopted = inherited_sockets(inherited, &cfg.listen);
     ::unsetenv(handover_env);
     const bool was_group = adopted.size() > 1;
     if (reuseport && !adopted.empty()) {
         // From a shared-mode master: its socket joins the group the new ones will form.
         if (auto r = allow_reuseport(adopted[0].get()); !r) {
-            return tl::unexpected(r.error());
+            return tl::unexpected(bind_failure(cfg.listen, r.error()));
         }
     }
     adopted.resize(std::min<std::size_t>(adopted.size(), wanted));
     log_line("adopted %zu listening socket(s) from the previous master", adopted.size());
     if (auto r = bind_up_to(adopted, wanted, cfg.listen, cfg.backlog, reuseport); !r) {
-        return tl::unexpected(r.error());
+        return tl::unexpected(bind_failure(cfg.listen, r.error()));
     }
     if (was_group || adopted.size() > 1) {
         // The group is in slot order: the old master's sockets, then any opened here.
@@ -110,6 +169,22 @@ result<listener_set> listener_set::open(const config& cfg) noexcept {
         steer_new_connections(adopted[0].get(), wanted);
     }
     return listener_set{std::move(adopted)};
+}
+
+listen_address listener_set::address() const {
+    return address_of(fds_.empty() ? -1 : fds_[0].get());
+}
+
+std::string listener_set::activation_mismatch(const config& cfg) const {
+    const std::size_t n = fds_.size();
+    if (!activated_ || n == sockets_for(cfg)) {
+        return {};
+    }
+    const std::string passed = "socket activation passed " + std::to_string(n) + " socket" + (n == 1 ? "" : "s");
+    if (cfg.balance == balance_mode::reuseport) {
+        return passed + "; balance = reuseport needs one per worker (workers = " + std::to_string(cfg.workers) + ")";
+    }
+    return passed + "; balance = shared takes exactly one";
 }
 
 int listener_set::fd_for(unsigned slot, balance_mode balance) const noexcept {
@@ -122,7 +197,11 @@ int listener_set::fd_for(unsigned slot, balance_mode balance) const noexcept {
 }
 
 tl::expected<carried_sockets, std::string> listener_set::carry_over(const config& base, const config& next) noexcept {
-    const bool same = same_address(next.listen, base.listen);
+    if (std::string why = activation_mismatch(next); !why.empty()) {
+        return tl::unexpected(why);   // nothing may be bound beside systemd's sockets
+    }
+    // systemd's sockets stay whatever the file says (reload.cpp warns about it).
+    const bool same = activated_ || same_address(next.listen, base.listen);
     const bool reuseport = next.balance == balance_mode::reuseport;
     const bool to_reuseport = same && base.balance == balance_mode::shared && reuseport && !fds_.empty();
     const bool to_shared = same && base.balance == balance_mode::reuseport && !reuseport && !fds_.empty();
@@ -135,6 +214,7 @@ tl::expected<carried_sockets, std::string> listener_set::carry_over(const config
     }
     const unsigned wanted = sockets_for(next);
     carried_sockets out;
+    out.sockets.activated_ = activated_;
     std::vector<unique_fd>& fds = out.sockets.fds_;
     for (std::size_t i = 0; same && i < wanted && i < fds_.size(); ++i) {
         fds.push_back(std::move(fds_[i]));
@@ -165,6 +245,9 @@ tl::expected<carried_sockets, std::string> listener_set::carry_over(const config
 }
 
 result<bool> listener_set::grow_to(std::size_t n, const config& cfg) noexcept {
+    if (activated_ && n > fds_.size()) {
+        return fail(EPERM, "socket activation (systemd passed the sockets: none is bound here)");
+    }
     return bind_up_to(fds_, n, cfg.listen, cfg.backlog, true);
 }
 
@@ -192,6 +275,9 @@ void listener_set::hand_over_on_exec(const std::string& list) const noexcept {
         ::fcntl(fd.get(), F_SETFD, 0);
     }
     ::setenv(handover_env, list.c_str(), 1);
+    if (activated_) {
+        ::setenv(activated_env, "1", 1);
+    }
 }
 
 // The kernel keeps a reuseport group in join order and fills the hole a closed socket

@@ -3,6 +3,8 @@
 // (slot i serves socket i). The set opens or adopts them at start, keeps or binds them
 // on a reload, grows and shrinks them on a scale, and steers new connections away from
 // the sockets of removed slots while their workers still hold them.
+// Socket activation: the sockets systemd passed are used instead of binding, kept as
+// they are across reloads and binary upgrades; nothing is ever bound beside them.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -25,13 +27,22 @@ public:
     listener_set() = default;
 
     // At start: the sockets a binary upgrade handed over (PREFORKD_LISTEN_FDS) that are
-    // bound to cfg's address, the rest closed and what is missing bound; without a
-    // handover, all bound here.
-    static result<listener_set> open(const config& cfg) noexcept;
+    // bound to cfg's address, the rest closed and what is missing bound; the sockets
+    // systemd passed (socket activation: exactly one in shared mode, one per slot with
+    // reuseport), or ones a socket-activated old master handed over, whatever cfg's
+    // address; otherwise all bound here. The message says why not.
+    static tl::expected<listener_set, std::string> open(const config& cfg) noexcept;
     // Whether this process was started by a binary upgrade with the old master's sockets.
     [[nodiscard]] static bool handed_over() noexcept;
 
     [[nodiscard]] std::size_t size() const noexcept { return fds_.size(); }
+    // The sockets came from systemd (directly, or through a binary upgrade).
+    [[nodiscard]] bool activated() const noexcept { return activated_; }
+    // The address socket 0 is bound to ("127.0.0.1:9000", "[::1]:9000"); text empty if none.
+    [[nodiscard]] listen_address address() const;
+    // Why these sockets cannot serve cfg's balance and worker count (socket activation:
+    // none can be bound beside them); empty if they can.
+    [[nodiscard]] std::string activation_mismatch(const config& cfg) const;
     [[nodiscard]] bool empty() const noexcept { return fds_.empty(); }
     // The socket a worker of `slot` listens on under `balance`; -1 if there is none.
     [[nodiscard]] int fd_for(unsigned slot, balance_mode balance) const noexcept;
@@ -54,7 +65,8 @@ public:
     void park() noexcept { steer_pending_ = false; }
 
     // Binary upgrade: "3,4,5", and in the child about to exec, the sockets made to
-    // survive exec and named in PREFORKD_LISTEN_FDS.
+    // survive exec and named in PREFORKD_LISTEN_FDS (and PREFORKD_LISTEN_ACTIVATED=1 for
+    // systemd's: the new master keeps them whatever its configured address).
     [[nodiscard]] std::string fd_list() const;
     void hand_over_on_exec(const std::string& list) const noexcept;
 
@@ -67,14 +79,15 @@ public:
     void steer_over_all_again() noexcept;
 
 private:
-    explicit listener_set(std::vector<unique_fd> fds) noexcept
-        : fds_{std::move(fds)}, steered_over_{static_cast<unsigned>(fds_.size())} {}
+    explicit listener_set(std::vector<unique_fd> fds, bool activated = false) noexcept
+        : fds_{std::move(fds)}, steered_over_{static_cast<unsigned>(fds_.size())}, activated_{activated} {}
 
     std::vector<unique_fd> fds_;
     // Reuseport: new connections go to the first steered_over_ sockets of the group (at
     // first, with no program attached, to all of them).
     unsigned steered_over_ = 0;
     bool steer_pending_ = false;   // steered_over_ < size() until removed sockets close
+    bool activated_ = false;
 };
 
 struct carried_sockets {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/log.hpp"
@@ -30,6 +31,7 @@
 #include "server/respawn.hpp"
 #include "server/status_sampler.hpp"
 #include "server/supervision.hpp"
+#include "server/systemd.hpp"
 #include "server/upgrade.hpp"
 #include "server/worker_pool.hpp"
 #include "worker/scoreboard.hpp"
@@ -82,6 +84,12 @@ private:
     }
     [[nodiscard]] int poll_timeout_ms() const noexcept;
     void publish_readiness() noexcept;
+    [[nodiscard]] bool all_slots_up() const noexcept;
+    void drain() noexcept;
+    void quit() noexcept;
+    [[nodiscard]] bool stop_pending(const char* what) const noexcept;
+    void tell_service_manager() noexcept;
+    [[nodiscard]] std::string status_line() const;
 
     pid_file pid_file_;
     metrics_listener metrics_;
@@ -98,6 +106,13 @@ private:
     steady_clock::time_point stop_deadline_{};
     steady_clock::time_point next_supervise_{};
     bool killed_stragglers_ = false;
+    // Draining (-s drain, or a graceful stop waiting out shutdown_delay): /readyz answers
+    // 503 and responses say Connection: close, but everything still serves; since when.
+    std::optional<steady_clock::time_point> drain_since_;
+    std::optional<steady_clock::time_point> stop_at_;   // QUIT: the graceful stop begins then
+    bool up_ = false;                 // every slot of a generation has been ready once
+    bool reloading_told_ = false;     // RELOADING=1 sent, READY=1 not yet
+    service_notifier notifier_;
 };
 
 int master::run() noexcept {
@@ -135,6 +150,10 @@ int master::run() noexcept {
         if (pending_scale_ != 0) {
             scale(std::exchange(pending_scale_, 0U));
         }
+        if (stop_at_ && steady_clock::now() >= *stop_at_) {
+            log_line("shutdown_delay is over: stopping gracefully");
+            begin_stop(run_state::stopping_gracefully);
+        }
         sampler_.tick(pool_);
         publish_readiness();
         if (steady_clock::now() >= next_supervise_) {
@@ -145,6 +164,10 @@ int master::run() noexcept {
         }
         if (serving()) {
             reload_.step(current_, pool_);
+            if (reloading_told_ && reload_.idle()) {
+                reloading_told_ = false;
+                notifier_.ready(status_line(), false);
+            }
             respawn_due(pool_, current_, current_.listeners);
             if (generation* previous = reload_.previous()) {
                 respawn_due(pool_, *previous, sockets_of(*previous, current_));
@@ -156,6 +179,7 @@ int master::run() noexcept {
             }
             killed_stragglers_ = true;
         }
+        tell_service_manager();
     }
     log_line("all workers exited; master exiting");
     return 0;
@@ -164,6 +188,7 @@ int master::run() noexcept {
 // In a new worker, before it is named: it holds no socket but its own (another slot's
 // reuseport socket, or one the previous generation keeps, would stay in use).
 void master::close_in_worker(int listen_fd) noexcept {
+    forget_service_manager();
     signal_fd_.reset();
     control_.close_in_worker();
     metrics_.close_in_worker();
@@ -183,6 +208,13 @@ void master::reap() noexcept {
         }
         if (upgrade_.is_new_master(pid)) {
             upgrade_.on_exit(status, serving(), files());
+            if (notifier_.muted()) {
+                // It may have told systemd it was the main pid: we are again.
+                notifier_.set_muted(false);
+                if (serving()) {
+                    notifier_.ready(status_line(), true);
+                }
+            }
             continue;
         }
         if (const auto w = pool_.take_exited(pid)) {
@@ -239,10 +271,16 @@ void master::scale(unsigned n) noexcept {
         return;
     }
     config& cfg = current_.cfg;
-    if (n == cfg.workers || !serving()) {
+    if (n == cfg.workers || !serving() || stop_pending("scale")) {
         return;
     }
     const bool reuseport = cfg.balance == balance_mode::reuseport;
+    if (reuseport && current_.listeners.activated()) {
+        log_line("scale: the %zu listening sockets came from systemd (socket activation), one per slot, and none "
+                 "can be bound here: the worker count cannot change in reuseport mode; staying at %u workers",
+                 current_.listeners.size(), cfg.workers);
+        return;
+    }
     if (auto r = reuseport ? current_.listeners.grow_to(n, cfg) : result<bool>{true}; !r) {
         log_line("scale: cannot open a socket for a new slot: %s failed: %s; staying at %u workers",
                  r.error().call, std::strerror(r.error().code), cfg.workers);
@@ -280,8 +318,10 @@ void master::on_signal(std::uint32_t signo) noexcept {
             begin_stop(run_state::stopping_fast);
             break;
         case SIGQUIT:
-            log_line("received SIGQUIT: stopping gracefully (in-flight requests finish)");
-            begin_stop(run_state::stopping_gracefully);
+            quit();
+            break;
+        case SIGWINCH:
+            drain();
             break;
         case SIGTTIN:
             scale(current_.cfg.workers + 1);
@@ -290,12 +330,25 @@ void master::on_signal(std::uint32_t signo) noexcept {
             scale(current_.cfg.workers - 1);
             break;
         case SIGUSR2:
-            if (serving()) {
+            if (serving() && !stop_pending("SIGUSR2 (binary upgrade)")) {
+                if (drain_since_) {
+                    // A new master would be ready at once: a drain ends only with a stop.
+                    log_line("received SIGUSR2 while draining: a new master would report ready; ignored");
+                    break;
+                }
                 upgrade_.start(files());
+                if (upgrade_.running()) {
+                    notifier_.status("binary upgrade: a new master is starting");
+                    notifier_.set_muted(true);
+                }
             }
             break;
         case SIGHUP:
-            if (serving()) {
+            if (serving() && !stop_pending("SIGHUP (reload)")) {
+                if (!reloading_told_) {
+                    reloading_told_ = true;
+                    notifier_.reloading();
+                }
                 reload_.on_hup(current_, pool_);
             }
             break;
@@ -308,11 +361,62 @@ void master::on_signal(std::uint32_t signo) noexcept {
     }
 }
 
+// SIGWINCH (`preforkd -s drain`): not ready from now on, but serving as before until a
+// stop (a preStop hook, or taking the host out of a balancer). Reloads, scaling and
+// respawns go on; readiness stays not ready until the master exits.
+void master::drain() noexcept {
+    if (!serving() || stop_pending("SIGWINCH (drain)")) {
+        return;
+    }
+    if (drain_since_) {
+        log_line("received SIGWINCH: already draining");
+        return;
+    }
+    drain_since_ = steady_clock::now();
+    log_line("received SIGWINCH: draining: /readyz answers 503 and responses close their connections; still "
+             "serving until QUIT (graceful stop, after what remains of shutdown_delay) or TERM");
+}
+
+// SIGQUIT: a graceful stop, after shutdown_delay counted from the start of the drain
+// (this signal, or an earlier -s drain): until then nothing changes but readiness.
+void master::quit() noexcept {
+    if (!serving()) {
+        return;
+    }
+    if (stop_at_) {
+        log_line("received SIGQUIT: already stopping once shutdown_delay is over");
+        return;
+    }
+    const auto now = steady_clock::now();
+    const auto since = drain_since_.value_or(now);
+    drain_since_ = since;
+    const auto at = since + current_.cfg.shutdown_delay;
+    if (at <= now) {
+        log_line("received SIGQUIT: stopping gracefully (in-flight requests finish)");
+        begin_stop(run_state::stopping_gracefully);
+        return;
+    }
+    stop_at_ = at;
+    log_line("received SIGQUIT: not ready from now on; still serving for %.3f s (shutdown_delay), then stopping "
+             "gracefully (in-flight requests finish)", to_seconds(at - now));
+    notifier_.stopping(status_line());
+}
+
+// While a graceful stop waits out shutdown_delay, nothing but serving changes.
+bool master::stop_pending(const char* what) const noexcept {
+    if (stop_at_) {
+        log_line("received %s while stopping (shutdown_delay): ignored", what);
+        return true;
+    }
+    return false;
+}
+
 void master::begin_stop(run_state how) noexcept {
     if (state_ == how || state_ == run_state::stopping_fast) {
         return;
     }
     state_ = how;
+    stop_at_.reset();
     killed_stragglers_ = false;
     const bool fast = how == run_state::stopping_fast;
     stop_deadline_ = steady_clock::now() + (fast ? fast_stop_timeout : current_.cfg.supervisor.graceful_timeout);
@@ -329,30 +433,74 @@ void master::begin_stop(run_state how) noexcept {
         w.drain_deadline = stop_deadline_;
         ::kill(w.pid, fast ? SIGTERM : SIGQUIT);
     }
+    notifier_.stopping(status_line());
 }
 
 // What /readyz answers: ready once every slot of the first generation has a worker
-// accepting, draining from the start of a stop.
+// accepting (systemd hears READY=1 then), draining from the start of a drain or stop.
+// A reload does not change it: the old generation serves until the new one is ready.
 void master::publish_readiness() noexcept {
     worker::server_stats& srv = pool_.server();
     srv.config_generation.store(current_.number, std::memory_order_relaxed);
-    if (!serving()) {
-        srv.readiness.store(worker::server_readiness::draining, std::memory_order_relaxed);
-        return;
+    if (!up_ && serving() && all_slots_up()) {
+        up_ = true;
+        // A new master of a binary upgrade becomes the service's main process.
+        notifier_.ready(status_line(), upgrade_.from_upgrade());
     }
-    if (srv.readiness.load(std::memory_order_relaxed) != worker::server_readiness::starting) {
-        return;
-    }
+    const auto readiness = !serving() || drain_since_ ? worker::server_readiness::draining
+                           : up_                      ? worker::server_readiness::ready
+                                                      : worker::server_readiness::starting;
+    srv.readiness.store(readiness, std::memory_order_relaxed);
+}
+
+bool master::all_slots_up() const noexcept {
+    const auto& procs = pool_.procs();
     for (unsigned slot = 0; slot < current_.slots.size(); ++slot) {
-        const auto& procs = pool_.procs();
         const bool up = std::any_of(procs.begin(), procs.end(), [&](const worker_proc& w) {
             return w.slot == slot && w.config_gen == current_.number && !w.draining && pool_.ready(w);
         });
         if (!up) {
-            return;
+            return false;
         }
     }
-    srv.readiness.store(worker::server_readiness::ready, std::memory_order_relaxed);
+    return true;
+}
+
+// STATUS= when it changed, and the watchdog's ping: from the loop, so a master whose
+// loop no longer turns stops pinging.
+void master::tell_service_manager() noexcept {
+    if (!notifier_.enabled()) {
+        return;
+    }
+    if (up_ || !serving()) {
+        notifier_.status(status_line());
+    }
+    notifier_.tick(steady_clock::now());
+}
+
+// One line for `systemctl status`.
+std::string master::status_line() const {
+    const auto n = [](std::size_t v, const char* what) {
+        return std::to_string(v) + " " + what + (v == 1 ? "" : "s");
+    };
+    if (!serving()) {
+        return "stopping: " + n(pool_.procs().size(), "worker") + " finishing";
+    }
+    const std::string serving_what = n(current_.cfg.workers, "worker") + ", generation " + std::to_string(current_.number);
+    if (stop_at_) {
+        return "stopping after shutdown_delay: not ready, still serving " + serving_what;
+    }
+    if (drain_since_) {
+        return "draining: not ready, still serving " + serving_what;
+    }
+    if (const generation* previous = reload_.previous()) {
+        return "reloading: generation " + std::to_string(current_.number) + " starting, generation " +
+               std::to_string(previous->number) + " serving";
+    }
+    if (!up_) {
+        return "starting " + n(current_.cfg.workers, "worker");
+    }
+    return "serving " + serving_what;
 }
 
 int master::poll_timeout_ms() const noexcept {
@@ -372,6 +520,8 @@ int master::poll_timeout_ms() const noexcept {
     } else if (!killed_stragglers_) {
         sooner(stop_deadline_);
     }
+    sooner(stop_at_);
+    sooner(notifier_.next_ping());
     sooner(clients_.next_deadline());
     sooner(metrics_.next_deadline());
     const auto wait = std::chrono::ceil<milliseconds>(next - steady_clock::now());
@@ -431,13 +581,24 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
     }
     auto listeners = listener_set::open(cfg);
     if (!listeners) {
-        log_line("cannot listen on %s: %s failed: %s", cfg.listen.text.c_str(), listeners.error().call,
-                 std::strerror(listeners.error().code));
+        log_line("%s", listeners.error().c_str());
         return 1;
     }
-    log_line("listening on %s (balance %s, %zu socket%s), starting %u worker%s", cfg.listen.text.c_str(),
-             to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s", cfg.workers,
-             cfg.workers == 1 ? "" : "s");
+    // Socket activation: what the master reports (status, metrics) and reloads compare
+    // against is the address systemd's sockets have, not the file's.
+    config effective = cfg;
+    if (listeners->activated()) {
+        if (listen_address actual = listeners->address(); !actual.text.empty()) {
+            if (actual.addr_len != cfg.listen.addr_len || std::memcmp(&actual.addr, &cfg.listen.addr, actual.addr_len) != 0) {
+                log_line("listen = \"%s\" is not used: the listening socket%s came from systemd (socket activation)",
+                         cfg.listen.text.c_str(), listeners->size() == 1 ? "" : "s");
+            }
+            effective.listen = std::move(actual);
+        }
+    }
+    log_line("listening on %s (balance %s, %zu socket%s%s), starting %u worker%s", effective.listen.text.c_str(),
+             to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s",
+             listeners->activated() ? ", from systemd" : "", cfg.workers, cfg.workers == 1 ? "" : "s");
     auto metrics = metrics_listener::open(cfg);
     if (!metrics) {
         log_line("cannot listen for metrics on %s: %s", cfg.metrics.listen.text.c_str(), metrics.error().c_str());
@@ -451,7 +612,7 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         return 1;
     }
     board->server().start_unix_ms.store(unix_ms(), std::memory_order_relaxed);
-    master m{cfg,
+    master m{std::move(effective),
              std::move(*listeners),
              std::move(sig),
              std::move(*board),

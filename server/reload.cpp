@@ -131,6 +131,13 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
         defer(free, next.workers, current);
         return;
     }
+    if (current.listeners.activated() && !same_address(next.listen, current.cfg.listen)) {
+        log_line("reload: listen = \"%s\" is not used: the listening socket%s came from systemd (socket "
+                 "activation) and stay%s; still listening on %s", next.listen.text.c_str(),
+                 current.listeners.size() == 1 ? "" : "s", current.listeners.size() == 1 ? "s" : "",
+                 current.cfg.listen.text.c_str());
+        next.listen = current.cfg.listen;
+    }
     // Back to the address the serving generation still listens on (a pending reload had
     // moved away from it): its sockets are the ones to keep.
     const bool from_previous =

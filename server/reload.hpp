@@ -24,6 +24,9 @@ public:
     // Stopping: no reload is pending or wanted any more.
     void cancel() noexcept;
 
+    // No reload is pending or waiting to run (systemd's READY=1 after RELOADING=1).
+    [[nodiscard]] bool idle() const noexcept { return !previous_ && !requested_; }
+
     // The generation serving until the pending one is ready; null when none is pending.
     [[nodiscard]] generation* previous() noexcept { return previous_ ? &*previous_ : nullptr; }
     [[nodiscard]] const generation* previous() const noexcept { return previous_ ? &*previous_ : nullptr; }

@@ -11,6 +11,7 @@
 
 #include "base/log.hpp"
 #include "server/master.hpp"
+#include "server/systemd.hpp"
 
 namespace pfd::server {
 
@@ -47,6 +48,9 @@ void binary_upgrade::start(const master_files& files) noexcept {
     if (pid == 0) {
         // The new master: listening sockets survive exec, nothing else of ours does.
         files.listeners.hand_over_on_exec(fds);
+        // NOTIFY_SOCKET stays: the new master tells systemd MAINPID= and READY=1 once
+        // its workers are ready (which takes NotifyAccess=all: it is not the main pid yet).
+        hand_over_watchdog();
         const sigset_t set = master_signals();
         ::sigprocmask(SIG_UNBLOCK, &set, nullptr);   // the mask survives exec
         std::vector<char*> args;

@@ -38,6 +38,10 @@ public:
     };
     void start(const master_files& files) noexcept;
     [[nodiscard]] bool is_new_master(pid_t pid) const noexcept { return pid == new_master_; }
+    // A new master started by USR2 runs (and speaks to systemd for the service).
+    [[nodiscard]] bool running() const noexcept { return new_master_ != 0; }
+    // This master was started by a binary upgrade (it tells systemd it is the main pid).
+    [[nodiscard]] bool from_upgrade() const noexcept { return previous_master_ != 0; }
     // The new master exited; a master that still serves takes its files back.
     void on_exit(int status, bool serving, const master_files& files) noexcept;
 

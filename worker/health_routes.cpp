@@ -36,7 +36,7 @@ public:
         if (handlers::answer_for(head.method) == handlers::get_like_answer::not_allowed) {
             ex.respond(errors_->get(405));
         } else {
-            ex.respond(ready() ? ready_ : not_ready_);
+            ex.respond(ready() ? ready_ : draining() ? draining_ : starting_);
         }
         handlers::accept_body(ex, head);
     }
@@ -47,10 +47,16 @@ private:
             ctx_.board->server().readiness.load(std::memory_order_relaxed) == server_readiness::ready;
         return server_ready && !ctx_.serve->draining;
     }
+    // Why not: starting (the first generation is not ready yet) or draining.
+    [[nodiscard]] bool draining() const noexcept {
+        return ctx_.serve->draining ||
+               ctx_.board->server().readiness.load(std::memory_order_relaxed) == server_readiness::draining;
+    }
 
     builtin_context ctx_;
     proto::prepared_response ready_{200, "text/plain", "ready\n", "Cache-Control: no-store\r\n"};
-    proto::prepared_response not_ready_{503, "text/plain", "not ready\n", "Cache-Control: no-store\r\n"};
+    proto::prepared_response starting_{503, "text/plain", "not ready: starting\n", "Cache-Control: no-store\r\n"};
+    proto::prepared_response draining_{503, "text/plain", "not ready: draining\n", "Cache-Control: no-store\r\n"};
     const handlers::error_pages* errors_;
 };
 
