@@ -50,8 +50,27 @@ std::string module_at_death(const worker_proc& w, const generation& current, con
     }
 }
 
+// preforkd_worker_restarts_total: a worker the master retired for a reason (scale,
+// reload, recycle), one it killed for hanging while it served, or one that died on its
+// own while it served (a crash). A stop is none of these: nothing replaces the worker.
+namespace {
+void count_restart(const worker_proc& w, bool serving, worker_pool& pool) noexcept {
+    std::optional<worker::restart_reason> why = w.retire_reason;
+    if (why == worker::restart_reason::hang && !serving) {
+        why.reset();   // a hang during a stop: killed, not replaced
+    } else if (!why && serving) {
+        why = worker::restart_reason::crash;
+    }
+    if (why) {
+        auto& n = pool.server().restarts[static_cast<std::size_t>(*why)];
+        n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);   // the master only writes it
+    }
+}
+}  // namespace
+
 bool after_exit(const worker_proc& w, int status, bool serving, generation& current, generation* previous,
                 worker_pool& pool) noexcept {
+    count_restart(w, serving, pool);
     const auto now = steady_clock::now();
     const auto uptime = now - w.started;
 

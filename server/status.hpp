@@ -30,6 +30,9 @@ struct master_status {
     std::string listen;
     std::string balance;
     std::vector<worker_status> workers;
+    // The master's part of the scoreboard (the whole board follows it), for the
+    // Prometheus text; null: not known.
+    const worker::server_stats* board = nullptr;
 };
 
 std::string render_table(const master_status& s);

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "base/proc_stats.hpp"
+#include "worker/metrics_text.hpp"
 
 namespace pfd::server {
 
@@ -17,14 +18,20 @@ void status_sampler::tick(worker_pool& pool) noexcept {
     next_sample_ = now + std::chrono::milliseconds{1000};
     for (auto& w : pool.procs()) {
         auto& slot = w.samples[w.sample_count % w.samples.size()];
-        slot = {now, pool.stats(w).counters(), cpu_time_ms(w.pid)};
+        worker::worker_stats& st = pool.stats(w);
+        // Never back: a read that fails (the process is going) keeps the last value.
+        const std::uint64_t cpu = std::max(cpu_time_ms(w.pid), st.cpu_ms.load(std::memory_order_relaxed));
+        slot = {now, st.counters(), cpu};
         ++w.sample_count;
+        st.cpu_ms.store(cpu, std::memory_order_relaxed);
+        st.rss_bytes.store(rss_bytes(w.pid), std::memory_order_relaxed);
     }
 }
 
-master_status status_sampler::status(const worker_pool& pool, const generation& current,
+master_status status_sampler::status(worker_pool& pool, const generation& current,
                                      const generation* previous) const {
     master_status s;
+    s.board = &pool.server();
     s.pid = ::getpid();
     s.uptime_s = to_seconds(steady_clock::now() - started_);
     s.listen = current.cfg.listen.text;
@@ -95,6 +102,13 @@ control_reply answer(std::string_view command, const std::function<master_status
     }
     if (command == "status json") {
         return {render_json(status())};
+    }
+    if (command == "status prometheus") {
+        const master_status s = status();
+        if (s.board == nullptr) {
+            return {"error: no scoreboard\n"};
+        }
+        return {worker::render_metrics(worker::scoreboard::view_of(*s.board))};
     }
     return {"error: unknown command '" + std::string{command} + "'\n"};
 }

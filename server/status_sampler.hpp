@@ -14,10 +14,11 @@ namespace pfd::server {
 
 class status_sampler {
 public:
-    // Takes the once-a-second samples when they are due.
+    // Takes the once-a-second samples when they are due, and publishes each worker's
+    // memory and CPU time in its scoreboard entry (what the metrics report).
     void tick(worker_pool& pool) noexcept;
     // previous: the generation serving while a reload is pending, or null.
-    [[nodiscard]] master_status status(const worker_pool& pool, const generation& current,
+    [[nodiscard]] master_status status(worker_pool& pool, const generation& current,
                                        const generation* previous) const;
 
 private:

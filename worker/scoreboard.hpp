@@ -3,6 +3,7 @@
 // created by the master before it forks. A worker writes only its own slot, with
 // relaxed atomics from its event loop; the master only reads. Nothing on the request
 // path waits for the master.
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <array>
@@ -12,6 +13,7 @@
 #include <ctime>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
@@ -130,6 +132,12 @@ struct alignas(64) worker_stats {
     // counts per bucket of duration_bounds_us (not cumulative; the last is +Inf), and the sum.
     std::array<std::atomic<std::uint64_t>, duration_buckets> duration_count{};
     std::atomic<std::uint64_t> duration_sum_us{0};
+    // Sampled by the master from /proc once a second (server/status_sampler.cpp), not by
+    // the worker: what every exporter reports, so no scrape opens /proc, and the CPU time
+    // folded into the slot's totals at exit is exactly the last reported (the counter
+    // never goes back). On their own cache line: the master writes them.
+    alignas(64) std::atomic<std::uint64_t> rss_bytes{0};
+    std::atomic<std::uint64_t> cpu_ms{0};
 
     // Single writer: a load and a store, no locked read-modify-write on the hot path.
     template <class T>
@@ -161,6 +169,8 @@ struct alignas(64) worker_stats {
             c.store(0, std::memory_order_relaxed);
         }
         duration_sum_us.store(0, std::memory_order_relaxed);
+        rss_bytes.store(0, std::memory_order_relaxed);
+        cpu_ms.store(0, std::memory_order_relaxed);
     }
 
     [[nodiscard]] duration_histogram durations() const noexcept {
@@ -207,6 +217,7 @@ enum class server_readiness : std::uint8_t {
 // Why a worker was replaced (preforkd_worker_restarts_total{reason}).
 enum class restart_reason : std::uint8_t { crash, hang, recycle, reload, scale };
 inline constexpr std::array<const char*, 5> restart_reason_names{"crash", "hang", "recycle", "reload", "scale"};
+inline constexpr std::array<const char*, 3> readiness_names{"starting", "ready", "draining"};
 
 // The master's part of the shared memory, before the workers' slots: written by the
 // master only, read by the workers (readiness, metrics) and by the master's own exporter.
@@ -215,30 +226,83 @@ struct alignas(64) server_stats {
     std::atomic<std::uint32_t> config_generation{0};
     std::atomic<server_readiness> readiness{server_readiness::starting};
     std::array<std::atomic<std::uint64_t>, restart_reason_names.size()> restarts{};
+    // The mapping describes itself: how many entries (and slot totals) follow, so the
+    // master's exporter can find the whole board from this part.
+    std::atomic<std::uint32_t> entries{0};
+    // Odd while the master folds an exited worker into its slot's totals (a seqlock):
+    // a reader that saw it change reads again, so no fold is missed or counted twice.
+    std::atomic<std::uint64_t> fold_seq{0};
+};
+
+// What the exited workers of one slot did, summed: a slot's counters are these plus its
+// live workers', so they never go back while the master lives. Written by the master
+// only, inside fold_seq's odd phase.
+struct alignas(64) slot_totals {
+    std::array<std::atomic<std::uint64_t>, counter_count> counters{};   // counter_table's order; gauges stay 0
+    std::array<std::atomic<std::uint64_t>, duration_buckets> duration_count{};
+    std::atomic<std::uint64_t> duration_sum_us{0};
+    std::atomic<std::uint64_t> cpu_ms{0};
+    std::atomic<std::uint32_t> retired{0};   // workers folded in
+};
+
+// One slot, as a reader of the board sees it at one instant: its totals plus its live
+// workers (two share a slot for a moment during a recycle or a reload).
+struct slot_snapshot {
+    std::array<std::uint64_t, counter_count> counters{};   // counter_table's order
+    duration_histogram durations;
+    std::uint64_t cpu_ms = 0;      // CPU time, as last sampled, of all its workers ever
+    std::uint64_t rss_bytes = 0;   // of its live workers, as last sampled
+    std::uint32_t live = 0;      // workers of the slot in the board now
+    std::uint32_t retired = 0;   // workers of the slot folded into its totals
+    [[nodiscard]] bool known() const noexcept { return live != 0 || retired != 0; }
+};
+
+struct live_worker {
+    std::int32_t pid = 0;
+    std::uint32_t slot = 0;
+    worker_state state = worker_state::empty;
+};
+
+struct board_snapshot {
+    std::vector<slot_snapshot> slots;   // by slot number, one per entry of the board
+    std::vector<live_worker> workers;   // the entries in use, in entry order
 };
 
 class scoreboard {
 public:
-    static result<scoreboard> create(std::size_t slots) noexcept {
-        void* mem = ::mmap(nullptr, bytes_for(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    // The mapping: server_stats, then one slot_totals per entry (slots never outnumber
+    // entries), then the entries.
+    static result<scoreboard> create(std::size_t entries) noexcept {
+        void* mem = ::mmap(nullptr, bytes_for(entries), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (mem == MAP_FAILED) {
             return fail(errno, "mmap(scoreboard)");
         }
         auto* server = new (mem) server_stats{};
-        auto* stats = reinterpret_cast<worker_stats*>(static_cast<char*>(mem) + sizeof(server_stats));
-        for (std::size_t i = 0; i < slots; ++i) {
+        server->entries.store(static_cast<std::uint32_t>(entries), std::memory_order_relaxed);
+        auto* totals = totals_of(server);
+        auto* stats = entries_of(server, entries);
+        for (std::size_t i = 0; i < entries; ++i) {
+            new (&totals[i]) slot_totals{};
             new (&stats[i]) worker_stats{};
         }
-        return scoreboard{server, stats, slots};
+        return scoreboard{server, totals, stats, entries, true};
+    }
+    // A view of the board whose master's part is `server` (it does not unmap it): for
+    // code that holds only that part.
+    static scoreboard view_of(const server_stats& server) noexcept {
+        auto* s = const_cast<server_stats*>(&server);
+        const std::size_t n = s->entries.load(std::memory_order_relaxed);
+        return scoreboard{s, totals_of(s), entries_of(s, n), n, false};
     }
 
     scoreboard(scoreboard&& o) noexcept
-        : server_{std::exchange(o.server_, nullptr)}, stats_{std::exchange(o.stats_, nullptr)}, size_{o.size_} {}
+        : server_{std::exchange(o.server_, nullptr)}, totals_{std::exchange(o.totals_, nullptr)},
+          stats_{std::exchange(o.stats_, nullptr)}, size_{o.size_}, owns_{o.owns_} {}
     scoreboard& operator=(scoreboard&&) = delete;
     scoreboard(const scoreboard&) = delete;
     scoreboard& operator=(const scoreboard&) = delete;
     ~scoreboard() {
-        if (server_ != nullptr) {
+        if (server_ != nullptr && owns_) {
             ::munmap(server_, bytes_for(size_));
         }
     }
@@ -246,21 +310,129 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] worker_stats& operator[](std::size_t i) noexcept { return stats_[i]; }
     [[nodiscard]] const worker_stats& operator[](std::size_t i) const noexcept { return stats_[i]; }
-    // A worker of `slot` has exited: its entry's counters are to be kept in the slot's
-    // totals, so that a slot's counters never go back while the master lives.
+    [[nodiscard]] const slot_totals& totals(std::size_t slot) const noexcept { return totals_[slot]; }
+
+    // A worker of `slot` has exited (reaped: its entry changes no more). Its counters
+    // join the slot's totals and its entry is emptied and zeroed in one step, as seen by
+    // readers (fold_seq), so a slot's counters never go back while the master lives.
+    // Zeroing here, not only when the entry is next taken, means a reader that sees the
+    // entry in use again can only see zeros from before the new worker counted.
+    // The master only: one writer.
     void retire(std::size_t entry, unsigned slot) noexcept {
-        static_cast<void>(entry);   // being written (issue 15)
-        static_cast<void>(slot);
+        if (entry >= size_ || slot >= size_) {
+            return;
+        }
+        worker_stats& e = stats_[entry];
+        slot_totals& t = totals_[slot];
+        auto& seq = server_->fold_seq;
+        const std::uint64_t s = seq.load(std::memory_order_relaxed);
+        seq.store(s + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);   // odd before any total changes
+        const auto values = e.counters().values();
+        for (std::size_t i = 0; i < counter_count; ++i) {
+            if (counter_table[i].kind == counter_kind::counter) {
+                worker_stats::add(t.counters[i], values[i]);
+            }
+        }
+        const duration_histogram h = e.durations();
+        for (std::size_t i = 0; i < duration_buckets; ++i) {
+            worker_stats::add(t.duration_count[i], h.count[i]);
+        }
+        worker_stats::add(t.duration_sum_us, h.sum_us);
+        worker_stats::add(t.cpu_ms, e.cpu_ms.load(std::memory_order_relaxed));
+        worker_stats::add(t.retired, std::uint32_t{1});
+        e.reset_counters();
+        e.state.store(worker_state::empty, std::memory_order_relaxed);
+        seq.store(s + 2, std::memory_order_release);
     }
+
+    // Every slot's totals plus its live workers, consistent with the folds: a fold is
+    // either wholly before the snapshot or wholly after. Any process may call it.
+    [[nodiscard]] board_snapshot snapshot() const {
+        board_snapshot b;
+        b.slots.resize(size_);
+        b.workers.reserve(size_);
+        // A fold takes well under a microsecond, and folds are rare (a worker exits). A
+        // master stopped mid-fold would leave fold_seq odd: after this many tries, take
+        // what is there rather than hang the caller's loop.
+        for (int attempt = 0; attempt < 100'000; ++attempt) {
+            const std::uint64_t before = server_->fold_seq.load(std::memory_order_acquire);
+            if ((before & 1) != 0) {
+                ::sched_yield();   // the master is in another process: let it finish
+                continue;
+            }
+            read_into(b);
+            std::atomic_thread_fence(std::memory_order_acquire);   // the reads above before the check
+            if (server_->fold_seq.load(std::memory_order_relaxed) == before) {
+                return b;
+            }
+        }
+        read_into(b);
+        return b;
+    }
+
     [[nodiscard]] server_stats& server() noexcept { return *server_; }
     [[nodiscard]] const server_stats& server() const noexcept { return *server_; }
 
 private:
-    static std::size_t bytes_for(std::size_t slots) noexcept { return sizeof(server_stats) + slots * sizeof(worker_stats); }
-    scoreboard(server_stats* server, worker_stats* s, std::size_t n) noexcept : server_{server}, stats_{s}, size_{n} {}
+    static std::size_t bytes_for(std::size_t entries) noexcept {
+        return sizeof(server_stats) + entries * (sizeof(slot_totals) + sizeof(worker_stats));
+    }
+    static slot_totals* totals_of(server_stats* s) noexcept {
+        return reinterpret_cast<slot_totals*>(reinterpret_cast<char*>(s) + sizeof(server_stats));
+    }
+    static worker_stats* entries_of(server_stats* s, std::size_t entries) noexcept {
+        return reinterpret_cast<worker_stats*>(reinterpret_cast<char*>(totals_of(s)) + entries * sizeof(slot_totals));
+    }
+    scoreboard(server_stats* server, slot_totals* totals, worker_stats* s, std::size_t n, bool owns) noexcept
+        : server_{server}, totals_{totals}, stats_{s}, size_{n}, owns_{owns} {}
+
+    void read_into(board_snapshot& b) const noexcept {
+        b.workers.clear();
+        for (std::size_t i = 0; i < size_; ++i) {
+            const slot_totals& t = totals_[i];
+            slot_snapshot& s = b.slots[i];
+            for (std::size_t c = 0; c < counter_count; ++c) {
+                s.counters[c] = t.counters[c].load(std::memory_order_relaxed);
+            }
+            for (std::size_t k = 0; k < duration_buckets; ++k) {
+                s.durations.count[k] = t.duration_count[k].load(std::memory_order_relaxed);
+            }
+            s.durations.sum_us = t.duration_sum_us.load(std::memory_order_relaxed);
+            s.cpu_ms = t.cpu_ms.load(std::memory_order_relaxed);
+            s.rss_bytes = 0;
+            s.retired = t.retired.load(std::memory_order_relaxed);
+            s.live = 0;
+        }
+        for (std::size_t i = 0; i < size_; ++i) {
+            const worker_stats& e = stats_[i];
+            const worker_state state = e.state.load(std::memory_order_relaxed);
+            const std::uint32_t slot = e.slot.load(std::memory_order_relaxed);
+            if (state == worker_state::empty || slot >= size_) {
+                continue;
+            }
+            slot_snapshot& s = b.slots[slot];
+            const auto values = e.counters().values();
+            for (std::size_t c = 0; c < counter_count; ++c) {
+                s.counters[c] += values[c];
+            }
+            const duration_histogram h = e.durations();
+            for (std::size_t k = 0; k < duration_buckets; ++k) {
+                s.durations.count[k] += h.count[k];
+            }
+            s.durations.sum_us += h.sum_us;
+            s.cpu_ms += e.cpu_ms.load(std::memory_order_relaxed);
+            s.rss_bytes += e.rss_bytes.load(std::memory_order_relaxed);
+            ++s.live;
+            b.workers.push_back({e.pid.load(std::memory_order_relaxed), slot, state});   // reserved: no allocation
+        }
+    }
+
     server_stats* server_;
+    slot_totals* totals_;
     worker_stats* stats_;
     std::size_t size_;
+    bool owns_;
 };
 
 }  // namespace pfd::worker

@@ -4,6 +4,9 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <thread>
+#include <algorithm>
+#include <atomic>
 
 #include "server/status.hpp"
 #include "worker/scoreboard.hpp"
@@ -144,4 +147,127 @@ TEST_CASE("the status table and JSON are unchanged", "[worker][scoreboard][statu
         "{\"slot\":1,\"pid\":102,\"generation\":2,\"spawn\":1,\"state\":\"draining\",\"uptime_s\":0.000,\"restarts\":0"
         ",\"requests\":0,\"requests_per_s\":0.00,\"active_connections\":0,\"accepted_connections\":0"
         ",\"bytes_in\":0,\"bytes_out\":0,\"status_1xx\":0,\"status_2xx\":0,\"status_3xx\":0,\"status_4xx\":0,\"status_5xx\":0,\"rss_bytes\":0,\"cpu_percent\":0.00}]}\n");
+}
+
+// ------------------------------------------------------------------ slot totals (issue 15)
+
+namespace {
+
+using pfd::worker::counter;
+using pfd::worker::index;
+using pfd::worker::scoreboard;
+using pfd::worker::worker_state;
+
+// A worker of `slot` in entry e, as the master starts it and as it counts.
+void occupy(scoreboard& b, std::size_t e, unsigned slot, std::uint64_t requests) {
+    auto& st = b[e];
+    st.slot.store(slot);
+    st.requests.store(requests);
+    st.status_2xx.store(requests);
+    st.bytes_out.store(requests * 10);
+    st.active.store(3);
+    st.duration_count[0].store(requests);
+    st.duration_sum_us.store(requests * 50);
+    st.cpu_ms.store(requests * 2);
+    st.rss_bytes.store(4096);
+    st.state.store(worker_state::ready);
+}
+
+}  // namespace
+
+TEST_CASE("retire folds an exited worker's counters into its slot and frees its entry", "[worker][scoreboard][metrics]") {
+    auto b = scoreboard::create(6);
+    REQUIRE(b);
+    occupy(*b, 2, 1, 7);
+    const auto seq = b->server().fold_seq.load();
+
+    b->retire(2, 1);
+
+    CHECK(b->server().fold_seq.load() == seq + 2);   // even again: no fold in progress
+    CHECK((*b)[2].state.load() == worker_state::empty);
+    for (const auto v : (*b)[2].counters().values()) {
+        CHECK(v == 0);   // zeroed with the fold: a reader never sees them twice
+    }
+    const auto& t = b->totals(1);
+    CHECK(t.counters[index(counter::requests)].load() == 7);
+    CHECK(t.counters[index(counter::status_2xx)].load() == 7);
+    CHECK(t.counters[index(counter::bytes_out)].load() == 70);
+    CHECK(t.counters[index(counter::active)].load() == 0);   // a gauge is not folded
+    CHECK(t.duration_count[0].load() == 7);
+    CHECK(t.duration_sum_us.load() == 350);
+    CHECK(t.cpu_ms.load() == 14);
+    CHECK(t.retired.load() == 1);
+}
+
+TEST_CASE("a slot's snapshot is its totals plus every live worker of the slot", "[worker][scoreboard][metrics]") {
+    auto b = scoreboard::create(6);
+    REQUIRE(b);
+    occupy(*b, 0, 1, 5);
+    b->retire(0, 1);                 // an exited worker of slot 1
+    occupy(*b, 0, 1, 11);            // its replacement, in the same entry
+    occupy(*b, 3, 1, 2);             // and the worker it replaces, still draining (a recycle)
+    occupy(*b, 4, 0, 100);           // another slot
+
+    const auto snap = b->snapshot();
+    REQUIRE(snap.slots.size() == 6);
+    const auto& s1 = snap.slots[1];
+    CHECK(s1.counters[index(counter::requests)] == 5 + 11 + 2);
+    CHECK(s1.counters[index(counter::bytes_out)] == 180);
+    CHECK(s1.counters[index(counter::active)] == 6);   // live workers only
+    CHECK(s1.durations.count[0] == 18);
+    CHECK(s1.durations.sum_us == 900);
+    CHECK(s1.cpu_ms == 36);
+    CHECK(s1.rss_bytes == 8192);                       // live workers only
+    CHECK(s1.live == 2);
+    CHECK(s1.retired == 1);
+    CHECK(snap.slots[0].counters[index(counter::requests)] == 100);
+    CHECK_FALSE(snap.slots[2].known());
+    CHECK(snap.workers.size() == 3);
+
+    // The draining one exits: the slot's counters stay where they were.
+    b->retire(3, 1);
+    CHECK(b->snapshot().slots[1].counters[index(counter::requests)] == 18);
+}
+
+TEST_CASE("a view of the mapping from the master's part sees the same board", "[worker][scoreboard][metrics]") {
+    auto b = scoreboard::create(6);
+    REQUIRE(b);
+    occupy(*b, 5, 2, 9);
+    const scoreboard v = scoreboard::view_of(b->server());
+    CHECK(v.size() == 6);
+    CHECK(v.snapshot().slots[2].counters[index(counter::requests)] == 9);
+    CHECK(&v[5] == &(*b)[5]);
+}
+
+// The master folds while another process reads: with the seqlock a reader sees each fold
+// wholly or not at all, so a slot's requests only grow, in steps of one worker's count.
+TEST_CASE("readers racing folds never count a worker twice or miss it", "[worker][scoreboard][metrics]") {
+    auto b = scoreboard::create(4);
+    REQUIRE(b);
+    constexpr std::uint64_t per_worker = 1000;
+    constexpr int workers = 500000;
+    std::atomic<bool> done{false};
+    std::thread master{[&] {
+        for (int i = 0; i < workers; ++i) {
+            occupy(*b, static_cast<std::size_t>(i % 4), 0, per_worker);
+            // A worker lives a while: readers get to finish a snapshot between folds.
+            for (int spin = 0; spin < 200; ++spin) {
+                static_cast<void>(b->server().fold_seq.load());
+            }
+            b->retire(static_cast<std::size_t>(i % 4), 0);
+        }
+        done.store(true);
+    }};
+    std::uint64_t last = 0;
+    std::uint64_t bad = 0;
+    std::uint64_t reads = 0;
+    while (!done.load() || reads == 0) {
+        const std::uint64_t v = b->snapshot().slots[0].counters[index(counter::requests)];
+        bad += (v < last || v % per_worker != 0 || v > workers * per_worker) ? 1 : 0;
+        last = std::max(last, v);
+        ++reads;
+    }
+    master.join();
+    CHECK(bad == 0);
+    CHECK(b->snapshot().slots[0].counters[index(counter::requests)] == workers * per_worker);
 }
