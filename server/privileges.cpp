@@ -1,9 +1,11 @@
 #include "server/privileges.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/unique_fd.hpp"
 #include "server/listeners.hpp"
 
 namespace pfd::server {
@@ -49,6 +52,56 @@ bool needs_drop(const config& cfg) noexcept {
     return cfg.drop_privileges && (cfg.worker_uid != ::geteuid() || cfg.worker_gid != ::getegid());
 }
 
+namespace {
+
+// Forks a child that drops as a worker would, and returns what it reports: what the
+// capabilities do not show (a user namespace that denies setgroups or does not map the
+// uid, a security module) is then an error at start, not a worker that exits in a loop.
+tl::expected<void, std::string> try_drop_in_child(const config& cfg) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        return tl::unexpected("cannot check the drop to " + who(cfg) + ": " + failed("pipe2", errno));
+    }
+    unique_fd in{fds[0]};
+    unique_fd out{fds[1]};
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        return tl::unexpected("cannot check the drop to " + who(cfg) + ": " + failed("fork", errno));
+    }
+    if (pid == 0) {
+        in.reset();
+        auto dropped = drop_privileges(cfg);
+        const std::string report = dropped ? std::string{} : dropped.error();
+        [[maybe_unused]] const ssize_t n = ::write(out.get(), report.data(), report.size());
+        ::_exit(0);
+    }
+    out.reset();
+    std::string report;
+    char buf[512];
+    for (;;) {
+        const ssize_t n = ::read(in.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        report.append(buf, static_cast<std::size_t>(n));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!report.empty()) {
+        return tl::unexpected(std::move(report));
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return tl::unexpected("cannot check the drop to " + who(cfg) + ": its trial process failed");
+    }
+    return {};
+}
+
+}  // namespace
+
 tl::expected<void, std::string> prepare_workers(const config& cfg) noexcept {
     try {
         if (needs_drop(cfg) && !(has_capability(CAP_SETUID) && has_capability(CAP_SETGID))) {
@@ -62,6 +115,11 @@ tl::expected<void, std::string> prepare_workers(const config& cfg) noexcept {
             }
             why += ::geteuid() == 0 ? ", without CAP_SETUID and CAP_SETGID)" : ")";
             return tl::unexpected(std::move(why));
+        }
+        if (needs_drop(cfg)) {
+            if (auto tried = try_drop_in_child(cfg); !tried) {
+                return tl::unexpected(std::move(tried.error()));
+            }
         }
         if (auto limit = apply_fd_limit(cfg.rlimit_nofile); !limit) {
             return tl::unexpected(std::move(limit.error()));

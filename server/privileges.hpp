@@ -17,7 +17,8 @@ namespace pfd::server {
 inline constexpr int exit_cannot_drop = 78;
 
 // Whether this process may start workers of `cfg`: one that is not root (without
-// CAP_SETUID and CAP_SETGID) cannot make them another user or group. Then applies
+// CAP_SETUID and CAP_SETGID) cannot make them another user or group, and a child forked
+// for the purpose must manage the drop (drop_privileges) and say so. Then applies
 // rlimit_nofile to this process (workers inherit it). The message says why not, e.g.
 //   server.user = "nobody" needs the master to run as root (it runs as uid 1000)
 // main() calls it before the master starts; a reload calls it for the new configuration

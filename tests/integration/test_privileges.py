@@ -212,6 +212,30 @@ def test_a_master_that_is_not_root_refuses_to_start_workers_as_another_user(shar
         assert "(it runs as uid 0, without CAP_SETUID and CAP_SETGID); not starting" in r.stderr, r.stderr
 
 
+@needs_root
+def test_a_drop_the_kernel_refuses_is_an_error_at_start_not_a_worker_as_root(server_factory):
+    """In a user namespace root has every capability, but may not call setgroups (and
+    uid 65534 is not mapped): only trying shows it, and the master tries before it forks
+    any worker."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare (util-linux)")
+    if subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True).returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    s = server_factory(start=False, workers=1, extra='user = "nobody"\n')
+    p = subprocess.Popen(["unshare", "--user", "--map-root-user", BIN, "-c", str(s.conf)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        out, _ = p.communicate(timeout=5)
+        pytest.fail(f"the master started workers it could not drop:\n{out}")
+    assert p.returncode == 1, out
+    assert 'preforkd: cannot drop privileges to user "nobody" (uid 65534, gid 65534): setgroups: ' \
+           'Operation not permitted; not starting' in out, out
+    assert "worker 0 started" not in out
+
+
 def get_or_none(port):
     try:
         return get(port, "/").body
