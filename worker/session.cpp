@@ -75,10 +75,10 @@ void session::record_answer(int status) noexcept {
     if (ctx_->access != nullptr) [[unlikely]] {
         log_access(status, duration);
     }
-    answer_bytes_ = 0;
 }
 
 void session::note_head_for_log(const proto::request_head& head) noexcept {
+    answer_bytes_ = 0;
     try {
         log_request_.assign(head.method_name);
         log_request_.push_back(' ');
@@ -107,6 +107,7 @@ void session::log_access(int status, std::uint64_t duration_us) noexcept {
                             .duration_us = duration_us,
                             .slot = 0},
                unix_seconds_coarse());
+    answer_bytes_ = 0;
     // A request that fails before its head (a 400 in the request line) logs none of these.
     log_request_.clear();
     log_referer_.clear();
@@ -162,8 +163,8 @@ void session::reset(std::size_t keep_capacity) noexcept {
     requests_ = nullptr;
     phase_ = phase::reading;
     close_after_ = failed_ = head_written_ = dropped_input_ = output_held_ = false;
-    answer_bytes_ = 0;
     if (ctx_->access != nullptr) [[unlikely]] {
+        answer_bytes_ = 0;
         log_request_.clear();   // a request cut short by a close: not the next one's
         log_referer_.clear();
         log_agent_.clear();
@@ -173,7 +174,6 @@ void session::reset(std::size_t keep_capacity) noexcept {
 void session::on_request_head(const proto::request_head& head) noexcept {
     request_start_us_ = ctx_->now_us;
     answer_status_ = 0;
-    answer_bytes_ = 0;
     if (ctx_->access != nullptr) [[unlikely]] {
         note_head_for_log(head);
     }
@@ -320,7 +320,7 @@ void session::take_built() noexcept {
     proto::byte_buffer& staged = exchange_.staged_bytes();
     for (file_mark& f : exchange_.staged_files()) {
         file_bytes_ += static_cast<std::size_t>(f.piece.length);
-        answer_bytes_ += static_cast<std::uint64_t>(f.piece.length);
+        answer_bytes_ += static_cast<std::uint64_t>(f.piece.length);   // cheaper than a branch
         out_files_.push_back({out_.size() + f.at, std::move(f.piece)});
     }
     exchange_.staged_files().clear();
