@@ -387,6 +387,14 @@ void master::quit() noexcept {
         log_line("received SIGQUIT: already stopping once shutdown_delay is over");
         return;
     }
+    if (upgrade_.running()) {
+        // The service is not going away: the new master serves and stays ready, and
+        // this one's workers answering 503 meanwhile would only make probes flap.
+        log_line("received SIGQUIT: the new master of the binary upgrade serves; stopping gracefully now "
+                 "(no shutdown_delay)");
+        begin_stop(run_state::stopping_gracefully);
+        return;
+    }
     const auto now = steady_clock::now();
     const auto since = drain_since_.value_or(now);
     drain_since_ = since;

@@ -286,7 +286,7 @@ def test_binary_upgrade_tells_systemd_the_new_main_pid(tmp_path, notify, masters
     shutil.copy(BIN, binary)
     port = free_port()
     conf = tmp_path / "s.toml"
-    write_conf(conf, port)
+    write_conf(conf, port, extra='shutdown_delay = "5s"')
     # WATCHDOG_PID names the first master (the shell that execs it), as systemd's does:
     # the new master must be given its own, or it would not ping.
     m = masters(tmp_path, ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"', binary, "-c", conf],
@@ -302,19 +302,43 @@ def test_binary_upgrade_tells_systemd_the_new_main_pid(tmp_path, notify, masters
     assert f["STATUS"] == "serving 2 workers, generation 1", f
     with open(f"/proc/{new_pid}/stat") as st:
         assert int(st.read().rsplit(")", 1)[1].split()[1]) == m.pid, "the new master is the old one's child"
-    # The old master steps aside: its QUIT is no STOPPING=1 of the service, and the
-    # watchdog pings are the new master's.
+    # The old master steps aside: its QUIT is no STOPPING=1 of the service, it does not
+    # wait out shutdown_delay (the service stays ready), and the watchdog pings are the
+    # new master's.
     os.kill(m.pid, signal.SIGQUIT)
+    t0 = time.monotonic()
     m.proc.wait(10)
+    assert time.monotonic() - t0 < 3.0
     time.sleep(0.5)
     later = notify.poll()[j + 1:]
     assert not any("STOPPING" in f for _, f, _ in later), [t for _, _, t in later]
     pings = [pid for pid, f, _ in later if f.get("WATCHDOG") == "1"]
     assert pings and set(pings) == {new_pid}, later
     assert fetch(port)[0] == 200
-    os.kill(new_pid, signal.SIGQUIT)
-    notify.wait_for(lambda f: f.get("STOPPING") == "1", start=j + 1, what="STOPPING=1 from the new master")
+    os.kill(new_pid, signal.SIGTERM)
+    _, sender, _ = notify.wait_for(lambda f: f.get("STOPPING") == "1", start=j + 1, what="STOPPING=1")
+    assert sender == new_pid
     wait_until(lambda: not alive(new_pid), 10, what="the new master to exit")
+
+
+def test_a_failed_binary_upgrade_leaves_the_old_master_the_main_pid(tmp_path, notify, masters):
+    binary = tmp_path / "preforkd"
+    shutil.copy(BIN, binary)
+    port = free_port()
+    conf = tmp_path / "s.toml"
+    write_conf(conf, port)
+    m = masters(tmp_path, [binary, "-c", conf], {**notify.env, "WATCHDOG_USEC": "400000"})
+    i, _, _ = notify.wait_for(lambda f: f.get("READY") == "1", what="READY=1")
+    binary.unlink()
+    binary.write_text("#!/bin/sh\nexit 3\n")
+    binary.chmod(0o755)
+    os.kill(m.pid, signal.SIGUSR2)
+    j, sender, f = notify.wait_for(lambda f: "MAINPID" in f, start=i + 1, what="MAINPID= back to the old master")
+    assert sender == m.pid and f["MAINPID"] == str(m.pid) and f.get("READY") == "1", f
+    assert f["STATUS"] == "serving 2 workers, generation 1", f
+    # Its watchdog pings go on.
+    notify.wait_for(lambda f: f.get("WATCHDOG") == "1", start=j + 1, timeout=1, what="pings again")
+    assert fetch(port)[0] == 200
 
 
 # --------------------------------------------------------------------------- socket activation
