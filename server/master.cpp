@@ -598,7 +598,7 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
     if (listeners->activated()) {
         if (listen_address actual = listeners->address(); !actual.text.empty()) {
             if (actual.addr_len != cfg.listen.addr_len || std::memcmp(&actual.addr, &cfg.listen.addr, actual.addr_len) != 0) {
-                log_line("listen = \"%s\" is not used: the listening socket%s came from systemd (socket activation)",
+                log_warn("listen = \"%s\" is not used: the listening socket%s came from systemd (socket activation)",
                          cfg.listen.text.c_str(), listeners->size() == 1 ? "" : "s");
             }
             effective.listen = std::move(actual);

@@ -132,7 +132,7 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
         return;
     }
     if (current.listeners.activated() && !same_address(next.listen, current.cfg.listen)) {
-        log_line("reload: listen = \"%s\" is not used: the listening socket%s came from systemd (socket "
+        log_warn("reload: listen = \"%s\" is not used: the listening socket%s came from systemd (socket "
                  "activation) and stay%s; still listening on %s", next.listen.text.c_str(),
                  current.listeners.size() == 1 ? "" : "s", current.listeners.size() == 1 ? "s" : "",
                  current.cfg.listen.text.c_str());

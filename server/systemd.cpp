@@ -39,7 +39,7 @@ void service_notifier::send(const std::string& message) noexcept {
         return;
     }
     if (const int r = sd_notify(0, message.c_str()); r < 0) {
-        log_line("sd_notify(%s) failed: %s", message.c_str(), std::strerror(-r));
+        log_warn("sd_notify(%s) failed: %s", message.c_str(), std::strerror(-r));
     }
 }
 
