@@ -141,6 +141,8 @@ int master::run() noexcept {
                 on_signal(si.ssi_signo);
             }
         }
+        // Before anything answers (status, metrics): what the signals just changed.
+        publish_readiness();
         // Every round, polled or not: deadlines pass without events.
         clients_.serve(control_.fd(), std::span<const pollfd>{p}.subspan(1, channels_at - 1), answer_fn);
         if (n > 0) {
@@ -155,7 +157,6 @@ int master::run() noexcept {
             begin_stop(run_state::stopping_gracefully);
         }
         sampler_.tick(pool_);
-        publish_readiness();
         if (steady_clock::now() >= next_supervise_) {
             next_supervise_ = steady_clock::now() + supervise_every;
             settle_steering();

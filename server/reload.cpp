@@ -5,6 +5,8 @@
 #include <string>
 
 #include "base/log.hpp"
+#include "server/log_files.hpp"
+#include "server/privileges.hpp"
 
 namespace pfd::server {
 
@@ -127,6 +129,12 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
                  next.workers, pool.max_workers());
         return;
     }
+    // A user the workers cannot become, or an fd limit the kernel refuses: the new
+    // generation's workers would exit at once, so it is not started at all.
+    if (auto ok = prepare_workers(next); !ok) {
+        log_error("reload failed: %s; still serving the previous configuration", ok.error().c_str());
+        return;
+    }
     if (const std::size_t free = pool.free_board_entries(); free < next.workers) {
         defer(free, next.workers, current);
         return;
@@ -179,6 +187,7 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
         previous_->listeners.park();
     }
     old_sockets.close_all();   // before the forks below: a new worker must not inherit them
+    apply_log_config(next);    // the master opens what the new workers will write to
     current.cfg = std::move(next);
     ++current.number;
     current.slots = std::move(slots);

@@ -96,7 +96,7 @@ bool after_exit(const worker_proc& w, int status, bool serving, generation& curr
         slot_state& s = current.slots[w.slot];
         const milliseconds delay = backoff_after(s, current.cfg.supervisor, uptime, w.kill_reason);
         s.recycle_at = now + delay;
-        log_line("worker %u pid %d, replacing pid %d, %s after %.1f s, before it took over; %u early exits in a "
+        log_warn("worker %u pid %d, replacing pid %d, %s after %.1f s, before it took over; %u early exits in a "
                  "row, next replacement in %lld ms", w.slot, static_cast<int>(w.pid), static_cast<int>(replaced->pid),
                  how, to_seconds(uptime), s.early_deaths, static_cast<long long>(delay.count()));
         return serving_current;
@@ -109,7 +109,7 @@ bool after_exit(const worker_proc& w, int status, bool serving, generation& curr
         ++s.restarts;
         const milliseconds delay = backoff_after(s, previous->cfg.supervisor, uptime, w.kill_reason);
         s.respawn_at = now + delay;
-        log_line("worker %u pid %d %s after %.1f s; generation %u serves until generation %u is ready: "
+        log_warn("worker %u pid %d %s after %.1f s; generation %u serves until generation %u is ready: "
                  "respawning it in %lld ms (%u early exits in a row)",
                  w.slot, static_cast<int>(w.pid), how, to_seconds(uptime), previous->number, current.number,
                  static_cast<long long>(delay.count()), s.early_deaths);
@@ -127,10 +127,10 @@ bool after_exit(const worker_proc& w, int status, bool serving, generation& curr
     const milliseconds delay = backoff_after(s, current.cfg.supervisor, uptime, w.kill_reason);
     s.respawn_at = now + delay;
     if (delay.count() == 0) {
-        log_line("worker %u pid %d %s after %.1f s; respawning now", w.slot, static_cast<int>(w.pid), how,
+        log_warn("worker %u pid %d %s after %.1f s; respawning now", w.slot, static_cast<int>(w.pid), how,
                  to_seconds(uptime));
     } else {
-        log_line("worker %u pid %d %s after %.1f s; %u early exits in a row, respawn in %lld ms", w.slot,
+        log_error("worker %u pid %d %s after %.1f s; %u early exits in a row, respawn in %lld ms", w.slot,
                  static_cast<int>(w.pid), how, to_seconds(uptime), s.early_deaths, static_cast<long long>(delay.count()));
     }
     return serving_current;

@@ -75,7 +75,7 @@ void supervise(worker_pool& pool, generation& current, bool serving) noexcept {
         worker_proc& w = procs[i];
         const std::uint64_t beat = pool.stats(w).heartbeat_ms.load(std::memory_order_relaxed);
         if (w.kill_reason == nullptr && now_ms > beat && now_ms - beat > static_cast<std::uint64_t>(sup.worker_timeout.count())) {
-            log_line("worker %u pid %d: no heartbeat for %.1f s (worker_timeout %.1f s): stuck or stopped; killing it",
+            log_warn("worker %u pid %d: no heartbeat for %.1f s (worker_timeout %.1f s): stuck or stopped; killing it",
                      w.slot, static_cast<int>(w.pid), static_cast<double>(now_ms - beat) / 1000.0,
                      to_seconds(sup.worker_timeout));
             worker_pool::kill_worker(w, "unresponsive", worker::restart_reason::hang);
@@ -83,7 +83,7 @@ void supervise(worker_pool& pool, generation& current, bool serving) noexcept {
         }
         if (w.draining) {
             if (now >= w.drain_deadline) {
-                log_line("worker %u pid %d still draining after graceful_timeout; killing it", w.slot,
+                log_warn("worker %u pid %d still draining after graceful_timeout; killing it", w.slot,
                          static_cast<int>(w.pid));
                 worker_pool::kill_worker(w, "graceful_timeout passed", std::nullopt);
             }
