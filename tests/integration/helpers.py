@@ -153,3 +153,38 @@ def tcp_queues(server_port, client_port):
                 tx, rx = fields[4].split(":")
                 return int(tx, 16), int(rx, 16)
     return None
+
+
+# --------------------------------------------------------------------------- test modules
+
+def build_module(tmp_path, name, source):
+    """Compiles a module's C source against include/preforkd/module.h: the .so's path."""
+    src = tmp_path / f"{name}.c"
+    so = tmp_path / f"lib{name}.so"
+    src.write_text(source)
+    include = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "include")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-I", include, "-o", str(so), str(src)], check=True, timeout=60)
+    return so
+
+
+def slow_init_module(tmp_path, milliseconds):
+    """A module whose init takes `milliseconds` in slot 1's worker (slot 0 starts at once)."""
+    return build_module(tmp_path, "slowinit", """
+#include <preforkd/module.h>
+#include <time.h>
+static const pfd_host* host;
+static int init(pfd_worker* w, const pfd_host* h, void** state) {
+    (void)state;
+    host = h;
+    if (h->worker_slot(w) == 1) {
+        struct timespec ts = {MS / 1000, (MS % 1000) * 1000000L};
+        nanosleep(&ts, 0);
+    }
+    return 0;
+}
+static void handle(void* state, pfd_request* r) { (void)state; host->respond(r, 200, "text/plain", "m", 1); }
+const pfd_module preforkd_module = {
+    .abi_version = PFD_MODULE_ABI_VERSION, .struct_size = sizeof(pfd_module), .name = "slowinit",
+    .init = init, .handle = handle,
+};
+""".replace("MS", str(int(milliseconds))))

@@ -2,14 +2,12 @@
 ready as soon as a graceful stop (QUIT) or `preforkd -s drain` begins, while the server
 keeps serving, with Connection: close, for [server] shutdown_delay; only then does it stop
 accepting. Real binary, real signals, 127.0.0.1 only, every wait bounded."""
-import os
 import signal
 import socket
-import subprocess
 import time
 
-from conftest import BIN, Client, ConnectionClosed, request, wait_until
-from helpers import cli
+from conftest import Client, ConnectionClosed, request, wait_until
+from helpers import cli, slow_init_module
 
 HEALTH_ROUTES = """
 [[route]]
@@ -145,30 +143,7 @@ def test_term_during_shutdown_delay_stops_at_once(server_factory, ctl_dir):
 
 def test_readyz_is_503_until_every_worker_of_the_first_generation_is_up(server_factory, ctl_dir, tmp_path):
     # Slot 1's worker takes 1.5 s in a module's init; slot 0 answers meanwhile: not ready yet.
-    src = tmp_path / "slowinit.c"
-    so = tmp_path / "libslowinit.so"
-    src.write_text("""
-#include <preforkd/module.h>
-#include <time.h>
-static const pfd_host* host;
-static int init(pfd_worker* w, const pfd_host* h, void** state) {
-    (void)state;
-    host = h;
-    if (h->worker_slot(w) == 1) {
-        struct timespec ts = {1, 500000000};
-        nanosleep(&ts, 0);
-    }
-    return 0;
-}
-static void handle(void* state, pfd_request* r) { (void)state; host->respond(r, 200, "text/plain", "m", 1); }
-const pfd_module preforkd_module = {
-    .abi_version = PFD_MODULE_ABI_VERSION, .struct_size = sizeof(pfd_module), .name = "slowinit",
-    .init = init, .handle = handle,
-};
-""")
-    include = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "include")
-    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-I", include, "-o", str(so), str(src)], check=True,
-                   timeout=60)
+    so = slow_init_module(tmp_path, 1500)
     extra = (f'pid_file = "{ctl_dir}/h.pid"\ncontrol_socket = "{ctl_dir}/h.sock"\n')
     routes = HEALTH_ROUTES.replace("BODY", "x") + f'\n[[route]]\npath = "/m"\nmodule = "{so}"\n'
     s = server_factory(start=False, workers=2, extra=extra, routes=routes)

@@ -6,12 +6,10 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
 
-import pytest
 
 from conftest import BIN, Client, free_port, request, wait_for_port, wait_until, worker_crashes
 from helpers import cli

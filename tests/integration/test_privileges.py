@@ -11,7 +11,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -180,7 +179,6 @@ def test_a_master_that_is_not_root_refuses_to_start_workers_as_another_user(shar
 
     conf, port = config("other.toml", f'user = "{other}"')
     code, out = run_master(conf)
-    uid = pwd.getpwnam(other).pw_uid
     assert code == 1, f"exit {code}:\n{out}"
     assert f'preforkd: server.user = "{other}" needs the master to run as root (it runs as uid {NOBODY}); ' \
            f'not starting' in out, out

@@ -10,11 +10,11 @@ import socket
 import struct
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import BIN, alive, children, free_port, wait_for_port, wait_until
+from helpers import build_module, slow_init_module
 from test_health import fetch, refused
 
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
@@ -121,15 +121,6 @@ def masters():
         m.close()
 
 
-def build_module(tmp_path, name, source):
-    src = tmp_path / f"{name}.c"
-    so = tmp_path / f"lib{name}.so"
-    src.write_text(source)
-    include = Path(__file__).resolve().parents[2] / "include"
-    subprocess.run(["cc", "-shared", "-fPIC", "-I", str(include), "-o", str(so), str(src)], check=True, timeout=60)
-    return so
-
-
 # What a worker's environment holds of the service manager's variables (a module reads
 # them: /proc/PID/environ shows the process title, not the environment).
 ENV_MODULE = """
@@ -226,25 +217,7 @@ def test_drain_is_a_status_not_a_stop(tmp_path, notify, masters):
 
 
 def test_ready_only_once_every_worker_is_up(tmp_path, notify, masters):
-    so = build_module(tmp_path, "slowinit", """
-#include <preforkd/module.h>
-#include <time.h>
-static const pfd_host* host;
-static int init(pfd_worker* w, const pfd_host* h, void** state) {
-    (void)state;
-    host = h;
-    if (h->worker_slot(w) == 1) {
-        struct timespec ts = {1, 0};
-        nanosleep(&ts, 0);
-    }
-    return 0;
-}
-static void handle(void* state, pfd_request* r) { (void)state; host->respond(r, 200, "text/plain", "m", 1); }
-const pfd_module preforkd_module = {
-    .abi_version = PFD_MODULE_ABI_VERSION, .struct_size = sizeof(pfd_module), .name = "slowinit",
-    .init = init, .handle = handle,
-};
-""")
+    so = slow_init_module(tmp_path, 1000)
     port = free_port()
     conf = tmp_path / "s.toml"
     write_conf(conf, port, routes=f'\n[[route]]\npath = "/m"\nmodule = "{so}"\n')
