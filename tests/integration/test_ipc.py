@@ -216,16 +216,29 @@ def test_send_message_never_blocks_the_module(bc):
             assert max(t for _, t in statuses) < 1.0, statuses
         finally:
             os.kill(bc.pid, signal.SIGCONT)
-        # Once the master reads again, so does the channel.
+        # Once the master reads again, so does the channel. The relay of the burst may
+        # still fill a slow worker's channel, where the master drops (and logs) what does
+        # not fit rather than wait: a message sent once that is over reaches every worker.
         wait_until(lambda: post(c, b"unblocked").status == 202, 5.0, interval=0.05, what="a send accepted again")
-    all_hold(bc.port, b"unblocked")
+
+        def sent_and_held_everywhere():
+            return post(c, b"unblocked").status == 202 and all(
+                v == b"unblocked" for v, _ in views(bc.port).values())
+
+        wait_until(sent_and_held_everywhere, 10.0, interval=0.1, what="every worker holding b'unblocked'")
 
 
 def test_respawned_workers_get_a_fresh_channel(bc):
-    fds_before = len(os.listdir(f"/proc/{bc.pid}/fd"))
+    def master_fds():
+        return len(os.listdir(f"/proc/{bc.pid}/fd"))
+
+    # The master holds a descriptor for a moment now and then (a control client of an
+    # earlier test not yet closed, a /proc file being sampled): its count at rest is the
+    # least seen over a while.
+    fds_before = min(master_fds() for _ in range(20) if time.sleep(0.01) is None)
     for slot in (0, 2, 0):
         kill_slot_and_wait_respawn(bc, slot)
-    wait_until(lambda: len(os.listdir(f"/proc/{bc.pid}/fd")) == fds_before, 3.0,
+    wait_until(lambda: master_fds() <= fds_before, 3.0,
                what=f"the master back at {fds_before} descriptors (no channel of a dead worker kept)")
     r = ctl_send(bc, "after respawns")
     assert r.stdout == f"sent to {WORKERS} workers\n", r
