@@ -128,7 +128,7 @@ int event_loop::run() noexcept {
             return 1;
         }
         date_.refresh(unix_seconds_coarse());
-        ctx_.now_us = monotonic_us();
+        ctx_.clock.next_batch();
         unsigned head = 0;
         unsigned seen = 0;
         io_uring_cqe* cqe = nullptr;
@@ -203,7 +203,7 @@ void event_loop::release_listener_now() noexcept {
 }
 
 void event_loop::maybe_write_access() noexcept {
-    const std::uint64_t now_ms = ctx_.now_us / 1000;
+    const std::uint64_t now_ms = ctx_.clock.now_us() / 1000;
     if (access_->write_due(now_ms)) {
         submit_access_write(access_->start_write(now_ms));
     }

@@ -17,12 +17,10 @@ void session::feed(std::span<const char> bytes) noexcept {
     if (!backlog_.empty()) {
         backlog_.append({bytes.data(), bytes.size()});   // parsed after what came before it
         backlog_.consume(parse_some(backlog_.readable()));
-        return;
-    }
-    const std::size_t used = parse_some(bytes);
-    if (used < bytes.size()) {
+    } else if (const std::size_t used = parse_some(bytes); used < bytes.size()) {
         backlog_.append({bytes.data() + used, bytes.size() - used});
     }
+    time_unfinished_request();
 }
 
 void session::resume() noexcept {
@@ -34,6 +32,7 @@ void session::resume() noexcept {
     if (!backlog_.empty()) {
         backlog_.consume(parse_some(backlog_.readable()));
     }
+    time_unfinished_request();
 }
 
 void session::release_output_hold() noexcept {
@@ -69,8 +68,7 @@ std::size_t session::parse_some(std::span<const char> bytes) noexcept {
 }
 
 void session::record_answer(int status) noexcept {
-    const std::uint64_t now = ctx_->now_us;
-    const std::uint64_t duration = now > request_start_us_ ? now - request_start_us_ : 0;
+    const std::uint64_t duration = request_duration_us();
     ctx_->stats->record_answer(status, duration);
     if (ctx_->access != nullptr) [[unlikely]] {
         log_access(status, duration);
@@ -172,7 +170,7 @@ void session::reset(std::size_t keep_capacity) noexcept {
 }
 
 void session::on_request_head(const proto::request_head& head) noexcept {
-    request_start_us_ = ctx_->now_us;
+    start_request_clock();
     answer_status_ = 0;
     if (ctx_->access != nullptr) [[unlikely]] {
         note_head_for_log(head);
@@ -232,7 +230,7 @@ void session::finish_request() noexcept {
         ++*requests_;
     }
     record_answer(answer_status_);
-    request_start_us_ = ctx_->now_us;   // where a request that fails before its head starts
+    start_request_clock();   // where a request that fails before its head starts
     if (answer_conn_ == proto::connection_header::close) {
         close_after_ = true;
     }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "handlers/exchange.hpp"
 #include "handlers/handler.hpp"
 #include "handlers/route_table.hpp"
@@ -31,6 +32,27 @@ protected:
     ~output_waker() = default;
 };
 
+// CLOCK_MONOTONIC in µs for request durations, read at most once per batch of
+// completions, and only for a request that outlasts the batch it began in: most begin
+// and end within one batch (0 at this resolution) and need no read at all.
+class batch_clock {
+public:
+    void next_batch() noexcept { ++batch_; }
+    [[nodiscard]] std::uint64_t batch() const noexcept { return batch_; }
+    [[nodiscard]] std::uint64_t now_us() const noexcept {
+        if (read_in_ != batch_) {
+            now_ = monotonic_us();
+            read_in_ = batch_;
+        }
+        return now_;
+    }
+
+private:
+    std::uint64_t batch_ = 1;
+    mutable std::uint64_t read_in_ = 0;
+    mutable std::uint64_t now_ = 0;
+};
+
 // What the worker shares with every session while it answers requests.
 struct serve_context {
     handlers::route_table* routes = nullptr;
@@ -45,8 +67,7 @@ struct serve_context {
     // drain) answers carry Connection: close though this worker still accepts.
     const server_stats* server = nullptr;
     output_waker* waker = nullptr;
-    // CLOCK_MONOTONIC in µs, read once per batch of completions: request durations.
-    std::uint64_t now_us = 0;
+    batch_clock clock;   // request durations
     // [log] access; nullptr: off (then a request costs one predictable branch more).
     access_log* access = nullptr;
 };
@@ -64,7 +85,7 @@ public:
     // Binds the session to a connection (its slot, for wake-ups) and its request counter.
     void attach(std::uint32_t& requests_served, std::uint32_t slot = 0) noexcept {
         requests_ = &requests_served;
-        request_start_us_ = ctx_->now_us;
+        start_request_clock();
         slot_ = slot;
     }
 
@@ -169,7 +190,29 @@ private:
     bool close_after_ = false;
     bool failed_ = false;
     int answer_status_ = 0;             // of the request in progress, once its head is written
-    std::uint64_t request_start_us_ = 0;   // serve_context::now_us when its head arrived
+    // When the request in progress began (its head; or, for one that fails before its
+    // head, the end of the one before): the batch, and its time once it outlasts it (0
+    // until then).
+    std::uint64_t request_batch_ = 0;
+    std::uint64_t request_start_us_ = 0;
+
+    void start_request_clock() noexcept {
+        request_batch_ = ctx_->clock.batch();
+        request_start_us_ = 0;
+    }
+    // At the end of a batch's parsing: a request still in progress (its body to come, or
+    // its answer) has its start time read, once.
+    void time_unfinished_request() noexcept {
+        if (request_start_us_ == 0 && request_batch_ == ctx_->clock.batch() && (mid_request() || awaiting_answer())) {
+            request_start_us_ = ctx_->clock.now_us();
+        }
+    }
+    [[nodiscard]] std::uint64_t request_duration_us() const noexcept {
+        if (request_batch_ == ctx_->clock.batch() || request_start_us_ == 0) {
+            return 0;
+        }
+        return ctx_->clock.now_us() - request_start_us_;
+    }
     // The bytes of the answer in progress put in the output (head and body; file ranges
     // at their length), for the access log (counted only while it is on).
     std::uint64_t answer_bytes_ = 0;
