@@ -45,6 +45,9 @@ host_ns() { echo "pfd-h$1"; }
 host_addr() { echo "$net.$1"; }
 master_pid() { cat "$state/h$1.pid" 2>/dev/null || true; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# A pid from the state files is signalled only while it is still ours: a process in the
+# namespace we made for it (a pid of a master killed earlier may have been reused).
+ours() { alive "$1" && [ "$(ip netns identify "$1" 2>/dev/null)" = "$2" ]; }
 
 # Waits until CMD succeeds, at most SECONDS; says WHAT on failure.
 wait_for() {
@@ -91,7 +94,7 @@ start_host() {
 stop_host() {
   local i=$1 pid
   pid=$(master_pid "$i")
-  alive "$pid" || return 0
+  ours "$pid" "$(host_ns "$i")" || return 0
   kill -QUIT "$pid"
   wait_for 20 "host $i's master (pid $pid) to stop" bash -c "! kill -0 $pid 2>/dev/null"
 }
@@ -125,10 +128,17 @@ create_network() {
 up() {
   need_root
   [ ! -e "$state" ] || die "already up ($state exists): run '$0 down' first"
+  local taken
+  taken=$(ip netns list | awk '{print $1}' | grep -xE "$lb_ns|$root_ns|pfd-h[0-9]+" || true)
+  [ -z "$taken" ] || die "namespace name(s) already in use: $(echo $taken): not ours to reuse or remove"
   command -v haproxy >/dev/null || die "haproxy is not installed (apt-get install haproxy; scripts/setup.sh does)"
   local binary=${1:-$here/build/preforkd}
   [ -x "$binary" ] || die "no preforkd binary at $binary (build it with scripts/build.sh)"
-  mkdir -p "$state/bin" /run/preforkd
+  mkdir -p "$state/bin"
+  if [ ! -d /run/preforkd ]; then
+    mkdir /run/preforkd   # each host mounts its own over it; removed by down
+    touch "$state/made-run-preforkd"
+  fi
   install -m 0755 "$binary" "$state/bin/preforkd"
   create_network
   for i in "${hosts[@]}"; do
@@ -162,7 +172,7 @@ reload() {
   for i in "${hosts[@]}"; do
     local pid old
     pid=$(master_pid "$i")
-    alive "$pid" || die "host $i's master is not running"
+    ours "$pid" "$(host_ns "$i")" || die "host $i's master is not running"
     old=$(workers_of "$pid" | tr '\n' ' ')
     kill -HUP "$pid"
     # Done when none of the old workers is left and the new ones answer.
@@ -183,7 +193,7 @@ upgrade() {
   for i in "${hosts[@]}"; do
     local old new
     old=$(master_pid "$i")
-    alive "$old" || die "host $i's master is not running"
+    ours "$old" "$(host_ns "$i")" || die "host $i's master is not running"
     kill -USR2 "$old"
     wait_for 10 "host $i's new master" bash -c "p=\$(cat $(pid_file_of "$old") 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != $old ]"
     new=$(cat "$(pid_file_of "$old")")
@@ -203,7 +213,7 @@ restart() {
   for i in "${hosts[@]}"; do
     local pid
     pid=$(master_pid "$i")
-    alive "$pid" || die "host $i's master is not running"
+    ours "$pid" "$(host_ns "$i")" || die "host $i's master is not running"
     # Not ready first, still serving: HAProxy moves the traffic elsewhere; then the stop.
     in_host "$i" "$state/bin/preforkd" -s drain -c "$conf"
     wait_for 10 "HAProxy to take host $i out" haproxy_down "$i"
@@ -218,7 +228,7 @@ start_one() {
   need_root
   local i=${1:-}
   case "$i" in 1 | 2 | 3) ;; *) die "start needs a host number: 1, 2 or 3" ;; esac
-  ! alive "$(master_pid "$i")" || die "host $i's master is running"
+  ! ours "$(master_pid "$i")" "$(host_ns "$i")" || die "host $i's master is running"
   start_host "$i"
   wait_for 15 "HAProxy to see host $i UP" haproxy_up "$i"
   say "host $i started: master $(master_pid "$i")"
@@ -226,18 +236,19 @@ start_one() {
 
 down() {
   need_root
+  local masters=()
   if [ -e "$state/haproxy.pid" ]; then
     local hp
     hp=$(cat "$state/haproxy.pid")
-    if alive "$hp"; then
+    if ours "$hp" "$lb_ns"; then
       kill -TERM "$hp" 2>/dev/null || true
+      masters+=("$hp")   # waited for (and killed if need be) with the masters below
     fi
   fi
-  local masters=()
   for i in "${hosts[@]}"; do
     local pid
     pid=$(master_pid "$i")
-    if alive "$pid"; then
+    if ours "$pid" "$(host_ns "$i")"; then
       # After an upgrade that went half way, the new master is the old one's child.
       for child in $(pgrep -P "$pid" -f 'master process' || true); do
         masters+=("$child")
@@ -262,6 +273,9 @@ down() {
       ip netns del "$ns"
     fi
   done
+  if [ -e "$state/made-run-preforkd" ]; then
+    rmdir /run/preforkd 2>/dev/null || true
+  fi
   rm -rf "$state"
   say "down"
 }

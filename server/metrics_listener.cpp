@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/log.hpp"
 #include "proto/http_date.hpp"
 #include "server/listeners.hpp"
 #include "worker/metrics_text.hpp"
@@ -144,12 +145,19 @@ std::size_t head_end(std::string_view in) noexcept {
 
 }  // namespace
 
-tl::expected<metrics_listener, std::string> metrics_listener::open(const config& cfg) noexcept {
+tl::expected<metrics_listener, std::string> metrics_listener::open(const config& cfg, bool after_upgrade) noexcept {
     metrics_listener m;
     if (!cfg.metrics.enabled) {
         return m;
     }
     auto fd = open_listener(cfg.metrics.listen, listen_backlog, false);
+    if (!fd && after_upgrade && fd.error().code == EADDRINUSE) {
+        log_line("metrics: %s is still the old master's; listening there once it has let go",
+                 cfg.metrics.listen.text.c_str());
+        m.waiting_for_ = cfg.metrics.listen;
+        m.retry_at_ = clock::now() + std::chrono::seconds{1};
+        return m;
+    }
     if (!fd) {
         return tl::unexpected(std::string{fd.error().call} + " failed: " + std::strerror(fd.error().code));
     }
@@ -157,7 +165,26 @@ tl::expected<metrics_listener, std::string> metrics_listener::open(const config&
     return m;
 }
 
+void metrics_listener::retry_listen() noexcept {
+    if (!waiting_for_ || clock::now() < retry_at_) {
+        return;
+    }
+    auto fd = open_listener(*waiting_for_, listen_backlog, false);
+    if (fd) {
+        log_line("metrics: listening on %s", waiting_for_->text.c_str());
+        listen_ = std::move(*fd);
+        waiting_for_.reset();
+    } else if (fd.error().code == EADDRINUSE) {
+        retry_at_ = clock::now() + std::chrono::seconds{1};
+    } else {
+        log_error("metrics: cannot listen on %s: %s failed: %s; no metrics listener", waiting_for_->text.c_str(),
+                  fd.error().call, std::strerror(fd.error().code));
+        waiting_for_.reset();
+    }
+}
+
 void metrics_listener::add_pollfds(std::vector<pollfd>& out) {
+    retry_listen();
     polled_listener_ = listen_.valid() && clients_.size() < max_clients;
     if (polled_listener_) {
         out.push_back({.fd = listen_.get(), .events = POLLIN, .revents = 0});
@@ -169,6 +196,9 @@ void metrics_listener::add_pollfds(std::vector<pollfd>& out) {
 
 std::optional<steady_clock::time_point> metrics_listener::next_deadline() const noexcept {
     std::optional<clock::time_point> next;
+    if (waiting_for_) {
+        next = retry_at_;
+    }
     for (const auto& c : clients_) {
         if (!next || c.deadline < *next) {
             next = c.deadline;

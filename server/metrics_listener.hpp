@@ -38,7 +38,10 @@ public:
     static constexpr std::chrono::milliseconds idle_budget{15000};
 
     // Listens on cfg.metrics.listen if it is set; an inactive listener otherwise.
-    static tl::expected<metrics_listener, std::string> open(const config& cfg) noexcept;
+    // after_upgrade: this master was started by a binary upgrade, whose old master still
+    // holds the address until it is told to QUIT; a bind that finds it in use is tried
+    // again once a second instead of failing (the old master answers meanwhile).
+    static tl::expected<metrics_listener, std::string> open(const config& cfg, bool after_upgrade = false) noexcept;
 
     metrics_listener() = default;
     metrics_listener(metrics_listener&&) noexcept = default;
@@ -67,7 +70,11 @@ private:
     // false once the client is done with.
     bool step(client& c, short revents, worker_pool& pool, clock::time_point now) noexcept;
 
+    void retry_listen() noexcept;
+
     unique_fd listen_;
+    std::optional<listen_address> waiting_for_;   // after an upgrade: the address, until bound
+    clock::time_point retry_at_{};
     std::vector<client> clients_;
     bool polled_listener_ = false;   // whether add_pollfds put the listening socket first
 };

@@ -135,6 +135,11 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
         log_error("reload failed: %s; still serving the previous configuration", ok.error().c_str());
         return;
     }
+    if (next.metrics.enabled != current.cfg.metrics.enabled ||
+        (next.metrics.enabled && !same_address(next.metrics.listen, current.cfg.metrics.listen))) {
+        log_warn("reload: [metrics] listen changed; the master's metrics listener stays as it started (%s) until a "
+                 "restart", current.cfg.metrics.enabled ? current.cfg.metrics.listen.text.c_str() : "none");
+    }
     if (const std::size_t free = pool.free_board_entries(); free < next.workers) {
         defer(free, next.workers, current);
         return;

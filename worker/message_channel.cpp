@@ -3,12 +3,14 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <cerrno>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include <preforkd/module.h>
+
+#include "base/log.hpp"
 
 namespace pfd::worker {
 
@@ -53,15 +55,22 @@ msghdr* message_channel::prepare_receive() noexcept {
     msg_ = msghdr{};
     msg_.msg_iov = &iov_;
     msg_.msg_iovlen = 1;
+    // Zeroed: a receive that fails leaves it untouched, and the last packet's
+    // descriptors must never be read again from it.
+    std::memset(control_, 0, sizeof control_);
     msg_.msg_control = control_;
     msg_.msg_controllen = sizeof control_;
     return &msg_;
 }
 
-std::vector<unique_fd> message_channel::take_passed_fds() noexcept {
+std::vector<unique_fd> message_channel::take_passed_fds(int res) noexcept {
     std::vector<unique_fd> fds;
-    if (msg_.msg_controllen == 0) {
+    if (res <= 0 || msg_.msg_controllen == 0) {
+        msg_.msg_controllen = 0;   // the kernel wrote nothing: nothing came
         return fds;
+    }
+    if ((msg_.msg_flags & MSG_CTRUNC) != 0) {
+        log_warn("message channel: descriptors passed by the master were cut short (MSG_CTRUNC)");
     }
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg_); c != nullptr; c = CMSG_NXTHDR(&msg_, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {

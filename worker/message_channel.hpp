@@ -68,8 +68,9 @@ public:
     [[nodiscard]] std::span<char> buffer() noexcept { return in_; }
     // The same as a recvmsg header, with room for passed descriptors (reset for each receive).
     [[nodiscard]] msghdr* prepare_receive() noexcept;
-    // The descriptors the last receive brought (the caller owns them), at most max_passed_fds.
-    [[nodiscard]] std::vector<unique_fd> take_passed_fds() noexcept;
+    // The descriptors the last receive brought (the caller owns them), at most max_passed_fds;
+    // none if it failed (res, its result, <= 0).
+    [[nodiscard]] std::vector<unique_fd> take_passed_fds(int res) noexcept;
     // The message a receive of `bytes` holds (empty, and false, if the packet is not one).
     [[nodiscard]] bool message(std::size_t bytes, std::span<const char>& out) const noexcept;
     // The control record a receive of `bytes` holds, if it is one.

@@ -22,7 +22,7 @@ void event_loop::arm_messages() noexcept {
 
 void event_loop::on_messages(int res) noexcept {
     // Whatever the packet, descriptors that came with it are ours now (closed if unused).
-    std::vector<unique_fd> fds = messages_.take_passed_fds();
+    std::vector<unique_fd> fds = messages_.take_passed_fds(res);
     if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
         arm_messages();
         return;

@@ -146,6 +146,12 @@ void session::abort_request() noexcept {
 }
 
 void session::reset(std::size_t keep_capacity) noexcept {
+    if (handler_ != nullptr) {
+        // Its head arrived, its answer never finished: the client went away (or the
+        // worker stops). Counted and logged once, as nginx does, with 499 unless part
+        // of the answer had gone out under its own status.
+        record_answer(head_written_ ? answer_status_ : 499);
+    }
     abort_request();
     parser_.reset();
     for (proto::byte_buffer* b : {&out_, &sending_, &backlog_}) {

@@ -6,12 +6,15 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 
-from conftest import BIN, Client, free_port, request, wait_for_port, wait_until, worker_crashes
+from conftest import BIN, DEFAULT_ROUTES, Client, free_port, request, wait_for_port, wait_until, worker_crashes
 from helpers import cli
 
 COMBINED = re.compile(
@@ -362,3 +365,27 @@ def test_a_log_file_that_cannot_be_opened_stops_the_start(tmp_path):
     r = subprocess.run([BIN, "-c", str(conf)], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
     assert r.returncode == 1
     assert f"cannot open the access log {missing}: open failed: No such file or directory" in r.stderr
+
+
+def test_a_request_whose_client_leaves_before_its_answer_is_logged_499_once(server_factory, tmp_path):
+    # An offloaded sum (a second or so) whose client resets the connection first: its
+    # answer never goes out, and it is still one line (and one count), 499 as nginx logs it.
+    so = Path(BIN).resolve().parent / "examples" / "sum" / "libsum.so"
+    access = tmp_path / "access.json"
+    routes = DEFAULT_ROUTES + f'\n[[route]]\npath = "/app/sum"\nmodule = "{so}"\n'
+    srv = server_factory(workers=1, extra=log_config(access, "json"), routes=routes)
+    c = Client(srv.port)
+    c.send(b"GET /app/sum?n=3000000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)
+    # A reset, not a FIN: a client that only half-closes may still read its answer.
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    wait_until(lambda: len(read_lines(access)) >= 1, 5, interval=0.1, what="the 499 line")
+    with Client(srv.port) as d:
+        d.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert d.read_response().status == 200
+    srv.signal(signal.SIGQUIT)
+    srv.proc.wait(10)
+    lines = json_lines(read_lines(access))
+    assert [(l["request"], l["status"]) for l in lines] == [("GET /app/sum?n=3000000000 HTTP/1.1", 499),
+                                                            ("GET / HTTP/1.1", 200)], lines

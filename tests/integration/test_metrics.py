@@ -287,7 +287,11 @@ def test_counters_never_go_back_and_restarts_count_each_reason(server_factory, c
     smp = settle("after recycles", recycle=1)
     assert restarts(smp)["crash"] == 1
 
-    # A reload replaces every worker.
+    # A reload replaces every worker (once no recycle is under way: a worker still
+    # waiting for its replacement would be retired by the reload too, a fourth).
+    wait_until(lambda: len(s.worker_pids()) == 3, 5.0, what="the recycles over, 3 workers")
+    time.sleep(0.3)
+    wait_until(lambda: len(s.worker_pids()) == 3, 5.0, what="the recycles over, 3 workers")
     s.signal(signal.SIGHUP)
     wait_until(lambda: scrape_listener(s)[("preforkd_config_generation", frozenset())] == 2, 5.0,
                interval=0.05, what="generation 2")
@@ -320,3 +324,34 @@ def test_counters_never_go_back_and_restarts_count_each_reason(server_factory, c
     # The route and the status agree with the master's listener.
     assert by_class(scrape_status(s)) == sent
     assert by_class(scrape_route(s)) == sent
+
+
+def test_the_listener_moves_to_the_new_master_of_a_binary_upgrade(server_factory, ctl_dir):
+    # The old master holds the address until it is told to QUIT: the new one must not
+    # fail its start on it (it did: EADDRINUSE, exit 1, so no upgrade could succeed with
+    # [metrics] listen set), and takes it over once the old one has let go.
+    s = server_with_metrics(server_factory, ctl_dir, workers=2, balance="shared")
+    old = s.pid
+    s.signal(signal.SIGUSR2)
+
+    def new_master():
+        try:
+            pid = int(s.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if pid != old else None
+
+    new = wait_until(new_master, 5, what="the new master's pid file")
+    try:
+        wait_until(lambda: "still the old master's" in s.log_text(), 5, what="the new master waiting for the address")
+        assert alive(new)
+        assert scrape_listener(s)   # the old master answers meanwhile
+        os.kill(old, signal.SIGQUIT)
+        s.proc.wait(15)
+        wait_until(lambda: "metrics: listening on" in s.log_text(), 5, what="the new master listening")
+        samples = scrape_listener(s)
+        assert samples[("preforkd_workers_up", frozenset())] == 2, samples
+    finally:
+        if alive(new):
+            os.kill(new, signal.SIGTERM)
+            wait_until(lambda: not alive(new), 10, what="the new master to stop")
