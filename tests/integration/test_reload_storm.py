@@ -128,11 +128,13 @@ def test_reload_storm_under_load_then_a_changed_config_takes_effect(tmp_path):
         # HUPs that come while a generation is starting wait for it (how many share one
         # window depends on how fast a generation gets ready, so only that some did is
         # checked); at any moment there is the serving generation, at most one starting,
-        # and what still drains: measured 6-7 workers at the peak, sampled after every HUP.
+        # and what still drains: measured 6-7 workers at the peak on the release build,
+        # 9-12 on the sanitizer build (its workers start and drain slower), sampled after
+        # every HUP; a fork storm would be hundreds.
         generations = len(re.findall(r"starting generation \d+", text))
         collapsed = text.count("is still starting;")
         assert collapsed >= 10, (generations, collapsed)
-        assert peak <= 10, peak
+        assert peak <= 14, peak
         print(f"storm: {ok} requests, 0 failed; {generations} generations for 201 HUPs ({collapsed} collapsed); "
               f"peak {peak} workers; "
               f"changed body served {took:.2f} s after its HUP")
