@@ -71,6 +71,23 @@ void module_route::release_if_done(pfd_request& r) noexcept {
     }
 }
 
+template <class F>
+void module_route::in_callback(pfd_request& r, F&& call) noexcept {
+    r.in_callback = true;
+    {
+        const in_module_scope inside{watch_};
+        call();
+    }
+    r.in_callback = false;
+}
+
+void module_route::settle(pfd_request& r) noexcept {
+    if (r.ex != nullptr && r.ex->finished()) {
+        detach(r);
+    }
+    release_if_done(r);
+}
+
 void module_route::on_head(exchange& ex, const proto::request_head& head) noexcept {
     if (!ready_) {
         ex.respond(errors_->get(500));
@@ -87,48 +104,24 @@ void module_route::on_head(exchange& ex, const proto::request_head& head) noexce
     r->ex = &ex;
     r->head = &head;
     ex.handler_state = r;
-    r->in_callback = true;
-    {
-        const in_module_scope inside{watch_};
-        mod_->handle(state_, r);
-    }
-    r->in_callback = false;
+    in_callback(*r, [&] { mod_->handle(state_, r); });
     r->head = nullptr;
-    if (r->ex != nullptr && r->ex->finished()) {
-        detach(*r);
-    }
-    release_if_done(*r);
+    settle(*r);
 }
 
 void module_route::on_body(exchange& ex, std::span<const char> bytes) noexcept {
     auto* r = static_cast<pfd_request*>(ex.handler_state);
     if (r != nullptr && mod_->on_body != nullptr) {
-        r->in_callback = true;
-        {
-            const in_module_scope inside{watch_};
-            mod_->on_body(state_, r, bytes.data(), bytes.size());
-        }
-        r->in_callback = false;
-        if (r->ex != nullptr && r->ex->finished()) {
-            detach(*r);
-        }
-        release_if_done(*r);
+        in_callback(*r, [&] { mod_->on_body(state_, r, bytes.data(), bytes.size()); });
+        settle(*r);
     }
 }
 
 void module_route::on_complete(exchange& ex) noexcept {
     auto* r = static_cast<pfd_request*>(ex.handler_state);
     if (r != nullptr && mod_->on_complete != nullptr) {
-        r->in_callback = true;
-        {
-            const in_module_scope inside{watch_};
-            mod_->on_complete(state_, r);
-        }
-        r->in_callback = false;
-        if (r->ex != nullptr && r->ex->finished()) {
-            detach(*r);
-        }
-        release_if_done(*r);
+        in_callback(*r, [&] { mod_->on_complete(state_, r); });
+        settle(*r);
     }
 }
 
@@ -139,12 +132,7 @@ void module_route::on_abort(exchange& ex) noexcept {
     }
     detach(*r);
     if (mod_->on_abort != nullptr) {
-        r->in_callback = true;
-        {
-            const in_module_scope inside{watch_};
-            mod_->on_abort(state_, r);
-        }
-        r->in_callback = false;
+        in_callback(*r, [&] { mod_->on_abort(state_, r); });
     }
     release_if_done(*r);
 }

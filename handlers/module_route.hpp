@@ -101,6 +101,12 @@ public:
 
 private:
     pfd_request& acquire();
+    // Runs one of the module's callbacks for r: marked as inside a callback (answers are
+    // taken at its end) and in the scoreboard's in_module (a crash names the route).
+    template <class F>
+    void in_callback(pfd_request& r, F&& call) noexcept;   // in module_route.cpp
+    // After a callback that may have answered: detached once finished, pooled once done.
+    void settle(pfd_request& r) noexcept;
 
     std::shared_ptr<const module_library> lib_;
     const pfd_module* mod_;
