@@ -1,4 +1,6 @@
 // A connection's life in the event loop: reads, deadlines, the lingering close, close.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -183,7 +185,11 @@ void event_loop::close_when_sent(std::uint32_t slot) noexcept {
     c.state = conn_state::lingering;
     c.input = input_state::reading;   // what it sends now is read only to be dropped
     release_session(c);
-    submit_.shutdown_write(c.fd);
+    // A direct call, not IORING_OP_SHUTDOWN: io_uring runs that one in a worker thread
+    // and looks up the descriptor only then, which can be after this connection has
+    // closed and a new one was accepted under the same number (the new client then got
+    // our FIN before its answer). It never blocks on a TCP socket.
+    ::shutdown(c.fd, SHUT_WR);
     if (c.recv == recv_op::idle && !c.rearm_queued) {
         arm_recv(slot);   // not re-armed after the closing answer was parsed
     }

@@ -249,7 +249,6 @@ void event_loop::dispatch(const io_uring_cqe& cqe) noexcept {
         case op::signal: on_signal(cqe.res); break;
         case op::tick: on_tick(); break;
         case op::rebalance: rebalance_armed_ = false; break;   // after_batch looks again
-        case op::shutdown:
         case op::close:
         case op::cancel:
             break;

@@ -20,7 +20,7 @@
 namespace pfd::worker {
 
 enum class op : std::uint8_t {
-    accept = 1, recv, send, shutdown, close, cancel, signal, tick, rebalance,
+    accept = 1, recv, send, close, cancel, signal, tick, rebalance,
     splice_in,    // a file range into the connection's pipe
     file_check,   // the file's size and mtime, before what the pipe holds is sent
     file_wait,    // the socket has room again for the pipe's bytes (spliced on the loop thread)
@@ -69,11 +69,6 @@ public:
         io_uring_sqe* sqe = ring_->sqe();
         io_uring_prep_send(sqe, fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
         io_uring_sqe_set_data64(sqe, tag);
-    }
-    void shutdown_write(int fd) noexcept {
-        io_uring_sqe* sqe = ring_->sqe();
-        io_uring_prep_shutdown(sqe, fd, SHUT_WR);
-        io_uring_sqe_set_data64(sqe, encode(op::shutdown));
     }
     void close(int fd) noexcept {
         io_uring_sqe* sqe = ring_->sqe();
