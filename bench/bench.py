@@ -11,6 +11,7 @@ import collections
 import datetime
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -33,7 +34,14 @@ HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Open files: as high as the hard limit allows (the sandbox may forbid raising it).
+# Every workload but idle100k runs with this; idle100k makes its own plan (plan_big_idle).
 NOFILE = min(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+# Descriptors a server process or idle helper needs besides the idle connections it
+# holds: listeners, wrk's 64 connections, logs, rings, eventfds, pipes.
+FD_RESERVE = 1024
+# Idle connections per source address (127.0.0.2, .3, ...): under the ~28k ports of
+# net.ipv4.ip_local_port_range, so no address runs out of ephemeral ports.
+PER_SOURCE = 20000
 BODY = b"hello word"
 # The static workloads' files, in a docroot created per run (tmp/www): deterministic
 # bytes (a counter through SHA-256, so nothing compresses), checked byte for byte
@@ -47,6 +55,10 @@ WORKLOADS = {
     "keepalive": dict(
         title="keep-alive", threads=2, conns=64,
         desc="wrk -t2 -c64: 64 keep-alive connections, one request in flight on each"),
+    "keepalive1": dict(
+        title="keep-alive -t1", threads=1, conns=64,
+        desc="wrk -t1 -c64: the keep-alive load from one wrk thread (one load process on one CPU "
+             "at a time, so the server's workers get the other one more often)"),
     "pipelined": dict(
         title="pipelined x16", threads=2, conns=64, script="pipeline.lua",
         desc="wrk -t2 -c64 -s pipeline.lua: 16 requests per write on each connection"),
@@ -58,6 +70,12 @@ WORKLOADS = {
         title="keep-alive + 10k idle", threads=2, conns=64, idle=10000,
         sample_conns=False,  # reading 10k fds mid-run would disturb it; idle spread is taken before
         desc="10,000 idle keep-alive connections held open (idle_conns.py) while wrk -t2 -c64 runs"),
+    "idle100k": dict(
+        title="keep-alive + 100k idle", threads=2, conns=64, idle=100000, big_idle=True,
+        baseline=True, sample_conns=False, open_seconds=240,
+        desc="100,000 idle keep-alive connections (from 127.0.0.2, .3, ...; fd limits raised for "
+             "this workload only) held open while wrk -t2 -c64 runs; the same wrk run first "
+             "without them on the same server instance"),
     "pinned": dict(
         title="pinned, 1 worker", threads=1, conns=64, pinned=True,
         desc="server: 1 worker, taskset -c 0; wrk -t1 -c64 under taskset -c 1"),
@@ -85,7 +103,9 @@ class Server:
     def __init__(self, args):
         self.args = args
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
+        """limits: None, or (idle100k only) dict(nofile=per-process open files,
+        conns=connections one worker may hold, total=connections the server may hold)."""
         raise NotImplementedError
 
     def env(self, port, workers):
@@ -106,14 +126,14 @@ class Preforkd(Server):
         self.port_offset = 0 if balance == "shared" else 1
         self.binary = Path(args.preforkd)
 
-    def config_text(self, port, workers, docroot=None):
+    def config_text(self, port, workers, docroot=None, limits=None):
         return ("[server]\n"
                 f'listen = "{HOST}:{port}"\n'
                 f"workers = {workers}\n"
                 f'balance = "{self.balance}"\n'
                 "backlog = 4096\n"
                 "\n[limits]\n"
-                "max_connections = 20000\n"
+                f"max_connections = {limits['conns'] if limits else 20000}\n"
                 # as nginx's keepalive_requests/keepalive_timeout below: no reconnects
                 # mid-run, and the 10k idle connections outlive the run
                 "max_requests_per_connection = 0\n"
@@ -130,9 +150,9 @@ class Preforkd(Server):
                    f'root = "{docroot}"\n'
                    "precompressed = false\n"))
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         conf = tmp / "preforkd.toml"
-        conf.write_text(self.config_text(port, workers, docroot))
+        conf.write_text(self.config_text(port, workers, docroot, limits))
         self.conf = conf
         return [str(self.binary), "-c", str(conf)]
 
@@ -161,7 +181,7 @@ class Nginx(Server):
     port_offset = 2
     serves_files = True
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         # The issue's settings for files: sendfile, tcp_nopush (headers and the first
         # bytes of the file in full segments) and open_file_cache (descriptors and stat
         # results cached, revalidated every 60 s as in nginx's documentation example).
@@ -179,13 +199,13 @@ class Nginx(Server):
         conf = tmp / "nginx.conf"
         conf.write_text(f"""\
 worker_processes {workers};
-worker_rlimit_nofile {NOFILE};
+worker_rlimit_nofile {limits['nofile'] if limits else NOFILE};
 daemon off;
 master_process on;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{
-    worker_connections 20000;
+    worker_connections {limits['conns'] if limits else 20000};
 }}
 http {{
     access_log off;
@@ -212,7 +232,7 @@ class H2o(Server):
     port_offset = 3
     serves_files = True
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         # h2o 2.2 has no handler that returns a fixed body without mruby; it serves
         # a file instead: file.file maps "/" to one file (10 bytes: "hello word").
         # It drops to user "nobody" when started as root, so the file is world-readable.
@@ -225,7 +245,7 @@ listen:
   host: {HOST}
   port: {port}
 num-threads: {workers}
-max-connections: 20000
+max-connections: {limits['total'] if limits else 20000}
 http1-request-timeout: 600
 error-log: {tmp}/error.log
 hosts:
@@ -247,7 +267,7 @@ class NodeCluster(Server):
     name = "node-cluster"
     port_offset = 4
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         return ["/usr/bin/node", str(BENCH / "node" / "cluster.js")]
 
     def env(self, port, workers):
@@ -263,7 +283,7 @@ class Ceiling(Server):
     name = "ceiling"
     port_offset = 5
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         return [self.args.ceiling, "--port", str(port), "--workers", str(workers)]
 
     def version(self):
@@ -278,7 +298,7 @@ class CeilingReuseport(Ceiling):
     name = "ceiling-reuseport"
     port_offset = 6
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         return super().prepare(tmp, port, workers) + ["--reuseport"]
 
 
@@ -289,7 +309,7 @@ class CeilingBatch(Ceiling):
     name = "ceiling-batch"
     port_offset = 7
 
-    def prepare(self, tmp, port, workers, docroot=None):
+    def prepare(self, tmp, port, workers, docroot=None, limits=None):
         return super().prepare(tmp, port, workers) + ["--reuseport", "--batch"]
 
 
@@ -515,8 +535,123 @@ def http_get(port, timeout=1.0):
         return False
 
 
-def raise_nofile():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+def raise_nofile(n=None):
+    """Soft and hard limit to n (NOFILE): the servers' and helpers' preexec_fn."""
+    n = n or NOFILE
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
+def raise_own_nofile():
+    """The driver's soft limit to NOFILE, keeping its hard limit: lowering the hard
+    limit could not be undone without CAP_SYS_RESOURCE, and idle100k may need it."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, hard))
+
+
+# --------------------------------------------- 100k idle connections: fd limits
+
+SYSCTL_RESTORE = {}  # path -> value before this run changed it; written back at exit
+
+
+def read_sysctl(path):
+    try:
+        return Path(path).read_text().split()
+    except OSError:
+        return None
+
+
+def raise_sysctl(path, want):
+    """Raise a single-number sysctl to `want` if lower; remembers the old value.
+    Returns None, or why it could not."""
+    cur = read_sysctl(path)
+    if cur is None:
+        return f"{path} unreadable"
+    if int(cur[0]) >= want:
+        return None
+    try:
+        Path(path).write_text(f"{want}\n")
+    except OSError as e:
+        return f"{path} = {cur[0]}, cannot raise it to {want}: {e.strerror}"
+    SYSCTL_RESTORE.setdefault(path, cur[0])
+    print(f"bench: {path} {cur[0]} -> {want} (restored at exit)", file=sys.stderr)
+    return None
+
+
+def restore_sysctls():
+    for path, old in list(SYSCTL_RESTORE.items()):
+        try:
+            Path(path).write_text(f"{old}\n")
+            print(f"bench: {path} restored to {old}", file=sys.stderr)
+        except OSError as e:
+            print(f"bench: could not restore {path} to {old}: {e}", file=sys.stderr)
+        del SYSCTL_RESTORE[path]
+
+
+def split_count(count, per):
+    """count as chunks of at most `per`."""
+    out = []
+    while count > 0:
+        out.append(min(per, count))
+        count -= out[-1]
+    return out
+
+
+def plan_big_idle(count, workers):
+    """How `count` idle connections get their descriptors, decided once per suite run.
+
+    Wanted: every process (server worker, h2o's one process, the idle helper) may hold
+    all of them: RLIMIT_NOFILE soft = hard = count + FD_RESERVE, which needs the hard
+    limit raised (root with CAP_SYS_RESOURCE; fs.nr_open caps it, fs.file-max the
+    whole system). Where the hard limit cannot be raised (a container without
+    CAP_SYS_RESOURCE), the connections are spread instead: enough workers per server
+    and enough helper processes that none holds more than the hard limit allows; a
+    server that keeps them in one process cannot hold them all, and the table says so.
+
+    Returns a dict: skip (why, or None), mode, nofile, workers, helpers (count each),
+    limits (for Server.prepare), note (for the report)."""
+    if os.geteuid() != 0:
+        return dict(skip=f"needs root to raise the open-file limits for {count:,} connections "
+                         "(RLIMIT_NOFILE's hard limit, and fs.nr_open / fs.file-max if too low); "
+                         "run the suite as root")
+    need = count + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    notes = []
+    # Both ends of every connection are open files on this machine, plus what is open now.
+    nr = read_sysctl("/proc/sys/fs/file-nr")
+    in_use = int(nr[0]) if nr else 0
+    why = raise_sysctl("/proc/sys/fs/file-max", 2 * count + in_use + 65536)
+    if why:
+        return dict(skip=why)
+    why = None
+    if hard < need:
+        why = raise_sysctl("/proc/sys/fs/nr_open", need)
+        if why is None:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, need))
+                hard = need
+                notes.append(f"RLIMIT_NOFILE raised to {need:,} for the servers and the helper of "
+                             "this workload only")
+            except (ValueError, OSError) as e:
+                why = f"RLIMIT_NOFILE's hard limit is {hard:,} and cannot be raised ({e}: no CAP_SYS_RESOURCE?)"
+                restore_sysctls()  # nr_open is of no use then
+    if hard >= need:
+        return dict(skip=None, mode="raised", nofile=need, workers=workers, helpers=[count],
+                    limits=dict(nofile=need, conns=count + FD_RESERVE // 2,
+                                total=count + FD_RESERVE // 2),
+                    note="; ".join(notes) or f"RLIMIT_NOFILE {need:,} (the hard limit allows it)")
+    budget = hard - FD_RESERVE
+    if budget < 1000:
+        return dict(skip=f"{why}; too low to spread {count:,} connections over processes")
+    n = max(workers, math.ceil(count / budget))
+    helpers = split_count(count, budget)
+    return dict(skip=None, mode="spread", nofile=hard, workers=n, helpers=helpers,
+                limits=dict(nofile=hard, conns=hard - FD_RESERVE // 2, total=hard - FD_RESERVE // 2),
+                note=(f"{why}: so each server runs **{n} workers** (not {workers}), each allowed "
+                      f"{hard - FD_RESERVE // 2:,} connections, and the idle connections come from "
+                      f"{len(helpers)} helper processes; a server that holds its connections in one "
+                      f"process (h2o's threads) or whose accepts land on one worker (ceiling's shared "
+                      f"socket) holds at most ~{budget:,}. p99 is compared with the same server's run "
+                      f"without the idle connections (same {n} workers)"))
 
 
 # ------------------------------------------------------ process bookkeeping
@@ -628,14 +763,16 @@ def cleanup():
 # ------------------------------------------------------------------ one run
 
 
-def start_server(server, tmp, port, workers, pinned, docroot=None):
-    argv = server.prepare(tmp, port, workers, docroot)
+def start_server(server, tmp, port, workers, pinned, docroot=None, fd_plan=None):
+    limits = fd_plan["limits"] if fd_plan else None
+    argv = server.prepare(tmp, port, workers, docroot, limits)
+    nofile = limits["nofile"] if limits else NOFILE
     if pinned:
         argv = ["taskset", "-c", "0"] + argv
     log = open(tmp / "server.log", "wb")
     popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                              cwd=tmp, env=server.env(port, workers), start_new_session=True,
-                             preexec_fn=raise_nofile)
+                             preexec_fn=lambda: raise_nofile(nofile))
     log.close()
     remember(popen.pid, server.name)
     r = Running(server, popen, port, tmp)
@@ -738,18 +875,61 @@ def stop_perf(p, out):
     return counts.get("raw_syscalls:sys_enter"), counts.get("context-switches")
 
 
-def start_idle(port, count, max_seconds):
+def start_idle(port, count, max_seconds, extra=(), nofile=None, errlog=None):
+    err = open(errlog, "w+") if errlog else subprocess.PIPE
     p = subprocess.Popen(["/usr/bin/python3", str(BENCH / "idle_conns.py"), "--port", str(port),
-                          "--count", str(count), "--max-seconds", str(max_seconds)],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, start_new_session=True, preexec_fn=raise_nofile)
+                          "--count", str(count), "--max-seconds", str(max_seconds), *extra],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                         text=True, start_new_session=True, preexec_fn=lambda: raise_nofile(nofile))
     remember(p.pid, "idle_conns")
     STARTED.append(p)
     line = p.stdout.readline().split()
     if len(line) != 3 or line[0] != "ready":
-        err = p.stderr.read() if p.poll() is not None else ""
-        raise RuntimeError(f"idle_conns.py did not get ready: {line} {err[-1000:]}")
+        if errlog:
+            err.seek(0)
+            msg = err.read()
+            err.close()
+        else:
+            msg = p.stderr.read() if p.poll() is not None else ""
+        raise RuntimeError(f"idle_conns.py did not get ready: {line} {msg[-1000:]}")
+    if errlog:
+        err.close()
     return p, int(line[1]), int(line[2])
+
+
+def start_big_idle(port, plan, open_seconds, max_seconds, tmp):
+    """The helpers of plan["helpers"], one after another, each from its own source
+    addresses (127.0.0.2 onwards, PER_SOURCE connections each), within open_seconds
+    in all. A helper that got under half of its connections answered stops the
+    rest: the server holds no more. Returns (helpers, opened, failed, messages)."""
+    procs, opened, failed, notes = [], 0, 0, []
+    source = 2
+    t0 = time.monotonic()
+    try:
+        for i, n in enumerate(plan["helpers"]):
+            left = open_seconds - (time.monotonic() - t0)
+            if left <= 1:
+                notes.append(f"gave up opening after {open_seconds:g} s: {opened:,} of "
+                             f"{sum(plan['helpers']):,} answered")
+                break
+            errlog = tmp / f"idle-{i}.err"
+            p, got, bad = start_idle(port, n, max_seconds,
+                                     ["--source", str(source), "--per-source", str(PER_SOURCE),
+                                      "--open-seconds", f"{left:.0f}"],
+                                     nofile=plan["nofile"], errlog=errlog)
+            procs.append(p)
+            opened, failed = opened + got, failed + bad
+            source += math.ceil(n / PER_SOURCE)
+            msg = errlog.read_text(errors="replace").strip()
+            if msg:
+                notes.append(msg)
+            if got * 2 < n:  # as the helper itself: the server holds no more
+                break
+    except BaseException:
+        for p in procs:
+            stop_idle(p)
+        raise
+    return procs, opened, failed, notes
 
 
 def stop_idle(p):
@@ -793,21 +973,21 @@ def shares(d):
     return sorted((round(100.0 * v / total, 1) for v in d.values()), reverse=True)
 
 
-def one_run(args, server, wl_name, run_index, port, perf_ok):
+def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
     wl = WORKLOADS[wl_name]
     pinned = wl.get("pinned", False)
-    workers = 1 if pinned else args.workers
+    workers = 1 if pinned else fd_plan["workers"] if fd_plan else args.workers
     tmp = Path(tempfile.mkdtemp(prefix=f"{server.name}-{wl_name}-{run_index}-", dir=args.tmp))
     tmp.chmod(0o755)  # h2o and nginx workers run as nobody
     rec = dict(server=server.name, workload=wl_name, run=run_index, port=port, workers=workers,
                pinned=pinned, started=datetime.datetime.now().isoformat(timespec="seconds"))
     docroot = make_docroot(tmp) if wl.get("static") else None
-    running, argv = start_server(server, tmp, port, workers, pinned, docroot)
+    running, argv = start_server(server, tmp, port, workers, pinned, docroot, fd_plan)
     rec["server_argv"] = argv
     if run_index == 0:  # the generated config, for the report
         rec["config"] = {f.name: f.read_text() for f in sorted(tmp.iterdir())
                          if f.suffix in (".toml", ".conf")}
-    idle = None
+    idle = []
     try:
         if docroot is not None:
             check_static(server, port)
@@ -815,18 +995,44 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
         # warm-up: the same load, short
         if args.warmup > 0:
             run_wrk(wrk_argv(wl, port, args.warmup), wenv, args.warmup)
+        if wl.get("baseline"):
+            # the same load without the idle connections, on this same server instance
+            # (same workers: idle100k may run more of them than the keepalive workload)
+            b, _, _ = run_wrk(wrk_argv(wl, port, args.duration), wenv, args.duration)
+            dur = b["duration_us"] / 1e6
+            rec["before_idle"] = dict(rps=b["requests"] / dur if dur else 0, requests=b["requests"],
+                                      p50_us=b["p50_us"], p99_us=b["p99_us"],
+                                      socket_errors=b["connect_errors"] + b["read_errors"]
+                                      + b["write_errors"] + b["timeouts"])
         if wl.get("idle"):
             pids = running.refresh()
             rss0 = rss_bytes(pids)
-            idle, opened, failed = start_idle(port, wl["idle"], args.duration * 4 + 120)
+            # the workers' own (preforkd's bar): the master, or Node's primary, is left out
+            wpids = pids[1:] if server.kind == "processes" else pids
+            rss0w = rss_bytes(wpids)
+            t_open = time.monotonic()
+            if fd_plan:
+                open_s = wl.get("open_seconds", 120)
+                idle, opened, failed, notes = start_big_idle(
+                    port, fd_plan, open_s, args.duration * 6 + open_s + 120, tmp)
+            else:
+                p, opened, failed = start_idle(port, wl["idle"], args.duration * 4 + 120)
+                idle, notes = [p], []
+            open_s = time.monotonic() - t_open
             time.sleep(0.3)
             pids = running.refresh()
-            rss1 = rss_bytes(pids)
+            wpids = pids[1:] if server.kind == "processes" else pids
+            rss1, rss1w = rss_bytes(pids), rss_bytes(wpids)
             per = connections_per_process(pids[1:], port) if server.kind == "processes" else {}
             rec["idle"] = dict(requested=wl["idle"], opened=opened, failed=failed,
                                rss_before=rss0, rss_after=rss1,
                                rss_per_conn=(rss1 - rss0) / opened if opened else None,
-                               per_worker=sorted(per.values(), reverse=True))
+                               worker_rss_before=rss0w, worker_rss_after=rss1w,
+                               worker_rss_per_conn=(rss1w - rss0w) / opened if opened else None,
+                               per_worker=sorted(per.values(), reverse=True),
+                               open_s=round(open_s, 1), helpers=len(idle), notes=notes)
+            if fd_plan:
+                rec["idle"].update(fd_mode=fd_plan["mode"], nofile=fd_plan["nofile"])
         pids = running.refresh()
         rec["pids"] = len(pids)
         sample = {}
@@ -866,8 +1072,9 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
             perf_req = perf_result["requests"]
         rec["rss_end"] = rss_bytes(running.refresh())
         if idle:
-            rec["idle"]["alive_after"] = stop_idle(idle)
-            idle = None
+            alive = [stop_idle(p) for p in idle]
+            rec["idle"]["alive_after"] = None if None in alive else sum(alive)
+            idle = []
         req = result["requests"]
         ticks = sum(c1.get(p, c0[p]) - c0[p] for p in c0)
         wdelta = {k: w1[k] - w0.get(k, 0) for k in w1}
@@ -903,8 +1110,8 @@ def one_run(args, server, wl_name, run_index, port, perf_ok):
             worker_conns=sorted(sample.values(), reverse=True),
         )
     finally:
-        if idle:
-            stop_idle(idle)
+        for p in idle:
+            stop_idle(p)
         running.stop()
         STARTED.remove(running)
         if not args.keep_tmp:
@@ -945,11 +1152,12 @@ def main():
     ap.add_argument("-w", "--warmup", type=int, default=1, help="warm-up seconds after each start (default 1)")
     ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,nginx,h2o,node-cluster,ceiling,ceiling-reuseport",
                     help="comma list, alternated in this order")
-    ap.add_argument("-l", "--workloads", default="keepalive,pipelined,close,idle10k,pinned,static4k,static1m",
+    ap.add_argument("-l", "--workloads",
+                    default="keepalive,keepalive1,pipelined,close,idle10k,idle100k,pinned,static4k,static1m",
                     help="comma list (static4k and static1m run only the servers that serve files: "
                          "preforkd, nginx, h2o)")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="workers per server (default nproc)")
-    ap.add_argument("--quick", action="store_true", help="1 run of 2 s per server and workload (~2 min)")
+    ap.add_argument("--quick", action="store_true", help="1 run of 2 s per server and workload: a smoke test, not a measurement")
     ap.add_argument("--no-perf", action="store_true", help="skip perf stat (syscalls, context switches)")
     ap.add_argument("--perf-runs", type=int, default=1,
                     help="rounds that add a perf-stat pass after the measured run (default 1: the first)")
@@ -985,7 +1193,7 @@ def main():
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, on_signal)
-    raise_nofile()
+    raise_own_nofile()
 
     servers = make_servers(args)
     ports = {}
@@ -1021,14 +1229,26 @@ def main():
                       python=platform.python_version()),
         workloads={w: dict(WORKLOADS[w], wrk=" ".join(shlex.quote(a) for a in wrk_argv(
             WORKLOADS[w], 18080, args.duration))) for w in args.workloads},
-        runs=[], failures=[], discarded=[])
+        runs=[], failures=[], discarded=[], skipped={})
+    fd_plans = {}
+    for w in args.workloads:
+        if WORKLOADS[w].get("big_idle"):
+            plan = fd_plans[w] = plan_big_idle(WORKLOADS[w]["idle"], args.workers)
+            if plan["skip"]:
+                doc["skipped"][w] = plan["skip"]
+                print(f"bench: {w} skipped: {plan['skip']}", file=sys.stderr, flush=True)
+            else:
+                doc["workloads"][w]["fd_plan"] = {k: v for k, v in plan.items() if k != "skip"}
+                print(f"bench: {w}: {plan['note']}", file=sys.stderr, flush=True)
     json_path = out_dir / f"{args.stamp}.json"
     total = sum(args.runs * sum(1 for s in servers if s.serves_files or not WORKLOADS[w].get("static"))
-                for w in args.workloads)
+                for w in args.workloads if w not in doc["skipped"])
     n = 0
     t_begin = time.monotonic()
     try:
         for wl in args.workloads:
+            if wl in doc["skipped"]:
+                continue
             for r in range(args.runs):
                 for s in servers:
                     if WORKLOADS[wl].get("static") and not s.serves_files:
@@ -1037,7 +1257,7 @@ def main():
                     try:
                         for attempt in range(args.retries + 1):
                             waited, busy = wait_for_quiet(args.quiet_wait)
-                            rec = one_run(args, s, wl, r, ports[s.name], perf_ok)
+                            rec = one_run(args, s, wl, r, ports[s.name], perf_ok, fd_plans.get(wl))
                             rec["quiet_wait_s"], rec["busy_before_pct"] = waited, busy
                             other = 100.0 * rec["other_cpu_s"] / (rec["elapsed_s"] * os.cpu_count())
                             rec["other_cpu_pct"] = other
@@ -1052,6 +1272,14 @@ def main():
                             i = rec["idle"]
                             extra = (f" idle {i['opened']}/{i['requested']} alive {i.get('alive_after')}"
                                      f" +{(i['rss_per_conn'] or 0):.0f} B/conn")
+                            if i.get("worker_rss_per_conn") is not None:
+                                extra += f" (workers {i['worker_rss_per_conn']:.0f})"
+                            if i.get("open_s") is not None:
+                                extra += f" opened in {i['open_s']:.0f}s"
+                            if rec.get("before_idle"):
+                                extra += f" p99 without {rec['before_idle']['p99_us'] / 1000:.2f} ms"
+                            for note in i.get("notes") or []:
+                                extra += f"\n    {note}"
                         sc = rec["syscalls_per_req"]
                         if WORKLOADS[wl].get("static"):
                             extra += f" {rec['mib_s']:,.0f} MiB/s"
@@ -1073,6 +1301,7 @@ def main():
         doc["interrupted"] = True
     finally:
         cleanup()
+        restore_sysctls()
         doc["elapsed_s"] = round(time.monotonic() - t_begin, 1)
         json_path.write_text(json.dumps(doc, indent=1))
         if not args.keep_tmp:

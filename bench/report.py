@@ -103,6 +103,18 @@ def summarize(doc):
             alive = [i.get("alive_after") for i in idles if i.get("alive_after") is not None]
             s["idle_alive"] = min(alive) if alive else None
             s["idle_per_worker"] = median_shares([{"x": i.get("per_worker")} for i in idles], "x")
+            # newer files only (idle100k's and later idle10k runs): the workers' RSS alone,
+            # how long opening took, and what the helpers said when they gave up
+            s["idle_worker_rss_per_conn"] = med(i.get("worker_rss_per_conn") for i in idles)
+            s["idle_worker_rss_before"] = med(i.get("worker_rss_before") for i in idles)
+            s["idle_worker_rss_after"] = med(i.get("worker_rss_after") for i in idles)
+            s["idle_open_s"] = med(i.get("open_s") for i in idles)
+            s["idle_notes"] = sorted({n for i in idles for n in (i.get("notes") or [])})
+        before = [r["before_idle"] for r in runs if r.get("before_idle")]
+        if before:
+            s["before_p99_us"] = med(b["p99_us"] for b in before)
+            s["before_rps"] = med(b["rps"] for b in before)
+        s["workers"] = med(r.get("workers") for r in runs)
         summary[(wl, srv)] = s
     return summary
 
@@ -118,6 +130,8 @@ def write_charts(doc, summary, out_dir, stamp):
     if shutil.which("gnuplot") is None:
         return []
     workloads = [w for w in doc["settings"]["workloads"] if any(k[0] == w for k in summary)]
+    if not workloads:  # nothing ran (every workload skipped, or interrupted before the first run)
+        return []
     servers = doc["settings"]["servers"]
     made = []
     for metric, label, fname in (("rps", "requests/s (thousands)", f"{stamp}-rps.png"),
@@ -171,6 +185,37 @@ def title(doc, workload):
     return doc["workloads"].get(workload, {}).get("title", workload)
 
 
+def idle100k_bars(doc, summary, srv, get, ratio, row, check):
+    """issue 17: 100,000 idle connections, at most 256 B of worker RSS each, p99 within
+    1.5x of without them. A server that held fewer than asked has not met either."""
+    skipped = doc.get("skipped", {}).get("idle100k")
+    if skipped:
+        return [row("100k idle", f"skipped: {skipped}", None, "≤ 256 B/conn, p99 ≤ 1.5×")]
+    s = summary[("idle100k", srv)]
+    want, held = s.get("idle_requested"), s.get("idle_alive")
+    held = s.get("idle_opened") if held is None else min(held, s.get("idle_opened") or 0)
+    all_held = bool(want) and held is not None and held >= want
+    out = [row("100k idle: connections held to the end", f"{fmt_int(held)} of {fmt_int(want)}",
+               all_held, "all")]
+    rss = s.get("idle_worker_rss_per_conn")
+    if rss is None:
+        rss = s.get("idle_rss_per_conn")
+    out.append(row("100k idle: worker RSS per idle connection",
+                   "–" if rss is None else f"{rss:.0f} B",
+                   None if rss is None else (rss <= 256 and all_held), "≤ 256 B"))
+    # Against the keepalive workload only when it ran with the same workers; otherwise
+    # (spread mode runs more workers) against the same instance's run before opening them.
+    ka = summary.get(("keepalive", srv))
+    if ka is not None and ka.get("workers") == s.get("workers"):
+        base, what = ka["p99_us"], "keep-alive's"
+    else:
+        base, what = s.get("before_p99_us"), "the same server's without them"
+    v, ok = check(ratio(s.get("p99_us"), base), "<=", 1.5)
+    out.append(row(f"100k idle: p99 ÷ {what} ({fmt_ms(s.get('p99_us'))} / {fmt_ms(base)} ms)", v,
+                   None if ok is None else (ok and all_held), "≤ 1.5"))
+    return out
+
+
 def bars(doc, summary, servers):
     """The bars of the benchmark issue, checked against this run's medians."""
     def get(w, srv, key):
@@ -195,7 +240,7 @@ def bars(doc, summary, servers):
          "`ceiling-reuseport` spreads connections over all workers as preforkd does, so it is "
          "the like-for-like yardstick for a server that must use all its workers.", "",
          "| bar | target | measured | |", "|---|---|---:|---|"]
-    core = ("keepalive", "pipelined", "close", "idle10k")
+    core = ("keepalive", "keepalive1", "pipelined", "close", "idle10k", "idle100k")
     for srv in [s for s in servers if s.startswith("preforkd")]:
         if not any((w, srv) in summary for w in core):
             continue  # a run of other workloads only (-l static4k,static1m)
@@ -209,17 +254,45 @@ def bars(doc, summary, servers):
             L.append(row(f"keep-alive CPU µs/req ÷ {ceil}", v, ok, "≤ 1.10"))
         v, ok = check(ratio(get("keepalive", srv, "p99_us"), get("keepalive", NGINX, "p99_us")), "<=", 1.0)
         L.append(row("keep-alive p99 ÷ nginx's", v, ok, "≤ 1.00"))
+        # issue 17: CPU per request against nginx in both of wrk's shapes, p99 alongside
+        r2 = ratio(get("keepalive", srv, "cpu_us_per_req"), get("keepalive", NGINX, "cpu_us_per_req"))
+        r1 = ratio(get("keepalive1", srv, "cpu_us_per_req"), get("keepalive1", NGINX, "cpu_us_per_req"))
+        ok = None if r1 is None or r2 is None else (r1 <= 0.8 and r2 <= 0.8)
+        L.append(row("keep-alive CPU µs/req ÷ nginx, -t2 / -t1", f"{fmt(r2)} / {fmt(r1)}", ok,
+                     "≤ 0.80 in both"))
+        p2, p1 = get("keepalive", srv, "p99_us"), get("keepalive1", srv, "p99_us")
+        if p2 is not None or p1 is not None:
+            L.append(row("keep-alive p99 ms, -t2 / -t1 (nginx's)",
+                         f"{fmt_ms(p2)} / {fmt_ms(p1)} ({fmt_ms(get('keepalive', NGINX, 'p99_us'))} / "
+                         f"{fmt_ms(get('keepalive1', NGINX, 'p99_us'))})", None, "(reported)"))
+        rr = ratio(get("keepalive", srv, "rps"), get("keepalive", H2O, "rps"))
+        rc = ratio(get("keepalive", srv, "cpu_us_per_req"), get("keepalive", H2O, "cpu_us_per_req"))
+        ok = None if rr is None or rc is None else (rr >= 1.0 and rc <= 1.0)
+        L.append(row("keep-alive (-t2) req/s ÷ h2o / CPU µs/req ÷ h2o", f"{fmt(rr)} / {fmt(rc)}", ok,
+                     "≥ 1 / ≤ 1"))
         v, ok = check(ratio(get("pipelined", srv, "rps"), get("pipelined", NGINX, "rps")), ">=", 3.0)
         L.append(row("pipelined req/s ÷ nginx", v, ok, "≥ 3"))
+        for ceil in (CEILING, CEILING_BALANCED):
+            if ceil not in servers:
+                continue
+            rr = ratio(get("pipelined", srv, "rps"), get("pipelined", ceil, "rps"))
+            rc = ratio(get("pipelined", srv, "cpu_us_per_req"), get("pipelined", ceil, "cpu_us_per_req"))
+            ok = None if rr is None or rc is None else (rr >= 0.95 and rc <= 1.2)
+            L.append(row(f"pipelined req/s ÷ {ceil} / CPU µs/req ÷ {ceil}", f"{fmt(rr)} / {fmt(rc)}", ok,
+                         "≥ 0.95 / ≤ 1.20"))
         v, ok = check(ratio(get("close", srv, "rps"), get("close", NGINX, "rps")), ">=", 1.1)
         L.append(row("Connection: close req/s ÷ nginx", v, ok, "≥ 1.1"))
         v, ok = check(ratio(get("close", srv, "cpu_us_per_req"), get("close", NGINX, "cpu_us_per_req")), "<=", 1.0)
         L.append(row("Connection: close CPU µs/req ÷ nginx", v, ok, "< 1"))
+        v, ok = check(ratio(get("close", srv, "rps"), get("close", CEILING_BALANCED, "rps")), ">=", 1.0)
+        L.append(row(f"Connection: close req/s ÷ {CEILING_BALANCED}", v, ok, "≥ 1"))
         rss = get("idle10k", srv, "idle_rss_per_conn")
         L.append(row("10k idle: RSS per idle connection", "–" if rss is None else f"{rss:.0f} B",
                      None if rss is None else rss <= 1024, "≤ 1024 B"))
         v, ok = check(ratio(get("idle10k", srv, "p99_us"), get("keepalive", srv, "p99_us")), "<=", 1.5)
         L.append(row("10k idle: p99 ÷ p99 without them", v, ok, "≤ 1.5"))
+        if ("idle100k", srv) in summary or "idle100k" in doc.get("skipped", {}):
+            L += idle100k_bars(doc, summary, srv, get, ratio, row, check)
         for w, limit in (("keepalive", 2.0), ("pipelined", 5.0), ("close", 5.0)):
             v, ok = check(ratio(get(w, srv, "rps"), get(w, NODE, "rps")), ">=", limit)
             L.append(row(f"{title(doc, w)} req/s ÷ Node cluster", v, ok, f"≥ {limit:g}"))
@@ -287,6 +360,8 @@ def main():
         L.append(f"- {len(doc['discarded'])} run(s) were disturbed (other CPU above "
                  f"{st.get('max_other_cpu', '?')}%) and run again; the repeats are in the tables, "
                  "the disturbed ones only in the JSON (`discarded`)")
+    for w, why in (doc.get("skipped") or {}).items():
+        L.append(f"- **{w} skipped**: {why}")
     if doc.get("failures"):
         L.append(f"- **{len(doc['failures'])} run(s) failed**: " + "; ".join(doc["failures"][:10]))
     L.append("")
@@ -342,10 +417,22 @@ def main():
         L.append("")
         idle = wd.get("idle")
         static = wd.get("static")
+        if w in (doc.get("skipped") or {}):
+            L.append(f"**Skipped**: {doc['skipped'][w]}")
+            L.append("")
+            continue
+        big = wd.get("baseline")
+        if wd.get("fd_plan"):
+            L.append(f"Open files: {wd['fd_plan']['note']}.")
+            L.append("")
         cols = ["server", "req/s"] + (["MiB/s", "B/resp"] if static else []) + ["÷ ceiling", "÷ nginx", "p50 ms", "p99 ms", "errors",
                 "CPU µs/req", "syscalls/req", "ctx-sw/req", "worker req %", "worker CPU %", "worker conns %"]
         if idle:
             cols += ["RSS B/idle conn", "idle open at end", "idle per worker"]
+        if big:
+            cols += ["workers", "worker RSS B/idle conn", "worker RSS MiB before → with idle",
+                     "opening s", "p99 ms without idle",
+                     "req/s without idle"]
         cols += ["req/s min–max", "other CPU %"]
         L.append("| " + " | ".join(cols) + " |")
         L.append("|---|" + "---:|" * (len(cols) - 1))
@@ -369,12 +456,43 @@ def main():
                 row += [fmt_int(s.get("idle_rss_per_conn")),
                         f"{fmt_int(alive)}/{fmt_int(s.get('idle_opened'))}",
                         "/".join(f"{v:.0f}" for v in (s.get("idle_per_worker") or [])) or "–"]
+            if big:
+                b, a = s.get("idle_worker_rss_before"), s.get("idle_worker_rss_after")
+                row += [fmt_int(s.get("workers")), fmt_int(s.get("idle_worker_rss_per_conn")),
+                        "–" if b is None or a is None else f"{b / 2**20:.1f} → {a / 2**20:.1f}",
+                        fmt(s.get("idle_open_s"), 0), fmt_ms(s.get("before_p99_us")),
+                        fmt_int(s.get("before_rps"))]
             row += [f"{fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])}", fmt(s["other_cpu_pct"], 1)]
             L.append("| " + " | ".join(row) + " |")
         L.append("")
         if static:
             L.append("MiB/s = wrk's bytes read (response heads included) / run time; B/resp = those bytes "
                      "per response, so the head's share shows. Only the servers that serve a docroot run here.")
+            L.append("")
+        if big:
+            notes = [(srv, n) for srv in servers for n in
+                     ((summary.get((w, srv)) or {}).get("idle_notes") or [])]
+            req = next((summary[(w, srv)].get("idle_requested") for srv in servers
+                        if (w, srv) in summary), None)
+            short = [srv for srv in servers if (w, srv) in summary and req
+                     and (summary[(w, srv)].get("idle_alive") or 0) < req]
+            if short:
+                L.append(f"**Held fewer than {fmt_int(req)} idle connections**: "
+                         + ", ".join(f"{srv} ({fmt_int(summary[(w, srv)].get('idle_alive'))} at the end, "
+                                     f"{fmt_int(summary[(w, srv)].get('idle_opened'))} opened)"
+                                     for srv in short)
+                         + ". Their RSS and p99 figures are for that many.")
+                L.append("")
+            for srv, n in notes:
+                L.append(f"- {srv}: {n}")
+            if notes:
+                L.append("")
+            L.append("`worker RSS B/idle conn` = (workers' RSS with the idle connections − before) / "
+                     "connections opened; it leaves out the master (Node: the primary). Tables a server "
+                     "sizes by its connection limit and touches at start are in *before*: see the "
+                     "MiB column. "
+                     "`p99 ms without idle` / `req/s without idle`: the same wrk run on the same "
+                     "server instance just before the idle connections were opened.")
             L.append("")
         if w == "close":
             L.append("wrk counts a *read error* each time it reads the server's end-of-file as a "
