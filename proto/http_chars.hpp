@@ -1,6 +1,8 @@
 #pragma once
 // Character classes of RFC 9110 5.6, shared by the head parser and the chunked decoder.
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace pfd::proto {
@@ -43,6 +45,42 @@ constexpr unsigned hex_value(char c) noexcept {
 constexpr std::array<char, 2> hex_digits(unsigned char b) noexcept {
     constexpr std::string_view digits = "0123456789ABCDEF";
     return {digits[b >> 4], digits[b & 0xF]};
+}
+
+// ASCII case-insensitive equality with `lower` (lowercase letters, digits and '-'), for
+// text without control bytes besides HTAB (a field name, a field value read by the
+// simple-head path): there, setting bit 0x20 maps exactly the two cases of a letter onto
+// one another and leaves every other byte that could match alone. Eight bytes at a time.
+[[gnu::always_inline]] inline bool equals_lowercase(std::string_view text, std::string_view lower) noexcept {
+    if (text.size() != lower.size()) {
+        return false;
+    }
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t a = 0;
+        std::uint64_t b = 0;
+        std::memcpy(&a, text.data() + i, 8);
+        std::memcpy(&b, lower.data() + i, 8);
+        if ((a | 0x2020202020202020ULL) != b) {
+            return false;
+        }
+    }
+    if (i + 4 <= text.size()) {
+        std::uint32_t a = 0;
+        std::uint32_t b = 0;
+        std::memcpy(&a, text.data() + i, 4);
+        std::memcpy(&b, lower.data() + i, 4);
+        if ((a | 0x20202020U) != b) {
+            return false;
+        }
+        i += 4;
+    }
+    for (; i < text.size(); ++i) {
+        if (static_cast<char>(text[i] | 0x20) != lower[i]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 // BWS / OWS: SP or HTAB.

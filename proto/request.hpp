@@ -21,6 +21,14 @@ enum class target_form : std::uint8_t {
     asterisk,  // "*" (OPTIONS only)
 };
 
+// What the parser accepts in a request before refusing it.
+struct parser_limits {
+    std::size_t max_request_line = 8 * 1024;   // method and target, else 414
+    std::size_t max_header_bytes = 32 * 1024;  // all header lines, else 431
+    std::size_t max_headers = 100;             // header fields, else 431 (at most request_head::max_headers)
+    std::uint64_t max_body_bytes = 1024 * 1024;  // request body, else 413
+};
+
 struct request_head {
     // A hard cap; [limits] max_headers may set a lower one.
     static constexpr std::size_t max_headers = 100;

@@ -6,7 +6,14 @@
 
 namespace pfd::proto {
 
-bool valid_host(std::string_view v) noexcept {
+namespace {
+
+bool all_digits(std::string_view v) noexcept {
+    return std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// With an IP literal or percent-encoding.
+bool valid_host_in_general(std::string_view v) noexcept {
     std::string_view host = v;
     std::string_view port;
     if (!v.empty() && v.front() == '[') {
@@ -42,7 +49,24 @@ bool valid_host(std::string_view v) noexcept {
         }
         i += 2;
     }
-    return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return all_digits(port);
+}
+
+}  // namespace
+
+bool valid_host(std::string_view v) noexcept {
+    // Most are a reg-name or IPv4 address and a port: one pass over the name's bytes.
+    std::size_t i = 0;
+    while (i < v.size() && is_reg_name_char(v[i])) {
+        ++i;
+    }
+    if (i == v.size()) {
+        return true;
+    }
+    if (v[i] == ':') {
+        return all_digits(v.substr(i + 1));
+    }
+    return valid_host_in_general(v);
 }
 
 bool list_has(std::string_view list, std::string_view element) noexcept {

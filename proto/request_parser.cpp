@@ -15,6 +15,7 @@
 #include "proto/http_chars.hpp"
 #include "proto/request_checks.hpp"
 #include "proto/request_parser_llhttp.hpp"
+#include "proto/simple_head.hpp"
 
 namespace pfd::proto {
 
@@ -149,6 +150,15 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
     const char* p = bytes.data();
     const std::size_t n = bytes.size();
     const char* end = p + n;
+    if (simple_heads_ && spilled_.empty() && !in_message_ && !chunked_body_) {
+        p = read_simple_heads(p, end);
+        if (stopped_ != parse_status::need_more) {
+            return stopped_;
+        }
+        if (p == end) {
+            return parse_status::need_more;
+        }
+    }
     if (!spilled_.empty()) {
         // A head is in progress: append to its bytes and parse the copy, so the head
         // stays contiguous.
@@ -219,6 +229,34 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
         }
         return after_execute(err, end);
     }
+}
+
+// Between requests, the heads read_simple_head takes are handled here, one after the
+// other, as llhttp's callbacks would handle them; the first it declines is left to
+// llhttp, which has not seen these bytes and so still waits for a request's start.
+// Returns where the bytes not yet parsed begin (the parser may have stopped).
+const char* request_parser::read_simple_heads(const char* p, const char* end) noexcept {
+    while (p < end) {
+        const std::size_t used = read_simple_head({p, static_cast<std::size_t>(end - p)}, limits_, head_);
+        if (used == 0) {
+            break;
+        }
+        p += used;
+        in_message_ = true;
+        in_head_ = false;
+        version_ = {};
+        head_start_ = nullptr;
+        sink_->on_request_head(head_);
+        if (finish_message() != 0) {
+            if (holds_after_message()) {
+                hold_at(p, end);
+            } else {
+                stop(parse_status::closed, p, end);
+            }
+            return p;
+        }
+    }
+    return p;
 }
 
 parse_status request_parser::after_execute(int err, const char* end) noexcept {

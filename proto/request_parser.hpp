@@ -22,13 +22,6 @@ namespace pfd::proto {
 // The version of llhttp the parser runs on, as "8.1.0" (for -v).
 [[nodiscard]] const char* llhttp_version() noexcept;
 
-struct parser_limits {
-    std::size_t max_request_line = 8 * 1024;   // method and target, else 414
-    std::size_t max_header_bytes = 32 * 1024;  // all header lines, else 431
-    std::size_t max_headers = 100;             // header fields, else 431 (at most request_head::max_headers)
-    std::uint64_t max_body_bytes = 1024 * 1024;  // request body, else 413
-};
-
 // Receives parser events, in order, during feed().
 class request_sink {
 public:
@@ -66,6 +59,9 @@ public:
 
     // Ready for a fresh connection.
     void reset() noexcept;
+    // Whether a common head is read by read_simple_head (on, the default) or every head by
+    // llhttp: the tests and the fuzzer compare the two.
+    void use_simple_heads(bool on) noexcept { simple_heads_ = on; }
     // The server will close after the request being parsed (a limit, a graceful stop):
     // stop after it as after a client's "Connection: close". Called from the sink.
     void finish_after_this_request() noexcept { last_request_ = true; }
@@ -107,6 +103,7 @@ private:
     int finish_message() noexcept;
 
     void init_llhttp() noexcept;
+    const char* read_simple_heads(const char* p, const char* end) noexcept;
     enum class respell : std::uint8_t { reparse, wait, refuse };
     respell respell_content_length_ows(const char* tab, const char* end) noexcept;
     respell respell_kept_ows() noexcept;
@@ -145,6 +142,7 @@ private:
     bool last_request_ = false;         // finish_after_this_request()
     bool hold_ = false;                 // hold_after_this_request()
     std::size_t held_back_ = 0;
+    bool simple_heads_ = true;
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

@@ -49,6 +49,8 @@ prepared_response::prepared_response(int status, std::string_view content_type, 
     }
     after_date_.append("Content-Length: ").append(std::to_string(body_.size())).append("\r\n");
     after_date_.append(extra_headers);
+    whole_fits_ = before_date_.size() + http_date_size + after_date_.size() + head_end(connection_header::none).size() +
+                      body_.size() <= whole_limit;
 }
 
 std::string_view head_end(connection_header conn) noexcept {
@@ -62,6 +64,13 @@ std::string_view head_end(connection_header conn) noexcept {
 
 void prepared_response::write(byte_buffer& out, std::string_view date, connection_header conn,
                               bool with_body) const {
+    if (conn == connection_header::none && with_body && whole_fits_ && date.size() == http_date_size) {
+        if (std::memcmp(date.data(), whole_date_.data(), http_date_size) != 0) {
+            write_whole(date);
+        }
+        std::memcpy(out.grow(whole_.size()), whole_.data(), whole_.size());
+        return;
+    }
     const std::string_view tail = head_end(conn);
     const std::string_view body = with_body ? std::string_view{body_} : std::string_view{};
     const std::size_t total =
@@ -73,6 +82,11 @@ void prepared_response::write(byte_buffer& out, std::string_view date, connectio
             p += part.size();
         }
     }
+}
+
+void prepared_response::write_whole(std::string_view date) const {
+    whole_.assign(before_date_).append(date).append(after_date_).append(head_end(connection_header::none)).append(body_);
+    std::memcpy(whole_date_.data(), date.data(), http_date_size);
 }
 
 void response_head::start(int status) {

@@ -34,8 +34,8 @@ void event_loop::flush(std::uint32_t slot) noexcept {
         close_when_sent(slot);
         return;
     }
-    if (s != nullptr && idle) {
-        release_session(c);
+    if (s != nullptr && idle && c.slow_reader) {
+        release_session(c);   // now: its grown buffers go back to the kernel
     }
     refresh_timer(slot, progress::none);
 }
