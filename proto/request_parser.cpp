@@ -15,7 +15,6 @@
 #include "proto/http_chars.hpp"
 #include "proto/request_checks.hpp"
 #include "proto/request_parser_llhttp.hpp"
-#include "proto/simple_head.hpp"
 
 namespace pfd::proto {
 
@@ -126,6 +125,7 @@ void request_parser::reset() noexcept {
     body_bytes_ = 0;
     chunked_body_ = unknown_method_ = last_request_ = hold_ = in_message_ = in_head_ = left_input_ = false;
     held_back_ = 0;
+    simple_memo_ = {};
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
@@ -237,7 +237,7 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
 // Returns where the bytes not yet parsed begin (the parser may have stopped).
 const char* request_parser::read_simple_heads(const char* p, const char* end) noexcept {
     while (p < end) {
-        const std::size_t used = read_simple_head({p, static_cast<std::size_t>(end - p)}, limits_, head_);
+        const std::size_t used = read_simple_head({p, static_cast<std::size_t>(end - p)}, limits_, head_, simple_memo_);
         if (used == 0) {
             break;
         }

@@ -16,6 +16,7 @@
 #include "proto/byte_buffer.hpp"
 #include "proto/chunked_decoder.hpp"
 #include "proto/request.hpp"
+#include "proto/simple_head.hpp"
 
 namespace pfd::proto {
 
@@ -143,6 +144,7 @@ private:
     bool hold_ = false;                 // hold_after_this_request()
     std::size_t held_back_ = 0;
     bool simple_heads_ = true;
+    simple_head_memo simple_memo_;
     bool in_message_ = false;
     bool in_head_ = false;
     bool left_input_ = false;

@@ -79,7 +79,26 @@ bool starts_with(const char* p, const char* end, std::string_view w) noexcept {
 
 }  // namespace
 
-std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits, request_head& head) noexcept {
+namespace {
+
+bool valid_host_remembered(std::string_view v, simple_head_memo& memo) noexcept {
+    if (v.size() == memo.host_size && std::memcmp(v.data(), memo.host.data(), v.size()) == 0) {
+        return true;
+    }
+    if (!valid_host(v)) {
+        return false;
+    }
+    if (v.size() <= memo.host.size()) {
+        std::memcpy(memo.host.data(), v.data(), v.size());
+        memo.host_size = v.size();
+    }
+    return true;
+}
+
+}  // namespace
+
+std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits, request_head& head,
+                             simple_head_memo& memo) noexcept {
     const char* p = bytes.data();
     const char* const end = p + bytes.size();
 
@@ -175,7 +194,7 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
         switch (field.size()) {
             case 4:
                 if (equals_lowercase(field, "host")) {
-                    if (++hosts > 1 || !valid_host(v)) {
+                    if (++hosts > 1 || !valid_host_remembered(v, memo)) {
                         return 0;
                     }
                 }

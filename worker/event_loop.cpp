@@ -127,7 +127,6 @@ int event_loop::run() noexcept {
             release_listener_now();
             return 1;
         }
-        date_.refresh(unix_seconds_coarse());
         ctx_.clock.next_batch();
         unsigned head = 0;
         unsigned seen = 0;
@@ -382,6 +381,9 @@ void event_loop::arm_signal() noexcept {
 void event_loop::on_tick() noexcept {
     // The master kills a worker whose heartbeat stops (an endless loop, SIGSTOP).
     stats_->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
+    // Here, not per batch: the Date is at most one tick late into a new second, and
+    // a busy loop does not read the clock for it.
+    date_.refresh(unix_seconds_coarse());
     accepts_.on_tick();
     if (--ticks_to_trim_ == 0) {
         ticks_to_trim_ = session_trim_ticks;

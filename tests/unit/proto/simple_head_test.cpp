@@ -14,7 +14,8 @@ using namespace pfd::proto;
 namespace {
 
 std::size_t read(std::string_view text, request_head& head, parser_limits limits = {}) {
-    return read_simple_head(text, limits, head);
+    simple_head_memo memo;
+    return read_simple_head(text, limits, head, memo);
 }
 
 bool declined(std::string_view text, parser_limits limits = {}) {
@@ -153,4 +154,16 @@ TEST_CASE("simple head: every byte of a long value is judged, in and after each 
             }
         }
     }
+}
+
+TEST_CASE("simple head: a Host seen valid is remembered, a different one checked", "[proto][simple_head]") {
+    simple_head_memo memo;
+    request_head head;
+    const parser_limits limits;
+    CHECK(read_simple_head("GET / HTTP/1.1\r\nHost: a.example:80\r\n\r\n", limits, head, memo) != 0);
+    CHECK(std::string_view{memo.host.data(), memo.host_size} == "a.example:80");
+    CHECK(read_simple_head("GET / HTTP/1.1\r\nHost: a.example:80\r\n\r\n", limits, head, memo) != 0);
+    CHECK(read_simple_head("GET / HTTP/1.1\r\nHost: a.example:8x\r\n\r\n", limits, head, memo) == 0);
+    CHECK(read_simple_head("GET / HTTP/1.1\r\nHost: a.example:8\r\n\r\n", limits, head, memo) != 0);
+    CHECK(std::string_view{memo.host.data(), memo.host_size} == "a.example:8");
 }
