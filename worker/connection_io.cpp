@@ -237,12 +237,15 @@ void event_loop::release_session(connection& c) noexcept {
 // and taking it again (a reset of the parser and buffers) cost ~150 instructions a
 // request. Once a trim period, every connection idle at that moment gives its session
 // back, so one that stays idle holds only its slot (about a second later at most).
-void event_loop::release_idle_sessions() noexcept {
+std::size_t event_loop::release_idle_sessions() noexcept {
+    std::size_t released = 0;
     for (connection& c : conns_) {
         if (c.sess != nullptr && c.state == conn_state::open && !c.send_inflight && c.sess->idle()) {
             release_session(c);
+            ++released;
         }
     }
+    return released;
 }
 
 }  // namespace pfd::worker

@@ -387,8 +387,7 @@ void event_loop::on_tick() noexcept {
     accepts_.on_tick();
     if (--ticks_to_trim_ == 0) {
         ticks_to_trim_ = session_trim_ticks;
-        release_idle_sessions();
-        sessions_.trim();
+        sessions_.trim(release_idle_sessions());
     }
     wheel_.advance(now_tick(), [this](std::uint32_t slot) { on_timeout(slot); });
     if (access_ != nullptr) {

@@ -108,7 +108,7 @@ private:
     void begin_close(std::uint32_t slot) noexcept;
     void finish_close_if_done(std::uint32_t slot) noexcept;
     void release_session(connection& c) noexcept;
-    void release_idle_sessions() noexcept;
+    std::size_t release_idle_sessions() noexcept;
 
     // send_path.cpp
     // To send for at the end of the batch (several times per request: inline).

@@ -34,8 +34,12 @@ void event_loop::flush(std::uint32_t slot) noexcept {
         close_when_sent(slot);
         return;
     }
-    if (s != nullptr && idle && c.slow_reader) {
-        release_session(c);   // now: its grown buffers go back to the kernel
+    // A connection keeps its session between requests from its second request on (see
+    // release_idle_sessions). One that has sent a single request may well stay idle for
+    // long (a browser's spare connection): it gives its session back at once, as does a
+    // slow reader, whose grown buffers go back to the kernel.
+    if (s != nullptr && idle && (c.slow_reader || c.requests < 2)) {
+        release_session(c);
     }
     refresh_timer(slot, progress::none);
 }

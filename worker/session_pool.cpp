@@ -28,8 +28,9 @@ void session_pool::release(std::unique_ptr<session> s, bool slow_reader) noexcep
     idle_.push_back(std::move(s));
 }
 
-void session_pool::trim() noexcept {
-    const std::size_t spare = peak_ - in_use_;
+void session_pool::trim(std::size_t held_by_idle) noexcept {
+    const std::size_t busy_peak = peak_ - std::min(peak_, held_by_idle);
+    const std::size_t spare = busy_peak - std::min(busy_peak, in_use_);
     if (idle_.size() > spare) {
         const decommit_scope now{true, true};
         idle_.resize(spare);

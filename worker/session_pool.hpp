@@ -1,6 +1,7 @@
 #pragma once
-// Sessions for the connections that have a request in progress. A steady load reuses
-// the same sessions; what a burst left behind is freed within two trims.
+// Sessions for the connections that have a request in progress, or had one within the
+// last trim period. A steady load reuses the same sessions; what a burst left behind is
+// freed within two trims.
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -20,8 +21,10 @@ public:
     // slow_reader: the session served a client that did not read; what it held goes back
     // to the kernel at once.
     void release(std::unique_ptr<session> s, bool slow_reader) noexcept;
-    // Frees idle sessions beyond the most in use at once since the last trim.
-    void trim() noexcept;
+    // Frees idle sessions beyond the most in use at once since the last trim, not
+    // counting `held_by_idle` of them: those were given back by idle connections just
+    // now, and a connection that stays idle should not keep one alive in the pool.
+    void trim(std::size_t held_by_idle = 0) noexcept;
 
 private:
     const serve_context* ctx_;
