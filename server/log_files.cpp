@@ -44,6 +44,7 @@ result<unique_fd> dup_stderr() noexcept {
     if (!fd.valid()) {
         return fail(errno, "dup");
     }
+    worker::append_at_end(fd.get());
     return fd;
 }
 

@@ -173,6 +173,16 @@ void set_inherited_access_log(std::string_view path, int fd) noexcept {
 
 int inherited_access_log_fd() noexcept { return inherited_log().fd; }
 
+void append_at_end(int fd) noexcept {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return;   // a pipe, a tty, a socket: writes go in order anyway
+    }
+    if (const int flags = ::fcntl(fd, F_GETFL); flags >= 0 && (flags & O_APPEND) == 0) {
+        ::fcntl(fd, F_SETFL, flags | O_APPEND);
+    }
+}
+
 unique_fd take_access_log(std::string_view path) noexcept {
     inherited& i = inherited_log();
     unique_fd fd{std::exchange(i.fd, -1)};
@@ -183,7 +193,11 @@ unique_fd take_access_log(std::string_view path) noexcept {
         return fd;
     }
     if (path == "stderr") {
-        return unique_fd{::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)};
+        unique_fd err{::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)};
+        if (err.valid()) {
+            append_at_end(err.get());
+        }
+        return err;
     }
     // A reload named another file than the master opened: this worker opens it (if it
     // may; else it says so and logs nothing).

@@ -69,6 +69,11 @@ void set_inherited_access_log(std::string_view path, int fd) noexcept;
 // In a worker: the inherited descriptor if it is for `path`, else `path` opened here
 // (a reload changed it), else -1 with a line saying why.
 [[nodiscard]] unique_fd take_access_log(std::string_view path) noexcept;
+// Lines are written through io_uring at the file's own position, which io_uring does not
+// lock as write(2) does: two workers sharing a regular file opened without O_APPEND (a
+// redirected stderr) could write at the same offset, one line over another. This sets
+// O_APPEND on such a file, so that every write lands at its end.
+void append_at_end(int fd) noexcept;
 
 class access_log {
 public:

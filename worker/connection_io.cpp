@@ -233,10 +233,11 @@ void event_loop::release_session(connection& c) noexcept {
     sessions_.release(std::exchange(c.sess, nullptr), c.slow_reader);
 }
 
-// A keep-alive connection keeps its session between requests: giving it back to the pool
-// and taking it again (a reset of the parser and buffers) cost ~150 instructions a
-// request. Once a trim period, every connection idle at that moment gives its session
-// back, so one that stays idle holds only its slot (about a second later at most).
+// A keep-alive connection keeps its session between requests (from its second one on,
+// see flush): giving it back to the pool and taking it again (a reset of the parser and
+// buffers) cost ~150 instructions a request. Once a trim period, every connection idle at
+// that moment gives its session back, so one that stays idle holds only its slot (about
+// a second later at most). Returns how many did.
 std::size_t event_loop::release_idle_sessions() noexcept {
     std::size_t released = 0;
     for (connection& c : conns_) {

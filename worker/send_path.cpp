@@ -36,9 +36,10 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     }
     // A connection keeps its session between requests from its second request on (see
     // release_idle_sessions). One that has sent a single request may well stay idle for
-    // long (a browser's spare connection): it gives its session back at once, as does a
-    // slow reader, whose grown buffers go back to the kernel.
-    if (s != nullptr && idle && (c.slow_reader || c.requests < 2)) {
+    // long (a browser's spare connection): it gives its session back at once, as does
+    // one whose buffers grew for a large answer (they are freed now), and a slow reader
+    // (what it held goes back to the kernel).
+    if (s != nullptr && idle && (c.slow_reader || c.requests < 2 || s->grown(sessions_.keep_capacity()))) {
         release_session(c);
     }
     refresh_timer(slot, progress::none);

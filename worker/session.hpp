@@ -143,6 +143,11 @@ public:
     // the client went away). Buffers that grew past keep_capacity are given back, so a
     // pooled session holds only what ordinary traffic needs.
     void reset(std::size_t keep_capacity) noexcept;
+    // A buffer grew past keep_capacity (for one large answer or request).
+    [[nodiscard]] bool grown(std::size_t keep_capacity) const noexcept {
+        return out_.capacity() > keep_capacity || sending_.capacity() > keep_capacity ||
+               backlog_.capacity() > keep_capacity;
+    }
 
     void on_request_head(const proto::request_head& head) noexcept override;
     void on_request_body(std::span<const char> bytes) noexcept override;

@@ -25,6 +25,7 @@ public:
     // counting `held_by_idle` of them: those were given back by idle connections just
     // now, and a connection that stays idle should not keep one alive in the pool.
     void trim(std::size_t held_by_idle = 0) noexcept;
+    [[nodiscard]] std::size_t keep_capacity() const noexcept { return keep_capacity_; }
 
 private:
     const serve_context* ctx_;
