@@ -2,7 +2,7 @@
 # The benchmark suite in one command: preforkd (balance=shared and =reuseport)
 # against nginx, h2o, a Node cluster and an io_uring "ceiling" responder.
 #
-#   bench/run.sh                 # defaults: every server and workload, 3 runs x 5 s (~12 min)
+#   bench/run.sh                 # defaults: every server and workload, 3 runs x 5 s (~40 min)
 #   bench/run.sh --quick         # 1 run x 2 s of everything (~2.5 min)
 #   bench/run.sh -d 10 -r 5 -s preforkd-shared,nginx,ceiling -l keepalive,pinned
 #   bench/run.sh --help          # every option
