@@ -7,6 +7,7 @@ raw record of every run goes to results/<stamp>.json; report.py turns that into
 results/<stamp>.md and the PNG charts.
 """
 import argparse
+import atexit
 import collections
 import datetime
 import hashlib
@@ -577,8 +578,11 @@ def raise_sysctl(path, want):
     return None
 
 
-def restore_sysctls():
+def restore_sysctls(paths=None):
+    """Puts back what raise_sysctl changed: every one, or only `paths`."""
     for path, old in list(SYSCTL_RESTORE.items()):
+        if paths is not None and path not in paths:
+            continue
         try:
             Path(path).write_text(f"{old}\n")
             print(f"bench: {path} restored to {old}", file=sys.stderr)
@@ -609,10 +613,6 @@ def plan_big_idle(count, workers):
 
     Returns a dict: skip (why, or None), mode, nofile, workers, helpers (count each),
     limits (for Server.prepare), note (for the report)."""
-    if os.geteuid() != 0:
-        return dict(skip=f"needs root to raise the open-file limits for {count:,} connections "
-                         "(RLIMIT_NOFILE's hard limit, and fs.nr_open / fs.file-max if too low); "
-                         "run the suite as root")
     need = count + FD_RESERVE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     notes = []
@@ -633,7 +633,7 @@ def plan_big_idle(count, workers):
                              "this workload only")
             except (ValueError, OSError) as e:
                 why = f"RLIMIT_NOFILE's hard limit is {hard:,} and cannot be raised ({e}: no CAP_SYS_RESOURCE?)"
-                restore_sysctls()  # nr_open is of no use then
+                restore_sysctls(["/proc/sys/fs/nr_open"])  # of no use then; file-max still is
     if hard >= need:
         return dict(skip=None, mode="raised", nofile=need, workers=workers, helpers=[count],
                     limits=dict(nofile=need, conns=count + FD_RESERVE // 2,
@@ -1231,6 +1231,7 @@ def main():
             WORKLOADS[w], 18080, args.duration))) for w in args.workloads},
         runs=[], failures=[], discarded=[], skipped={})
     fd_plans = {}
+    atexit.register(restore_sysctls)   # planning may raise them; an interrupt before the runs must not keep them
     for w in args.workloads:
         if WORKLOADS[w].get("big_idle"):
             plan = fd_plans[w] = plan_big_idle(WORKLOADS[w]["idle"], args.workers)

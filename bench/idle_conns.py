@@ -59,7 +59,11 @@ def open_batch(host, port, sources, deadline, stall):
     pending = {}
     failed = 0
     for src in sources:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:   # EMFILE: counted, not fatal
+            failed += 1
+            continue
         s.setblocking(False)
         try:
             if src is not None:

@@ -185,6 +185,11 @@ def title(doc, workload):
     return doc["workloads"].get(workload, {}).get("title", workload)
 
 
+def idle_held(s):
+    """How many idle connections the server held to the end (opened, for older files)."""
+    return s.get("idle_opened") if s.get("idle_alive") is None else s["idle_alive"]
+
+
 def idle100k_bars(doc, summary, srv, get, ratio, row, check):
     """issue 17: 100,000 idle connections, at most 256 B of worker RSS each, p99 within
     1.5x of without them. A server that held fewer than asked has not met either."""
@@ -192,8 +197,7 @@ def idle100k_bars(doc, summary, srv, get, ratio, row, check):
     if skipped:
         return [row("100k idle", f"skipped: {skipped}", None, "≤ 256 B/conn, p99 ≤ 1.5×")]
     s = summary[("idle100k", srv)]
-    want, held = s.get("idle_requested"), s.get("idle_alive")
-    held = s.get("idle_opened") if held is None else min(held, s.get("idle_opened") or 0)
+    want, held = s.get("idle_requested"), idle_held(s)
     all_held = bool(want) and held is not None and held >= want
     out = [row("100k idle: connections held to the end", f"{fmt_int(held)} of {fmt_int(want)}",
                all_held, "all")]
@@ -205,11 +209,12 @@ def idle100k_bars(doc, summary, srv, get, ratio, row, check):
                    None if rss is None else (rss <= 256 and all_held), "≤ 256 B"))
     # Against the keepalive workload only when it ran with the same workers; otherwise
     # (spread mode runs more workers) against the same instance's run before opening them.
+    # The same instance's run before they were opened; older result files have none, and
+    # there keep-alive's run of the same workers stands in.
+    base, what = s.get("before_p99_us"), "the same server's without them"
     ka = summary.get(("keepalive", srv))
-    if ka is not None and ka.get("workers") == s.get("workers"):
+    if base is None and ka is not None and ka.get("workers") == s.get("workers"):
         base, what = ka["p99_us"], "keep-alive's"
-    else:
-        base, what = s.get("before_p99_us"), "the same server's without them"
     v, ok = check(ratio(s.get("p99_us"), base), "<=", 1.5)
     out.append(row(f"100k idle: p99 ÷ {what} ({fmt_ms(s.get('p99_us'))} / {fmt_ms(base)} ms)", v,
                    None if ok is None else (ok and all_held), "≤ 1.5"))
@@ -475,7 +480,7 @@ def main():
             req = next((summary[(w, srv)].get("idle_requested") for srv in servers
                         if (w, srv) in summary), None)
             short = [srv for srv in servers if (w, srv) in summary and req
-                     and (summary[(w, srv)].get("idle_alive") or 0) < req]
+                     and (idle_held(summary[(w, srv)]) or 0) < req]
             if short:
                 L.append(f"**Held fewer than {fmt_int(req)} idle connections**: "
                          + ", ".join(f"{srv} ({fmt_int(summary[(w, srv)].get('idle_alive'))} at the end, "

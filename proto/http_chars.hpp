@@ -65,7 +65,7 @@ constexpr std::array<char, 2> hex_digits(unsigned char b) noexcept {
             return false;
         }
     }
-    if (i + 4 <= text.size()) {
+    if (i + 4 <= text.size()) {   // "host", the field every request has
         std::uint32_t a = 0;
         std::uint32_t b = 0;
         std::memcpy(&a, text.data() + i, 4);

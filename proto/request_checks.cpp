@@ -195,8 +195,7 @@ refusal classify_target(request_head& head) noexcept {
             return {};
         }
     }
-    const void* query = std::memchr(t.data(), '?', t.size());
-    head.path = query == nullptr ? t : t.substr(0, static_cast<std::size_t>(static_cast<const char*>(query) - t.data()));
+    head.path = path_before_query(t);
     return {};
 }
 

@@ -6,6 +6,7 @@
 // No llhttp here; request_parser calls these and answers what they refuse.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -42,6 +43,14 @@ struct refusal {
         }
     }
     return true;
+}
+
+// An origin-form target's path: up to its query, if any.
+[[nodiscard]] inline std::string_view path_before_query(std::string_view target) noexcept {
+    const void* query = std::memchr(target.data(), '?', target.size());
+    return query == nullptr
+               ? target
+               : target.substr(0, static_cast<std::size_t>(static_cast<const char*>(query) - target.data()));
 }
 
 // Only OWS (SP, HTAB): between a field's colon and its value, anything else is a fold.

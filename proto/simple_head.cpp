@@ -1,5 +1,6 @@
 #include "proto/simple_head.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -58,6 +59,10 @@ const char* skip_plain_bytes(const char* p, const char* end) noexcept {
     }
     return p;
 }
+
+// Fields that frame a body or change the protocol: llhttp's path judges those.
+constexpr std::array<std::string_view, 5> declined_fields = {"content-length", "transfer-encoding", "upgrade",
+                                                              "expect", "proxy-connection"};
 
 struct method_word {
     std::string_view word;   // with its SP
@@ -138,10 +143,7 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
     head.version_major = 1;
     head.version_minor = static_cast<std::uint8_t>(p[0] - '0');
     p += 3;
-    const void* query = std::memchr(head.target.data(), '?', head.target.size());
-    head.path = query == nullptr ? head.target
-                                 : head.target.substr(0, static_cast<std::size_t>(static_cast<const char*>(query) -
-                                                                                  head.target.data()));
+    head.path = path_before_query(head.target);
     head.form = target_form::origin;
 
     // Fields: token ":" OWS value OWS CRLF, then an empty line.
@@ -191,54 +193,23 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
             return 0;
         }
         p += 2;
-        switch (field.size()) {
-            case 4:
-                if (equals_lowercase(field, "host")) {
-                    if (++hosts > 1 || !valid_host_remembered(v, memo)) {
-                        return 0;
-                    }
-                }
-                break;
-            case 6:
-                if (equals_lowercase(field, "expect")) {
-                    return 0;
-                }
-                break;
-            case 7:
-                if (equals_lowercase(field, "upgrade")) {
-                    return 0;
-                }
-                break;
-            case 10:
-                if (equals_lowercase(field, "connection")) {
-                    if (connection_seen) {
-                        return 0;
-                    }
-                    connection_seen = true;
-                    close = equals_lowercase(v, "close");
-                    keep_alive_asked = equals_lowercase(v, "keep-alive");
-                    if (!close && !keep_alive_asked) {
-                        return 0;
-                    }
-                }
-                break;
-            case 14:
-                if (equals_lowercase(field, "content-length")) {
-                    return 0;
-                }
-                break;
-            case 16:
-                if (equals_lowercase(field, "proxy-connection")) {
-                    return 0;
-                }
-                break;
-            case 17:
-                if (equals_lowercase(field, "transfer-encoding")) {
-                    return 0;
-                }
-                break;
-            default:
-                break;
+        if (equals_lowercase(field, "host")) {
+            if (++hosts > 1 || !valid_host_remembered(v, memo)) {
+                return 0;
+            }
+        } else if (equals_lowercase(field, "connection")) {
+            if (connection_seen) {
+                return 0;
+            }
+            connection_seen = true;
+            close = equals_lowercase(v, "close");
+            keep_alive_asked = equals_lowercase(v, "keep-alive");
+            if (!close && !keep_alive_asked) {
+                return 0;
+            }
+        } else if (std::any_of(declined_fields.begin(), declined_fields.end(),
+                               [&](std::string_view d) { return equals_lowercase(field, d); })) {
+            return 0;
         }
         head.headers[count++] = {field, v};
     }

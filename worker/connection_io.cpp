@@ -240,8 +240,15 @@ void event_loop::release_session(connection& c) noexcept {
 // a second later at most). Returns how many did.
 std::size_t event_loop::release_idle_sessions() noexcept {
     std::size_t released = 0;
-    for (connection& c : conns_) {
-        if (c.sess != nullptr && c.state == conn_state::open && !c.send_inflight && c.sess->idle()) {
+    // Every session in use belongs to a connection: the walk ends at the last of them.
+    std::size_t to_see = sessions_.in_use();
+    for (std::size_t slot = 0; slot < conns_.size() && to_see > 0; ++slot) {
+        connection& c = conns_[slot];
+        if (c.sess == nullptr) {
+            continue;
+        }
+        --to_see;
+        if (c.state == conn_state::open && !c.send_inflight && c.sess->idle()) {
             release_session(c);
             ++released;
         }

@@ -26,6 +26,7 @@ public:
     // now, and a connection that stays idle should not keep one alive in the pool.
     void trim(std::size_t held_by_idle = 0) noexcept;
     [[nodiscard]] std::size_t keep_capacity() const noexcept { return keep_capacity_; }
+    [[nodiscard]] std::size_t in_use() const noexcept { return in_use_; }
 
 private:
     const serve_context* ctx_;

@@ -35,9 +35,10 @@ def cli(*args, timeout=10, **kw):
                           stdin=subprocess.DEVNULL, **kw)
 
 
-def refused(conf, **kw):
-    """Starts a master that must refuse to start: (exit code, output). One that starts is stopped."""
-    proc = subprocess.Popen([BIN, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def refused(conf, prefix=(), **kw):
+    """Starts a master that must refuse to start: (exit code, output). One that starts is
+    stopped. prefix: a command to run it under (e.g. unshare)."""
+    proc = subprocess.Popen([*prefix, BIN, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, **kw)
     try:
         out, _ = proc.communicate(timeout=5)
