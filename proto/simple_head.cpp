@@ -16,6 +16,7 @@ enum : std::uint8_t {
     token_byte = 1,    // RFC 9110 5.6.2 tchar
     target_byte = 2,   // RFC 3986 pchar, '/' and '?' (no '#', no byte llhttp or we might refuse)
     value_byte = 4,    // VCHAR, SP, HTAB (no obs-text: llhttp's path judges that)
+    path_byte = 8,     // target_byte but '?': the path ends at the query
 };
 
 constexpr std::array<std::uint8_t, 256> byte_classes = [] {
@@ -29,6 +30,9 @@ constexpr std::array<std::uint8_t, 256> byte_classes = [] {
         }
         if (is_alnum(c) || target_punctuation.find(ch) != std::string_view::npos) {
             v |= target_byte;
+            if (ch != '?') {
+                v |= path_byte;
+            }
         }
         if ((c >= 0x21 && c <= 0x7e) || c == ' ' || c == '\t') {
             v |= value_byte;
@@ -86,8 +90,25 @@ bool starts_with(const char* p, const char* end, std::string_view w) noexcept {
 
 namespace {
 
+// Equal bytes, for the few a Host has: two overlapping words for 8..16 bytes (what an
+// address or a short name takes), not a call.
+bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    if (n < 8 || n > 16) {
+        return std::memcmp(a, b, n) == 0;
+    }
+    std::uint64_t a0 = 0;
+    std::uint64_t a1 = 0;
+    std::uint64_t b0 = 0;
+    std::uint64_t b1 = 0;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&a1, a + n - 8, 8);
+    std::memcpy(&b1, b + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 bool valid_host_remembered(std::string_view v, simple_head_memo& memo) noexcept {
-    if (v.size() == memo.host_size && std::memcmp(v.data(), memo.host.data(), v.size()) == 0) {
+    if (v.size() == memo.host_size && same_bytes(v.data(), memo.host.data(), v.size())) {
         return true;
     }
     if (!valid_host(v)) {
@@ -125,6 +146,10 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
     if (p == end || *p != '/') {
         return 0;
     }
+    while (p < end && in_class(*p, path_byte)) {
+        ++p;
+    }
+    head.path = {target, static_cast<std::size_t>(p - target)};   // as path_before_query gives it
     while (p < end && in_class(*p, target_byte)) {
         ++p;
     }
@@ -143,7 +168,6 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
     head.version_major = 1;
     head.version_minor = static_cast<std::uint8_t>(p[0] - '0');
     p += 3;
-    head.path = path_before_query(head.target);
     head.form = target_form::origin;
 
     // Fields: token ":" OWS value OWS CRLF, then an empty line.
@@ -187,7 +211,10 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
             return 0;
         }
-        const std::string_view v = trim_ows({value, static_cast<std::size_t>(p - value)});
+        std::string_view v{value, static_cast<std::size_t>(p - value)};   // its leading OWS is skipped
+        while (!v.empty() && is_ws(v.back())) {
+            v.remove_suffix(1);
+        }
         field_bytes += field.size() + static_cast<std::size_t>(p - value) + 4;
         if (field_bytes > limits.max_header_bytes) {
             return 0;

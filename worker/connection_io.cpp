@@ -168,8 +168,22 @@ void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     const bool restart = want != c.timer || (moved == progress::input && want == timer_kind::body) ||
                          (moved == progress::output && (want == timer_kind::send || want == timer_kind::answer));
     if (restart) {
-        c.timer = want;
-        wheel_.arm(slot, wheel_.now() + ticks(after));
+        set_deadline(slot, want, after);
+    }
+}
+
+void event_loop::set_deadline(std::uint32_t slot, timer_kind kind, std::chrono::milliseconds after) noexcept {
+    conns_[slot].timer = kind;
+    wheel_.arm(slot, wheel_.now() + ticks(after));
+}
+
+// An open connection with nothing in flight that has served a request: refresh_timer's
+// choice, keepalive, unless the drain shortens it.
+void event_loop::wait_for_next_request(std::uint32_t slot) noexcept {
+    if (draining_) {
+        refresh_timer(slot, progress::none);
+    } else if (conns_[slot].timer != timer_kind::keepalive) {
+        set_deadline(slot, timer_kind::keepalive, timeouts_.keepalive);
     }
 }
 

@@ -103,6 +103,10 @@ private:
     // writes but never reads would never be dropped).
     enum class progress : std::uint8_t { none, input, output };
     void refresh_timer(std::uint32_t slot, progress moved) noexcept;
+    // Where the caller already knows what the connection waits for (an answer going out,
+    // or nothing: between requests), without working it out again as refresh_timer does.
+    void set_deadline(std::uint32_t slot, timer_kind kind, std::chrono::milliseconds after) noexcept;
+    void wait_for_next_request(std::uint32_t slot) noexcept;
     void on_timeout(std::uint32_t slot) noexcept;
     void close_when_sent(std::uint32_t slot) noexcept;
     void begin_close(std::uint32_t slot) noexcept;

@@ -21,10 +21,11 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (s != nullptr && (!s->out().empty() || !s->out_files().empty())) {
         s->start_sending();
         send_next(slot);
-        refresh_timer(slot, progress::output);
+        set_deadline(slot, timer_kind::send, timeouts_.send);   // what refresh_timer would choose
         return;
     }
     const bool idle = s == nullptr || s->idle();
+    const bool between_requests = idle && (s != nullptr || c.requests > 0);
     // While draining, an idle connection is not closed here: its last response may have
     // promised keep-alive, and the client's next request may be on its way. It is
     // answered with Connection: close, or closed by the drain grace timer. A client that
@@ -42,7 +43,11 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (s != nullptr && idle && (c.slow_reader || c.requests < 2 || s->grown(sessions_.keep_capacity()))) {
         release_session(c);
     }
-    refresh_timer(slot, progress::none);
+    if (between_requests) {
+        wait_for_next_request(slot);
+    } else {
+        refresh_timer(slot, progress::none);
+    }
 }
 
 // sending() has a file range: its bytes up to the range, or the range.
@@ -108,6 +113,11 @@ void event_loop::output_moved(std::uint32_t slot) noexcept {
     }
     if (send_next(slot)) {   // the rest, before anything queued after it
         refresh_timer(slot, progress::output);
+        return;
+    }
+    session& s = *c.sess;
+    if (!c.flush_queued && s.out().empty() && s.out_files().empty()) {
+        flush(slot);   // nothing new to send (so nothing to batch): the connection's next step now
         return;
     }
     queue_flush(slot);
