@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proto/bytes_equal.hpp"
+
 namespace pfd::handlers {
 
 route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers,
@@ -53,7 +55,7 @@ handler& route_table::find(const proto::request_head& head) noexcept {
     }
     // A handful of routes: a linear scan over short strings beats hashing.
     for (const auto& r : routes_) {
-        if (r.path == head.path) {
+        if (proto::bytes_equal(r.path, head.path)) {
             return *r.answer;
         }
     }

@@ -25,7 +25,9 @@ public:
 
     // Reserves n bytes at the end and returns where to write them.
     char* grow(std::size_t n) {
-        ensure_writable(n);
+        if (size_ + n > capacity_) [[unlikely]] {
+            ensure_writable(n);
+        }
         char* at = data_.get() + size_;
         size_ += n;
         return at;

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "proto/bytes_equal.hpp"
+
 namespace pfd::proto {
 
 std::string_view reason_phrase(int status) noexcept {
@@ -65,7 +67,7 @@ std::string_view head_end(connection_header conn) noexcept {
 void prepared_response::write(byte_buffer& out, std::string_view date, connection_header conn,
                               bool with_body) const {
     if (conn == connection_header::none && with_body && whole_fits_ && date.size() == http_date_size) {
-        if (std::memcmp(date.data(), whole_date_.data(), http_date_size) != 0) {
+        if (!bytes_equal(date, {whole_date_.data(), http_date_size})) {
             write_whole(date);
         }
         std::memcpy(out.grow(whole_.size()), whole_.data(), whole_.size());

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "proto/bytes_equal.hpp"
 #include "proto/http_chars.hpp"
 #include "proto/request_checks.hpp"
 
@@ -90,25 +91,8 @@ bool starts_with(const char* p, const char* end, std::string_view w) noexcept {
 
 namespace {
 
-// Equal bytes, for the few a Host has: two overlapping words for 8..16 bytes (what an
-// address or a short name takes), not a call.
-bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
-    if (n < 8 || n > 16) {
-        return std::memcmp(a, b, n) == 0;
-    }
-    std::uint64_t a0 = 0;
-    std::uint64_t a1 = 0;
-    std::uint64_t b0 = 0;
-    std::uint64_t b1 = 0;
-    std::memcpy(&a0, a, 8);
-    std::memcpy(&b0, b, 8);
-    std::memcpy(&a1, a + n - 8, 8);
-    std::memcpy(&b1, b + n - 8, 8);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-}
-
 bool valid_host_remembered(std::string_view v, simple_head_memo& memo) noexcept {
-    if (v.size() == memo.host_size && same_bytes(v.data(), memo.host.data(), v.size())) {
+    if (bytes_equal(v, {memo.host.data(), memo.host_size})) {
         return true;
     }
     if (!valid_host(v)) {

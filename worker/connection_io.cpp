@@ -8,11 +8,6 @@
 
 namespace pfd::worker {
 
-namespace {
-timer_wheel::tick_t ticks(std::chrono::milliseconds d) noexcept {
-    return static_cast<timer_wheel::tick_t>((d + tick_length - std::chrono::milliseconds{1}) / tick_length);
-}
-}  // namespace
 
 void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept {
     const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
@@ -168,22 +163,7 @@ void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     const bool restart = want != c.timer || (moved == progress::input && want == timer_kind::body) ||
                          (moved == progress::output && (want == timer_kind::send || want == timer_kind::answer));
     if (restart) {
-        set_deadline(slot, want, after);
-    }
-}
-
-void event_loop::set_deadline(std::uint32_t slot, timer_kind kind, std::chrono::milliseconds after) noexcept {
-    conns_[slot].timer = kind;
-    wheel_.arm(slot, wheel_.now() + ticks(after));
-}
-
-// An open connection with nothing in flight that has served a request: refresh_timer's
-// choice, keepalive, unless the drain shortens it.
-void event_loop::wait_for_next_request(std::uint32_t slot) noexcept {
-    if (draining_) {
-        refresh_timer(slot, progress::none);
-    } else if (conns_[slot].timer != timer_kind::keepalive) {
-        set_deadline(slot, timer_kind::keepalive, timeouts_.keepalive);
+        set_deadline(slot, want, ticks(after));
     }
 }
 

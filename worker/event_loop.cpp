@@ -41,6 +41,8 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       signal_fd_{std::move(sig)},
       listen_fd_{listen_fd},
       timeouts_{cfg.timeouts},
+      send_ticks_{ticks(cfg.timeouts.send)},
+      keepalive_ticks_{ticks(cfg.timeouts.keepalive)},
       access_{make_access_log(cfg, stats.slot.load(std::memory_order_relaxed))},
       routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_,
               &stats.in_module,

@@ -44,6 +44,10 @@ inline constexpr std::size_t keep_buffer_capacity = 64 * 1024;
 inline constexpr std::uint32_t session_trim_ticks = 10;
 // Timer resolution: every deadline is rounded up to a tick; one kernel timeout per tick.
 inline constexpr std::chrono::milliseconds tick_length{100};
+// A timeout in ticks, rounded up: it never fires early.
+constexpr timer_wheel::tick_t ticks(std::chrono::milliseconds d) noexcept {
+    return static_cast<timer_wheel::tick_t>((d + tick_length - std::chrono::milliseconds{1}) / tick_length);
+}
 inline constexpr std::uint32_t wheel_slots = 1024;   // 102 s around the wheel; longer deadlines go round again
 // How long a closing client may go on sending before we close regardless.
 inline constexpr std::chrono::milliseconds linger_time{2'000};
@@ -103,10 +107,24 @@ private:
     // writes but never reads would never be dropped).
     enum class progress : std::uint8_t { none, input, output };
     void refresh_timer(std::uint32_t slot, progress moved) noexcept;
-    // Where the caller already knows what the connection waits for (an answer going out,
-    // or nothing: between requests), without working it out again as refresh_timer does.
-    void set_deadline(std::uint32_t slot, timer_kind kind, std::chrono::milliseconds after) noexcept;
-    void wait_for_next_request(std::uint32_t slot) noexcept;
+    [[gnu::always_inline]] void set_deadline(std::uint32_t slot, timer_kind kind, timer_wheel::tick_t after) noexcept {
+        conns_[slot].timer = kind;
+        wheel_.arm(slot, wheel_.now() + after);
+    }
+    // Where the caller already knows what the connection waits for, without working it out
+    // again as refresh_timer does: an answer going out (every request does this twice).
+    [[gnu::always_inline]] void wait_for_send(std::uint32_t slot) noexcept {
+        set_deadline(slot, timer_kind::send, send_ticks_);
+    }
+    // An open connection with nothing in flight that has served a request: keepalive,
+    // unless the drain shortens it.
+    [[gnu::always_inline]] void wait_for_next_request(std::uint32_t slot) noexcept {
+        if (draining_) [[unlikely]] {
+            refresh_timer(slot, progress::none);
+        } else if (conns_[slot].timer != timer_kind::keepalive) {
+            set_deadline(slot, timer_kind::keepalive, keepalive_ticks_);
+        }
+    }
     void on_timeout(std::uint32_t slot) noexcept;
     void close_when_sent(std::uint32_t slot) noexcept;
     void begin_close(std::uint32_t slot) noexcept;
@@ -183,6 +201,8 @@ private:
     int listen_fd_;
 
     timeouts timeouts_;
+    timer_wheel::tick_t send_ticks_;        // timeouts_.send in ticks
+    timer_wheel::tick_t keepalive_ticks_;   // timeouts_.keepalive in ticks
     std::unique_ptr<access_log> access_;   // [log] access; nullptr: off
     handlers::route_table routes_;   // its file routes use offload_ (only once the loop runs)
     proto::date_cache date_;

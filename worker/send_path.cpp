@@ -21,7 +21,7 @@ void event_loop::flush(std::uint32_t slot) noexcept {
     if (s != nullptr && (!s->out().empty() || !s->out_files().empty())) {
         s->start_sending();
         send_next(slot);
-        set_deadline(slot, timer_kind::send, timeouts_.send);   // what refresh_timer would choose
+        wait_for_send(slot);   // what refresh_timer would choose
         return;
     }
     const bool idle = s == nullptr || s->idle();

@@ -335,7 +335,9 @@ void session::take_built() noexcept {
 
 void session::start_sending() noexcept {
     std::swap(out_, sending_);
-    std::swap(out_files_, sending_files_);
+    if (!out_files_.empty() || !sending_files_.empty()) {   // most answers have no file range
+        std::swap(out_files_, sending_files_);
+    }
 }
 
 void session::file_sent() noexcept {
