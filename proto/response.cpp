@@ -2,8 +2,6 @@
 
 #include <cstring>
 
-#include "proto/bytes_equal.hpp"
-
 namespace pfd::proto {
 
 std::string_view reason_phrase(int status) noexcept {
@@ -64,12 +62,10 @@ std::string_view head_end(connection_header conn) noexcept {
     return "\r\n";
 }
 
-void prepared_response::write(byte_buffer& out, std::string_view date, connection_header conn,
-                              bool with_body) const {
+void prepared_response::write_pieces(byte_buffer& out, std::string_view date, connection_header conn,
+                                     bool with_body) const {
     if (conn == connection_header::none && with_body && whole_fits_ && date.size() == http_date_size) {
-        if (!bytes_equal(date, {whole_date_.data(), http_date_size})) {
-            write_whole(date);
-        }
+        write_whole(date);   // the Date moved on: the whole answer is made again with it
         std::memcpy(out.grow(whole_.size()), whole_.data(), whole_.size());
         return;
     }

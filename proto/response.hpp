@@ -3,10 +3,12 @@
 // Connection header, so answering a request is a few memcpys into the output buffer.
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 #include "proto/byte_buffer.hpp"
+#include "proto/bytes_equal.hpp"
 #include "proto/http_date.hpp"
 
 namespace pfd::proto {
@@ -25,13 +27,20 @@ public:
     prepared_response(int status, std::string_view content_type, std::string body,
                       std::string_view extra_headers = {});
 
-    void write(byte_buffer& out, std::string_view date, connection_header conn,
-               bool with_body) const;
+    // Inline for the common answer (keep-alive, with its body, kept whole): one copy.
+    void write(byte_buffer& out, std::string_view date, connection_header conn, bool with_body) const {
+        if (conn == connection_header::none && with_body && whole_fits_ && bytes_equal(date, {whole_date_.data(), whole_date_.size()})) {
+            std::memcpy(out.grow(whole_.size()), whole_.data(), whole_.size());
+            return;
+        }
+        write_pieces(out, date, conn, with_body);
+    }
 
     [[nodiscard]] int status() const noexcept { return status_; }
     [[nodiscard]] std::string_view body() const noexcept { return body_; }
 
 private:
+    void write_pieces(byte_buffer& out, std::string_view date, connection_header conn, bool with_body) const;
     void write_whole(std::string_view date) const;
 
     // A whole answer this size or less is kept ready (twice its size held).

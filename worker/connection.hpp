@@ -58,11 +58,12 @@ struct connection {
     timer_kind timer = timer_kind::none;
     bool send_inflight = false;    // one output op at a time; the session's sending() buffer is the kernel's
     op output_op = op::send;       // which (a send, or a step of a file range's splice)
-    // Reads in a row that found the connection idle (everything answered and sent) and
-    // the socket then empty: a client that waits for each answer. Only such a connection
-    // gets a multishot recv; the others are read one buffer per batch, because a multishot
-    // recv takes as many buffers as the kernel has data for (up to the whole ring, 4 MiB,
-    // in one batch), all of it to be kept unparsed if the client does not read.
+    // Reads in a row (counted up to 2) that found the connection idle (everything answered
+    // and sent) and the socket then empty: a client that waits for each answer. Only such
+    // a connection gets a multishot recv; the others are read one buffer per batch,
+    // because a multishot recv takes as many buffers as the kernel has data for (up to
+    // the whole ring, 4 MiB, in one batch), all of it to be kept unparsed if the client
+    // does not read.
     std::uint8_t calm_reads = 0;
     bool slow_reader = false;    // it has been paused: its big buffers go back to the kernel
     // The event loop's lists (bookkeeping, not state): to send for after this batch, and

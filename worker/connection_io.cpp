@@ -29,7 +29,9 @@ void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigne
         // unread answers may not).
         if (static_cast<std::uint32_t>(res) < recv_buffer_size &&
             (c.sess == nullptr || (!c.sess->has_output() && !c.sess->backlogged()))) {
-            c.calm_reads = static_cast<std::uint8_t>(std::min(c.calm_reads + 1, 255));
+            if (c.calm_reads < 2) {   // two make the receive multishot (arm_recv)
+                ++c.calm_reads;
+            }
         } else {
             c.calm_reads = 0;
             if (c.recv == recv_op::multishot) {

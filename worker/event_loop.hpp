@@ -142,6 +142,7 @@ private:
         }
     }
     void flush(std::uint32_t slot) noexcept;
+    void all_sent(std::uint32_t slot) noexcept;
     // The next output op for what sending() holds; false if everything was sent. Inline:
     // the usual case (bytes only) is a few loads and one submission.
     [[gnu::always_inline]] bool send_next(std::uint32_t slot) noexcept {

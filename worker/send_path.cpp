@@ -24,6 +24,14 @@ void event_loop::flush(std::uint32_t slot) noexcept {
         wait_for_send(slot);   // what refresh_timer would choose
         return;
     }
+    all_sent(slot);
+}
+
+// An open connection with nothing queued or in flight: it closes, or waits for what
+// comes next (the next request, the answer its handler owes, the rest of a request).
+void event_loop::all_sent(std::uint32_t slot) noexcept {
+    connection& c = conns_[slot];
+    session* s = c.sess.get();
     const bool idle = s == nullptr || s->idle();
     const bool between_requests = idle && (s != nullptr || c.requests > 0);
     // While draining, an idle connection is not closed here: its last response may have
@@ -116,8 +124,8 @@ void event_loop::output_moved(std::uint32_t slot) noexcept {
         return;
     }
     session& s = *c.sess;
-    if (!c.flush_queued && s.out().empty() && s.out_files().empty()) {
-        flush(slot);   // nothing new to send (so nothing to batch): the connection's next step now
+    if (!c.flush_queued && s.out().empty() && s.out_files().empty() && c.state == conn_state::open) {
+        all_sent(slot);   // nothing new to send (so nothing to batch): the connection's next step now
         return;
     }
     queue_flush(slot);
