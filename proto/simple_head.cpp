@@ -245,10 +245,7 @@ std::size_t read_simple_head(std::string_view bytes, const parser_limits& limits
     if (head.version_minor == 1 ? hosts != 1 : hosts > 1) {
         return 0;
     }
-    head.header_count = static_cast<std::uint16_t>(count);
-    if (count < request_head::max_headers) {
-        head.headers[count] = {};
-    }
+    head.header_count = static_cast<std::uint16_t>(count);   // (nothing reads the slots past it)
     // RFC 9112 9.3: HTTP/1.1 persists unless closed; HTTP/1.0 only when asked to.
     head.keep_alive = head.version_minor == 1 ? !close : keep_alive_asked;
     head.has_body = false;
