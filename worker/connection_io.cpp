@@ -137,7 +137,10 @@ void event_loop::on_timeout(std::uint32_t slot) noexcept {
 
 // One deadline per connection, chosen from what it is waiting for. The header
 // deadline runs from accept (first request) or from the request's first byte; it is
-// not extended by each byte, so a trickling client is cut off on time.
+// not extended by each byte, so a trickling client is cut off on time. Before the first
+// request, empty lines (which a parser skips, RFC 9112 2.2) do not start a request: the
+// deadline still runs from accept, or a client sending "\r\n" now and then would hold a
+// connection for ever.
 void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     connection& c = conns_[slot];
     timer_kind want = timer_kind::keepalive;
@@ -152,7 +155,7 @@ void event_loop::refresh_timer(std::uint32_t slot, progress moved) noexcept {
     } else if (s != nullptr && s->awaiting_answer()) {
         want = timer_kind::answer;
         after = timeouts_.answer;
-    } else if ((s != nullptr && s->in_head()) || (s == nullptr && c.requests == 0)) {
+    } else if ((s != nullptr && s->in_head()) || (c.requests == 0 && (s == nullptr || !s->mid_request()))) {
         want = timer_kind::header;
         after = timeouts_.header;
     } else if (s != nullptr && s->mid_request()) {

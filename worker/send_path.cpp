@@ -33,7 +33,7 @@ void event_loop::all_sent(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     session* s = c.sess.get();
     const bool idle = s == nullptr || s->idle();
-    const bool between_requests = idle && (s != nullptr || c.requests > 0);
+    const bool between_requests = idle && c.requests > 0;
     // While draining, an idle connection is not closed here: its last response may have
     // promised keep-alive, and the client's next request may be on its way. It is
     // answered with Connection: close, or closed by the drain grace timer. A client that

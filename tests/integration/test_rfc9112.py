@@ -560,6 +560,11 @@ CASES = [
     # keep-alive 2 s; timer resolution 100 ms)
     C("silent-connection-closed-quietly-at-header-timeout", [], [], True, server="timeouts", trailer=False,
       within=(HEADER_T - 0.2, HEADER_T + 0.8)),
+    C("empty-lines-before-the-first-request-do-not-extend-the-header-deadline",
+      [b"\r\n", Sleep(0.3), b"\r\n", Sleep(0.3), b"\r\n", Sleep(0.3), b"\r\n"], [], True, server="timeouts",
+      trailer=False, within=(HEADER_T - 0.2, HEADER_T + 0.8),
+      note="RFC 9112 2.2: a server may skip empty lines before a request; they are no request's start, so "
+           "the deadline still runs from accept (a restart at the last one would close after 1.9 s)"),
     C("partial-head-408-at-header-timeout", b"GET / HTTP/1.1\r\nHost: x\r\n", [Exp(408)], True,
       server="timeouts", trailer=False, within=(HEADER_T - 0.2, HEADER_T + 0.8)),
     C("trickled-head-408-deadline-not-extended", [Trickle(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 400)],
