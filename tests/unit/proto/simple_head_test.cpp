@@ -3,6 +3,8 @@
 // compared with it over the whole RFC table in request_parser_rfc_test.cpp).
 #include <catch2/catch.hpp>
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -166,4 +168,122 @@ TEST_CASE("simple head: a Host seen valid is remembered, a different one checked
     CHECK(read_simple_head("GET / HTTP/1.1\r\nHost: a.example:8x\r\n\r\n", limits, head, memo) == 0);
     CHECK(read_simple_head("GET / HTTP/1.1\r\nHost: a.example:8\r\n\r\n", limits, head, memo) != 0);
     CHECK(std::string_view{memo.host.data(), memo.host_size} == "a.example:8");
+}
+
+TEST_CASE("simple head: Host in any case, and the names that only look like it", "[proto][simple_head]") {
+    for (std::string_view name : {"HOST", "hOsT", "host", "Host"}) {
+        INFO(name);
+        request_head head;
+        const std::string text = "GET / HTTP/1.1\r\n" + std::string{name} + ": h.example\r\nA: 1\r\n\r\n";
+        REQUIRE(read(text, head) == text.size());
+        REQUIRE(head.header_count == 2);
+        CHECK(head.headers[0].name == name);
+        CHECK(head.headers[0].value == "h.example");
+        CHECK(head.headers[1].name == "A");
+        CHECK(head.find_header("host") == "h.example");
+    }
+    // Other fields: with no Host beside them an HTTP/1.1 head is declined, with one it is
+    // taken (and they are not a second Host), and HTTP/1.0 takes them as they are.
+    for (std::string_view name : {"Hosts", "X-Host", "Hos", "Hostt", "HOSTS", "Ghost", "Iost", "Hnst"}) {
+        INFO(name);
+        CHECK(declined("GET / HTTP/1.1\r\n" + std::string{name} + ": h\r\n\r\n"));
+        request_head head;
+        const std::string with_host = "GET / HTTP/1.1\r\n" + std::string{name} + ": a/b c\r\nHost: h\r\n\r\n";
+        REQUIRE(read(with_host, head) == with_host.size());
+        REQUIRE(head.header_count == 2);
+        CHECK(head.headers[0].name == name);
+        CHECK(head.headers[0].value == "a/b c");   // not judged as a Host
+        const std::string old = "GET / HTTP/1.0\r\n" + std::string{name} + ": a/b\r\n\r\n";
+        REQUIRE(read(old, head) == old.size());
+        CHECK(head.header_count == 1);
+    }
+    CHECK(declined("GET / HTTP/1.1\r\nHost : h\r\n\r\n"));
+    CHECK(declined("GET / HTTP/1.1\r\nHOST : h\r\n\r\n"));
+    CHECK(declined("GET / HTTP/1.1\r\nHost\r\n\r\n"));
+    CHECK(declined("GET / HTTP/1.1\r\nA: 1\r\nhost: a\r\nHOST: a\r\n\r\n"));   // two Hosts, in two cases
+    // The head ends within the name or right after the colon: incomplete.
+    for (std::string_view text : {"GET / HTTP/1.1\r\nH", "GET / HTTP/1.1\r\nHos", "GET / HTTP/1.1\r\nHost",
+                                  "GET / HTTP/1.1\r\nHost:", "GET / HTTP/1.1\r\nHost: ", "GET / HTTP/1.1\r\nHost: h",
+                                  "GET / HTTP/1.1\r\nHost: h\r"}) {
+        INFO(text);
+        // In a heap buffer of exactly its size: ASan sees a read past the end.
+        const auto buf = std::make_unique<char[]>(text.size());
+        std::memcpy(buf.get(), text.data(), text.size());
+        CHECK(declined({buf.get(), text.size()}));
+    }
+}
+
+TEST_CASE("simple head: the path ends at the first '?', the target goes on", "[proto][simple_head]") {
+    struct row {
+        std::string_view target, path;
+    };
+    for (const row& r : {row{"/?", "/"}, row{"/a?b?c", "/a"}, row{"/a/b", "/a/b"}, row{"/?/x", "/"},
+                         row{"/a%20b?q=/c", "/a%20b"}, row{"/", "/"}, row{"/a??", "/a"}}) {
+        INFO(r.target);
+        request_head head;
+        const std::string text = "GET " + std::string{r.target} + " HTTP/1.1\r\nHost: h\r\n\r\n";
+        REQUIRE(read(text, head) == text.size());
+        CHECK(head.target == r.target);
+        CHECK(head.path == r.path);
+        CHECK(head.path.data() == head.target.data());
+    }
+}
+
+TEST_CASE("simple head: a remembered Host does not stand for one that differs in its last byte",
+          "[proto][simple_head]") {
+    const parser_limits limits;
+    for (std::size_t n : {0U, 1U, 7U, 8U, 9U, 15U, 16U, 17U, 31U, 32U, 33U, 63U, 64U, 65U}) {
+        // The first Host, n bytes; the second keeps its first n - 1 and changes the last
+        // (for n = 0 the second is one byte).
+        std::string first(n, 'a');
+        for (std::size_t i = 0; i < n; i += 5) {
+            first[i] = static_cast<char>('b' + i % 20);
+        }
+        const std::string stem = first.substr(0, n == 0 ? 0 : n - 1);
+        const auto text = [](std::string_view host) { return "GET / HTTP/1.1\r\nHost: " + std::string{host} + "\r\n\r\n"; };
+
+        // Valid last bytes: taken, with their own value.
+        for (char last : {'z', '9', '-', '.', '~', '!'}) {
+            const std::string second = stem + last;
+            if (second == first) {
+                continue;
+            }
+            INFO("size " << n << " second ends in " << last);
+            simple_head_memo memo;
+            request_head head;
+            const std::string first_text = text(first);   // the head's views point into it
+            REQUIRE(read_simple_head(first_text, limits, head, memo) != 0);
+            CHECK(head.headers[0].value == first);
+            if (n <= memo.host.size()) {
+                CHECK(std::string_view{memo.host.data(), memo.host_size} == first);
+            }
+            const std::string second_text = text(second);
+            REQUIRE(read_simple_head(second_text, limits, head, memo) == second_text.size());
+            CHECK(head.headers[0].value == second);
+            // And the first again, after the second took its place.
+            REQUIRE(read_simple_head(first_text, limits, head, memo) != 0);
+            CHECK(head.headers[0].value == first);
+        }
+        // Not host syntax: declined, though a Host n - 1 bytes the same was seen valid.
+        for (char last : {'/', '"', '<', '\\', '{', '#', '?'}) {
+            INFO("size " << n << " second ends in " << last);
+            simple_head_memo memo;
+            request_head head;
+            REQUIRE(read_simple_head(text(first), limits, head, memo) != 0);
+            CHECK(read_simple_head(text(stem + last), limits, head, memo) == 0);
+            // Declined again, not remembered, and the first still taken.
+            CHECK(read_simple_head(text(stem + last), limits, head, memo) == 0);
+            CHECK(read_simple_head(text(first), limits, head, memo) != 0);
+        }
+        // A space inside the value (before its last byte) is not host syntax either.
+        if (n >= 2) {
+            INFO("size " << n << " with a space before the last byte");
+            simple_head_memo memo;
+            request_head head;
+            REQUIRE(read_simple_head(text(first), limits, head, memo) != 0);
+            std::string spaced = first;
+            spaced[n - 2] = ' ';
+            CHECK(read_simple_head(text(spaced), limits, head, memo) == 0);
+        }
+    }
 }
