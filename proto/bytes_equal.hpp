@@ -28,8 +28,8 @@ namespace detail {
         return ((word_at(x) ^ word_at(y)) | (word_at(x + n - 8) ^ word_at(y + n - 8))) == 0;
     }
     if (n > 16 && n <= 32) {
-        return ((word_at(x) ^ word_at(y)) | (word_at(x + 8) ^ word_at(y + 8)) | (word_at(x + n - 16) ^ word_at(y + n - 16)) |
-                (word_at(x + n - 8) ^ word_at(y + n - 8))) == 0;
+        return ((word_at(x) ^ word_at(y)) | (word_at(x + 8) ^ word_at(y + 8)) |
+                (word_at(x + n - 16) ^ word_at(y + n - 16)) | (word_at(x + n - 8) ^ word_at(y + n - 8))) == 0;
     }
     if (n < 8) {
         for (std::size_t i = 0; i < n; ++i) {

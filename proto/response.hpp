@@ -29,7 +29,8 @@ public:
 
     // Inline for the common answer (keep-alive, with its body, kept whole): one copy.
     void write(byte_buffer& out, std::string_view date, connection_header conn, bool with_body) const {
-        if (conn == connection_header::none && with_body && whole_fits_ && bytes_equal(date, {whole_date_.data(), whole_date_.size()})) {
+        if (conn == connection_header::none && with_body && whole_fits_ &&
+            bytes_equal(date, {whole_date_.data(), whole_date_.size()})) {
             std::memcpy(out.grow(whole_.size()), whole_.data(), whole_.size());
             return;
         }

@@ -8,7 +8,6 @@
 
 namespace pfd::worker {
 
-
 void event_loop::on_recv(std::uint32_t slot, std::uint32_t gen, int res, unsigned flags) noexcept {
     const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
     const auto buffer_id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);

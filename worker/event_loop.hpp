@@ -112,7 +112,7 @@ private:
         wheel_.arm(slot, wheel_.now() + after);
     }
     // Where the caller already knows what the connection waits for, without working it out
-    // again as refresh_timer does: an answer going out (every request does this twice).
+    // again as refresh_timer does: an answer going out.
     [[gnu::always_inline]] void wait_for_send(std::uint32_t slot) noexcept {
         set_deadline(slot, timer_kind::send, send_ticks_);
     }
