@@ -157,6 +157,8 @@ def main():
     ap.add_argument("--port", type=int, default=18140)
     ap.add_argument("--helpers-cgroup", help="experiment: a cgroup v1 directory (made by you, e.g. with\n                    cpu.idle = 1) to move the helper threads into once they run")
     ap.add_argument("--loop-slice-us", type=int, help="experiment: sched_setattr slice of the loop threads")
+    ap.add_argument("--loop-nice", type=int, help="experiment: nice value of the loop threads (as nginx's "
+                    "worker_priority; below 0 needs root)")
     args = ap.parse_args()
 
     binary = Path(args.preforkd).resolve()
@@ -184,6 +186,9 @@ def main():
         pids = worker_pids(server.pid)
         if len(pids) != 2:
             sys.exit(f"expected 2 workers, found {pids}")
+        if args.loop_nice is not None:
+            for p in pids:
+                os.setpriority(os.PRIO_PROCESS, p, args.loop_nice)
         wrk(args.port, 2)   # warm-up
         rows = []
         for r in range(args.rounds):
