@@ -50,32 +50,32 @@ constexpr std::array<char, 2> hex_digits(unsigned char b) noexcept {
 // ASCII case-insensitive equality with `lower` (lowercase letters, digits and '-'), for
 // text without control bytes besides HTAB (a field name, a field value read by the
 // simple-head path): there, setting bit 0x20 maps exactly the two cases of a letter onto
-// one another and leaves every other byte that could match alone. Eight bytes at a time.
+// one another and leaves every other byte that could match alone. A word at a time, the
+// last word overlapping the one before where the length is not a multiple of its size.
 [[gnu::always_inline]] inline bool equals_lowercase(std::string_view text, std::string_view lower) noexcept {
-    if (text.size() != lower.size()) {
+    const std::size_t n = text.size();
+    if (n != lower.size()) {
         return false;
     }
-    std::size_t i = 0;
-    for (; i + 8 <= text.size(); i += 8) {
-        std::uint64_t a = 0;
-        std::uint64_t b = 0;
-        std::memcpy(&a, text.data() + i, 8);
-        std::memcpy(&b, lower.data() + i, 8);
-        if ((a | 0x2020202020202020ULL) != b) {
-            return false;
+    const auto folds_to = [&]<class Word>(Word, std::size_t at) {
+        Word a = 0;
+        Word b = 0;
+        std::memcpy(&a, text.data() + at, sizeof a);
+        std::memcpy(&b, lower.data() + at, sizeof b);
+        return static_cast<Word>(a | static_cast<Word>(0x2020202020202020ULL)) == b;
+    };
+    if (n >= 8) {
+        for (std::size_t i = 0; i + 8 < n; i += 8) {
+            if (!folds_to(std::uint64_t{}, i)) {
+                return false;
+            }
         }
+        return folds_to(std::uint64_t{}, n - 8);
     }
-    if (i + 4 <= text.size()) {   // "host", the field every request has
-        std::uint32_t a = 0;
-        std::uint32_t b = 0;
-        std::memcpy(&a, text.data() + i, 4);
-        std::memcpy(&b, lower.data() + i, 4);
-        if ((a | 0x20202020U) != b) {
-            return false;
-        }
-        i += 4;
+    if (n >= 4) {
+        return folds_to(std::uint32_t{}, 0) && folds_to(std::uint32_t{}, n - 4);
     }
-    for (; i < text.size(); ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
         if (static_cast<char>(text[i] | 0x20) != lower[i]) {
             return false;
         }

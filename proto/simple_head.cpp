@@ -83,16 +83,9 @@ constexpr std::array<method_word, 6> methods = {{
     {"OPTIONS ", method::options},
 }};
 
-// "host:" in any case: setting bit 0x20 folds exactly the two cases of each of its letters.
+// "host:" in any case.
 bool is_host_name(const char* p, const char* end) noexcept {
-    if (end - p < 5 || p[4] != ':') {
-        return false;
-    }
-    std::uint32_t w = 0;
-    std::memcpy(&w, p, 4);
-    std::uint32_t host = 0;
-    std::memcpy(&host, "host", 4);
-    return (w | 0x20202020U) == host;
+    return end - p >= 5 && p[4] == ':' && equals_lowercase({p, 4}, "host");
 }
 
 bool starts_with(const char* p, const char* end, std::string_view w) noexcept {
