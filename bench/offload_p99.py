@@ -9,7 +9,7 @@ connections, 2 held by each worker (checked through the workers' descriptor tabl
 one `sum` after another, so each worker has 2 sums in flight for the whole wrk run.
 
     bench/offload_p99.py                       # build/preforkd, 3 rounds of 5 s
-    bench/offload_p99.py -r 5 --threads 1 --extra 'offload_policy = "idle"'
+    bench/offload_p99.py -r 5 --threads 1 --extra 'offload_nudge = "0s"'
 
 Every load is bounded: wrk by -d, the sum senders by a deadline and a count.
 """
@@ -205,7 +205,7 @@ def main():
                 for p in pids:
                     for tid in bench.thread_ticks(p):
                         comm = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
-                        if tid != p and not comm.startswith("iou-"):
+                        if comm == "pfd-offload":
                             Path(args.helpers_cgroup, "tasks").write_text(str(tid))
             if args.loop_slice_us:
                 set_slice(pids, args.loop_slice_us)

@@ -78,8 +78,8 @@ void resolve_path(validator& v, const toml::node& n, std::string_view name, std:
 
 void read_server(validator& v, const toml::table& t, config& cfg) {
     v.known_keys(t, "server", {"listen", "workers", "balance", "backlog", "pid_file", "control_socket",
-                               "offload_threads", "offload_queue", "user", "group", "rlimit_nofile", "cpu_affinity",
-                               "shutdown_delay"});
+                               "offload_threads", "offload_queue", "offload_nudge", "user", "group",
+                               "rlimit_nofile", "cpu_affinity", "shutdown_delay"});
     read_server_operations(v, t, cfg);
     if (const toml::node* n = v.string(t, "pid_file", "server.pid_file", cfg.pid_file)) {
         resolve_path(v, *n, "server.pid_file", cfg.pid_file);
@@ -134,6 +134,7 @@ void read_server(validator& v, const toml::table& t, config& cfg) {
     v.integer(t, "backlog", "server.backlog", cfg.backlog, 1, 65535);
     v.integer(t, "offload_threads", "server.offload_threads", cfg.worker.offload_threads, 1, 256);
     v.integer(t, "offload_queue", "server.offload_queue", cfg.worker.offload_queue, 1, 1'000'000);
+    v.duration(t, "offload_nudge", "server.offload_nudge", cfg.worker.offload_nudge, std::chrono::milliseconds{0});
 }
 
 void read_limits(validator& v, const toml::table& t, config& cfg) {

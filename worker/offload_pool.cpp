@@ -1,6 +1,7 @@
 #include "worker/offload_pool.hpp"
 
 #include <sys/eventfd.h>
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -9,9 +10,10 @@
 namespace pfd::worker {
 
 
-offload_pool::offload_pool(unsigned threads, std::size_t max_queued) noexcept
+offload_pool::offload_pool(unsigned threads, std::size_t max_queued, std::chrono::milliseconds nudge) noexcept
     : thread_count_{threads == 0 ? 1 : threads},
       max_queued_{max_queued},
+      nudge_{nudge},
       wake_{::eventfd(0, EFD_CLOEXEC)} {}
 
 offload_pool::~offload_pool() {
@@ -20,6 +22,7 @@ offload_pool::~offload_pool() {
         stopping_ = true;
     }
     ready_.notify_all();
+    busy_.notify_all();
     for (std::thread& t : threads_) {
         t.join();
     }
@@ -32,6 +35,14 @@ bool offload_pool::start() noexcept {
         }
     } catch (...) {
         log_line("worker: cannot start offload threads (%zu of %u started)", threads_.size(), thread_count_);
+        return !threads_.empty();
+    }
+    if (nudge_.count() > 0) {
+        try {
+            threads_.emplace_back([this] { nudge_scheduler(); });
+        } catch (...) {
+            log_line("worker: cannot start the offload nudge thread; offloaded jobs run without it");
+        }
     }
     return !threads_.empty();
 }
@@ -65,6 +76,7 @@ void offload_pool::serve() noexcept {
     // thread's 1024: offloaded work runs on what the loops leave, and still runs.
     const sched_param idle{};
     static_cast<void>(::sched_setscheduler(0, SCHED_IDLE, &idle));
+    static_cast<void>(::pthread_setname_np(::pthread_self(), "pfd-offload"));   // for top -H, ps -L
     std::unique_lock lock{mutex_};
     for (;;) {
         ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -73,11 +85,15 @@ void offload_pool::serve() noexcept {
         }
         job j = std::move(queue_.front());
         queue_.pop_front();
+        if (jobs_running_++ == 0) {
+            busy_.notify_one();
+        }
         lock.unlock();
         if (j.w) {
             j.w();
         }
         lock.lock();
+        --jobs_running_;
         const bool first = finished_.empty();
         try {
             finished_.push_back(std::move(j.d));
@@ -90,6 +106,16 @@ void offload_pool::serve() noexcept {
             // Only the first completion of a batch needs to wake the loop.
             static_cast<void>(::write(wake_.get(), &one, sizeof one));
         }
+    }
+}
+
+void offload_pool::nudge_scheduler() noexcept {
+    static_cast<void>(::pthread_setname_np(::pthread_self(), "pfd-nudge"));
+    std::unique_lock lock{mutex_};
+    while (!stopping_) {
+        busy_.wait(lock, [this] { return stopping_ || jobs_running_ > 0; });
+        // The wake-up at the end of this wait is the nudge.
+        busy_.wait_for(lock, nudge_, [this] { return stopping_; });
     }
 }
 

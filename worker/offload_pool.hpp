@@ -3,6 +3,13 @@
 // run in order of submission on a few threads; each job's completion is queued for the
 // loop thread, which an eventfd (read through the ring) wakes to run them. The threads
 // start with the first job, so a worker whose handlers never offload has none.
+//
+// The helpers run at idle priority, below the loop thread. While a job runs, one more
+// thread, at normal priority, wakes every `nudge` period: each wake-up makes the kernel
+// decide again what runs on that CPU. Without it a loop thread that becomes runnable
+// behind a busy helper can wait for the next scheduler tick (4 ms at HZ=250), which is
+// what the p99 of every other request pays (bench/README.md, "Modules").
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +25,8 @@ namespace pfd::worker {
 
 class offload_pool final : public handlers::offload {
 public:
-    offload_pool(unsigned threads, std::size_t max_queued) noexcept;
+    // nudge: 0 for no nudging thread.
+    offload_pool(unsigned threads, std::size_t max_queued, std::chrono::milliseconds nudge) noexcept;
     ~offload_pool();
 
     [[nodiscard]] bool submit(work w, done d) noexcept override;
@@ -34,18 +42,22 @@ private:
         done d;
     };
     void serve() noexcept;
+    void nudge_scheduler() noexcept;
     bool start() noexcept;
 
     unsigned thread_count_;
     std::size_t max_queued_;
+    std::chrono::milliseconds nudge_;
     unique_fd wake_;
     mutable std::mutex mutex_;
     std::condition_variable ready_;
+    std::condition_variable busy_;   // a job started, or the pool stops
     std::deque<job> queue_;
     std::vector<done> finished_;
     std::vector<done> running_;   // the loop thread's copy, taken under the lock
     std::vector<std::thread> threads_;
     std::size_t in_flight_ = 0;   // queued or running
+    std::size_t jobs_running_ = 0;   // on a helper thread now
     bool stopping_ = false;
 };
 

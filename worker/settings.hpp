@@ -26,6 +26,8 @@ struct settings {
     worker::timeouts timeouts;
     unsigned offload_threads = 2;          // helper threads per worker (file opens, offloaded work)
     std::size_t offload_queue = 1024;      // jobs queued or running at once, else 503
+    // While jobs run, a normal-priority thread wakes this often (0: never); see offload_pool.
+    std::chrono::milliseconds offload_nudge{1};
     // [log] access: "" (off), "stderr" or an absolute path; one line per request.
     std::string access_log;
     bool access_log_json = false;       // access_format = "json" (else "combined")

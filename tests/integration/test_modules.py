@@ -429,3 +429,59 @@ def test_clients_that_leave_while_offloaded(server_factory):
     print(f"after 3 clients sent FIN while offloaded: {stats(s)}")
     assert ask(s.port, path="/t/sleep?ms=1").body == b"slept 1"
     assert list(s.worker_slots().values()) == [pid]   # the same worker, alive
+
+
+# --------------------------------------------------------------------------- the scheduler nudge
+
+def threads_named(pid, name):
+    """{tid: (scheduling policy, voluntary context switches)} of pid's threads called name."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != name:
+                continue
+            stat = (task / "stat").read_text()
+            policy = int(stat[stat.rindex(")") + 2:].split()[38])
+            switches = int(re.search(r"voluntary_ctxt_switches:\s+(\d+)", (task / "status").read_text()).group(1))
+        except (OSError, AttributeError):
+            continue   # the thread ended
+        found[int(task.name)] = (policy, switches)
+    return found
+
+
+SCHED_IDLE = 5
+
+
+def test_while_a_job_runs_a_normal_priority_thread_wakes_every_nudge(server_factory):
+    s = sleepy_server(server_factory, server="offload_threads = 2\n")   # offload_nudge: 1ms
+    pid = list(s.worker_slots().values())[0]
+    with Client(s.port) as c:
+        c.send(request(path="/t/sleep?ms=1500", headers={"Host": "h"}))
+        time.sleep(0.3)
+        helpers = threads_named(pid, "pfd-offload")
+        nudge = threads_named(pid, "pfd-nudge")
+        assert len(helpers) == 2 and all(policy == SCHED_IDLE for policy, _ in helpers.values()), helpers
+        assert len(nudge) == 1, nudge
+        (tid, (policy, first)), = nudge.items()
+        assert policy == 0, "the nudge runs at normal priority (SCHED_OTHER), above the helpers"
+        time.sleep(0.5)
+        woke = threads_named(pid, "pfd-nudge")[tid][1] - first
+        assert c.read_response().body == b"slept 1500"
+    print(f"nudge thread woke {woke} times in 0.5 s while a job ran")
+    assert 150 <= woke <= 600, woke   # about 500: every 1 ms, not spinning
+    time.sleep(0.3)                   # no job runs now
+    quiet = threads_named(pid, "pfd-nudge")[tid][1]
+    time.sleep(0.5)
+    idle_wakes = threads_named(pid, "pfd-nudge")[tid][1] - quiet
+    assert idle_wakes <= 2, f"the nudge thread woke {idle_wakes} times in 0.5 s with no job running"
+
+
+def test_offload_nudge_0s_starts_no_nudge_thread(server_factory):
+    s = sleepy_server(server_factory, server='offload_threads = 1\noffload_nudge = "0s"\n')
+    pid = list(s.worker_slots().values())[0]
+    with Client(s.port) as c:
+        c.send(request(path="/t/sleep?ms=600", headers={"Host": "h"}))
+        time.sleep(0.3)
+        assert len(threads_named(pid, "pfd-offload")) == 1
+        assert threads_named(pid, "pfd-nudge") == {}
+        assert c.read_response().body == b"slept 600"

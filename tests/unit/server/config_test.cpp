@@ -242,6 +242,24 @@ TEST_CASE("a bad listen address is an error at the value", "[config][errors]") {
     }
 }
 
+TEST_CASE("offload_nudge: 1 ms unless set; \"0s\" turns it off; a bad value is an error at the value",
+          "[config]") {
+    REQUIRE(parse("").has_value());
+    CHECK(parse("")->worker.offload_nudge == std::chrono::milliseconds{1});
+    auto r = parse("[server]\noffload_nudge = \"3ms\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->worker.offload_nudge == std::chrono::milliseconds{3});
+    r = parse("[server]\noffload_nudge = \"0s\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->worker.offload_nudge == std::chrono::milliseconds{0});
+    for (const std::string bad : {"\"500us\"", "\"fast\"", "1"}) {
+        CAPTURE(bad);
+        const std::string e = single_error("[server]\noffload_nudge = " + bad + "\n");
+        CHECK(starts_with(e, prefix(2, 17)));
+        CHECK(contains(e, "server.offload_nudge"));
+    }
+}
+
 TEST_CASE("an unknown key in [server] is reported at the key", "[config][errors]") {
     const std::string e = single_error("[server]\nworkers = 2\nthreads = 4\n");
     CHECK(starts_with(e, prefix(3, 1)));
