@@ -131,9 +131,16 @@ def send_sums(sock, stop, deadline, answers, errors):
 
 
 def helper_seconds(pid):
-    """CPU seconds of the worker's threads other than the loop thread."""
+    """CPU seconds of the worker's offload threads (named pfd-offload)."""
     ticks = bench.thread_ticks(pid)
-    return sum(t for tid, t in ticks.items() if tid != pid) / bench.CLK_TCK
+    return sum(t for tid, t in ticks.items() if thread_name(pid, tid) == "pfd-offload") / bench.CLK_TCK
+
+
+def thread_name(pid, tid):
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def set_slice(tids, us):
@@ -204,8 +211,7 @@ def main():
             if args.helpers_cgroup:
                 for p in pids:
                     for tid in bench.thread_ticks(p):
-                        comm = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
-                        if comm == "pfd-offload":
+                        if thread_name(p, tid) == "pfd-offload":
                             Path(args.helpers_cgroup, "tasks").write_text(str(tid))
             if args.loop_slice_us:
                 set_slice(pids, args.loop_slice_us)

@@ -1,8 +1,8 @@
 #include "worker/offload_pool.hpp"
 
-#include <sys/eventfd.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "base/log.hpp"
@@ -22,7 +22,12 @@ offload_pool::~offload_pool() {
         stopping_ = true;
     }
     ready_.notify_all();
-    busy_.notify_all();
+    {
+        const std::lock_guard lock{nudge_mutex_};
+        nudge_stopping_ = true;
+    }
+    job_started_.notify_all();
+    nudge_stop_.notify_all();
     for (std::thread& t : threads_) {
         t.join();
     }
@@ -35,7 +40,9 @@ bool offload_pool::start() noexcept {
         }
     } catch (...) {
         log_line("worker: cannot start offload threads (%zu of %u started)", threads_.size(), thread_count_);
-        return !threads_.empty();
+    }
+    if (threads_.empty()) {
+        return false;
     }
     if (nudge_.count() > 0) {
         try {
@@ -44,7 +51,7 @@ bool offload_pool::start() noexcept {
             log_line("worker: cannot start the offload nudge thread; offloaded jobs run without it");
         }
     }
-    return !threads_.empty();
+    return true;
 }
 
 bool offload_pool::submit(work w, done d) noexcept {
@@ -85,15 +92,13 @@ void offload_pool::serve() noexcept {
         }
         job j = std::move(queue_.front());
         queue_.pop_front();
-        if (jobs_running_++ == 0) {
-            busy_.notify_one();
-        }
         lock.unlock();
+        job_starts();
         if (j.w) {
             j.w();
         }
+        jobs_running_.fetch_sub(1, std::memory_order_relaxed);
         lock.lock();
-        --jobs_running_;
         const bool first = finished_.empty();
         try {
             finished_.push_back(std::move(j.d));
@@ -102,20 +107,37 @@ void offload_pool::serve() noexcept {
             continue;
         }
         if (first) {
+            // Only the first completion of a batch needs to wake the loop. Written after
+            // unlocking: the loop, woken, would otherwise preempt this idle-priority
+            // thread and then wait for it to let go of the lock.
+            lock.unlock();
             const std::uint64_t one = 1;
-            // Only the first completion of a batch needs to wake the loop.
             static_cast<void>(::write(wake_.get(), &one, sizeof one));
+            lock.lock();
         }
+    }
+}
+
+void offload_pool::job_starts() noexcept {
+    if (jobs_running_.fetch_add(1, std::memory_order_relaxed) == 0 && nudge_.count() > 0) {
+        // Taking the nudge's lock orders this start after its last look at jobs_running_:
+        // it is either not yet waiting (and will see the job) or waiting (and is woken).
+        { const std::lock_guard lock{nudge_mutex_}; }
+        job_started_.notify_one();
     }
 }
 
 void offload_pool::nudge_scheduler() noexcept {
     static_cast<void>(::pthread_setname_np(::pthread_self(), "pfd-nudge"));
-    std::unique_lock lock{mutex_};
-    while (!stopping_) {
-        busy_.wait(lock, [this] { return stopping_ || jobs_running_ > 0; });
-        // The wake-up at the end of this wait is the nudge.
-        busy_.wait_for(lock, nudge_, [this] { return stopping_; });
+    std::unique_lock lock{nudge_mutex_};
+    for (;;) {
+        job_started_.wait(lock, [this] {
+            return nudge_stopping_ || jobs_running_.load(std::memory_order_relaxed) > 0;
+        });
+        // The wake-up at the end of this sleep is the nudge; only the pool's end cuts it short.
+        if (nudge_stopping_ || nudge_stop_.wait_for(lock, nudge_, [this] { return nudge_stopping_; })) {
+            return;
+        }
     }
 }
 

@@ -4,11 +4,13 @@
 // loop thread, which an eventfd (read through the ring) wakes to run them. The threads
 // start with the first job, so a worker whose handlers never offload has none.
 //
-// The helpers run at idle priority, below the loop thread. While a job runs, one more
-// thread, at normal priority, wakes every `nudge` period: each wake-up makes the kernel
-// decide again what runs on that CPU. Without it a loop thread that becomes runnable
-// behind a busy helper can wait for the next scheduler tick (4 ms at HZ=250), which is
-// what the p99 of every other request pays (bench/README.md, "Modules").
+// The helpers run at idle priority, below the loop thread. Even so a loop thread can be
+// switched out while still runnable and have to wait for the kernel's next look at that
+// CPU, the scheduler tick (every 4 ms at HZ=250), which the p99 of every other request
+// pays (bench/README.md, "Modules"). So while a job runs, one more thread, at normal
+// priority and touching nothing the loop uses, wakes every `nudge` period: each wake-up
+// is such a look, on the CPU it wakes on. It sleeps while no job runs.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -43,6 +45,7 @@ private:
     };
     void serve() noexcept;
     void nudge_scheduler() noexcept;
+    void job_starts() noexcept;
     bool start() noexcept;
 
     unsigned thread_count_;
@@ -51,14 +54,20 @@ private:
     unique_fd wake_;
     mutable std::mutex mutex_;
     std::condition_variable ready_;
-    std::condition_variable busy_;   // a job started, or the pool stops
     std::deque<job> queue_;
     std::vector<done> finished_;
     std::vector<done> running_;   // the loop thread's copy, taken under the lock
     std::vector<std::thread> threads_;
     std::size_t in_flight_ = 0;   // queued or running
-    std::size_t jobs_running_ = 0;   // on a helper thread now
     bool stopping_ = false;
+
+    // The nudge's own lock, so that its wake-ups never contend for mutex_ with the loop
+    // thread or an idle-priority helper.
+    std::atomic<std::size_t> jobs_running_{0};   // on a helper thread now
+    std::mutex nudge_mutex_;
+    std::condition_variable job_started_;    // while none ran: the nudge starts
+    std::condition_variable nudge_stop_;     // only when the pool stops: ends the nudge's sleep
+    bool nudge_stopping_ = false;            // under nudge_mutex_
 };
 
 }  // namespace pfd::worker
