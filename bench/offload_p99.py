@@ -164,6 +164,8 @@ def main():
     ap.add_argument("--port", type=int, default=18140)
     ap.add_argument("--helpers-cgroup", help="experiment: a cgroup v1 directory (made by you, e.g. with\n                    cpu.idle = 1) to move the helper threads into once they run")
     ap.add_argument("--loop-slice-us", type=int, help="experiment: sched_setattr slice of the loop threads")
+    ap.add_argument("--pin-nudge", action="store_true", help="experiment: pin worker i's pfd-nudge "
+                    "thread to CPU i")
     ap.add_argument("--loop-nice", type=int, help="experiment: nice value of the loop threads (as nginx's "
                     "worker_priority; below 0 needs root)")
     args = ap.parse_args()
@@ -215,6 +217,11 @@ def main():
                             Path(args.helpers_cgroup, "tasks").write_text(str(tid))
             if args.loop_slice_us:
                 set_slice(pids, args.loop_slice_us)
+            if args.pin_nudge:
+                for i, p in enumerate(pids):
+                    for tid in bench.thread_ticks(p):
+                        if thread_name(p, tid) == "pfd-nudge":
+                            os.sched_setaffinity(tid, {i % os.cpu_count()})
             before = {p: helper_seconds(p) for p in pids}
             during = wrk(args.port, args.duration)
             used = {p: helper_seconds(p) - before[p] for p in pids}

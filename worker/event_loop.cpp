@@ -56,7 +56,7 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       flush_list_{cfg.max_connections},
       rearm_list_{cfg.max_connections},
       accepts_{shared_listener ? &board : nullptr},
-      offload_{cfg.offload_threads, cfg.offload_queue, cfg.offload_nudge} {
+      offload_{cfg.offload_threads, cfg.offload_queue, cfg.offload_nudge, stats.slot.load(std::memory_order_relaxed)} {
     ctx_.routes = &routes_;
     ctx_.date = &date_;
     ctx_.stats = stats_;

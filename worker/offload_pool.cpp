@@ -9,11 +9,40 @@
 
 namespace pfd::worker {
 
+namespace {
 
-offload_pool::offload_pool(unsigned threads, std::size_t max_queued, std::chrono::milliseconds nudge) noexcept
+// Keeps the calling thread on the (slot mod n)-th of the n CPUs it may use; nothing if
+// it may use only one (cpu_affinity pinned the worker) or the kernel does not say.
+void stay_on_cpu_for(std::uint32_t slot) noexcept {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        return;
+    }
+    const auto n = static_cast<unsigned>(CPU_COUNT(&allowed));
+    if (n <= 1) {
+        return;
+    }
+    unsigned nth = slot % n;
+    for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &allowed) && nth-- == 0) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            static_cast<void>(::sched_setaffinity(0, sizeof one, &one));
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+offload_pool::offload_pool(unsigned threads, std::size_t max_queued, std::chrono::milliseconds nudge,
+                           std::uint32_t slot) noexcept
     : thread_count_{threads == 0 ? 1 : threads},
       max_queued_{max_queued},
       nudge_{nudge},
+      slot_{slot},
       wake_{::eventfd(0, EFD_CLOEXEC)} {}
 
 offload_pool::~offload_pool() {
@@ -129,6 +158,7 @@ void offload_pool::job_starts() noexcept {
 
 void offload_pool::nudge_scheduler() noexcept {
     static_cast<void>(::pthread_setname_np(::pthread_self(), "pfd-nudge"));
+    stay_on_cpu_for(slot_);
     std::unique_lock lock{nudge_mutex_};
     for (;;) {
         job_started_.wait(lock, [this] {

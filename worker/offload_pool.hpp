@@ -9,7 +9,9 @@
 // CPU, the scheduler tick (every 4 ms at HZ=250), which the p99 of every other request
 // pays (bench/README.md, "Modules"). So while a job runs, one more thread, at normal
 // priority and touching nothing the loop uses, wakes every `nudge` period: each wake-up
-// is such a look, on the CPU it wakes on. It sleeps while no job runs.
+// is such a look, on the CPU it wakes on. It sleeps while no job runs. Worker slot i's
+// nudge stays on the (i mod n)-th of the n CPUs the worker may use, so that with a
+// worker per CPU every CPU is nudged (left free, the nudges can gather on one CPU).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,8 +29,9 @@ namespace pfd::worker {
 
 class offload_pool final : public handlers::offload {
 public:
-    // nudge: 0 for no nudging thread.
-    offload_pool(unsigned threads, std::size_t max_queued, std::chrono::milliseconds nudge) noexcept;
+    // nudge: 0 for no nudging thread. slot: the worker's, for the nudge's CPU.
+    offload_pool(unsigned threads, std::size_t max_queued, std::chrono::milliseconds nudge,
+                 std::uint32_t slot) noexcept;
     ~offload_pool();
 
     [[nodiscard]] bool submit(work w, done d) noexcept override;
@@ -51,6 +54,7 @@ private:
     unsigned thread_count_;
     std::size_t max_queued_;
     std::chrono::milliseconds nudge_;
+    std::uint32_t slot_;
     unique_fd wake_;
     mutable std::mutex mutex_;
     std::condition_variable ready_;

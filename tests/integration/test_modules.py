@@ -471,6 +471,9 @@ def test_while_a_job_runs_a_normal_priority_thread_wakes_every_nudge(server_fact
     assert len(nudge) == 1, nudge
     (tid, (policy, _)), = nudge.items()
     assert policy == 0, "the nudge runs at normal priority (SCHED_OTHER), above the helpers"
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) > 1:   # slot 0's nudge stays on the first CPU it may use
+        assert os.sched_getaffinity(tid) == {allowed[0]}, os.sched_getaffinity(tid)
     idle, _ = nudge_wakes(pid, tid, 0.5)
     assert idle <= 2, f"the nudge thread woke {idle} times in 0.5 s with no job running"
 
