@@ -164,8 +164,8 @@ def main():
     ap.add_argument("--port", type=int, default=18140)
     ap.add_argument("--helpers-cgroup", help="experiment: a cgroup v1 directory (made by you, e.g. with\n                    cpu.idle = 1) to move the helper threads into once they run")
     ap.add_argument("--loop-slice-us", type=int, help="experiment: sched_setattr slice of the loop threads")
-    ap.add_argument("--pin-nudge", action="store_true", help="experiment: pin worker i's pfd-nudge "
-                    "thread to CPU i")
+    ap.add_argument("--pin-nudge", action="store_true", help="experiment (before the server did it "
+                    "itself): pin the i-th worker's pfd-nudge thread to CPU i")
     ap.add_argument("--loop-nice", type=int, help="experiment: nice value of the loop threads (as nginx's "
                     "worker_priority; below 0 needs root)")
     args = ap.parse_args()
