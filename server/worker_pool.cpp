@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "base/log.hpp"
-#include "server/cpu_affinity.hpp"
+#include "base/cpu_affinity.hpp"
 #include "server/listeners.hpp"
 #include "server/privileges.hpp"
 #include "server/proc_title.hpp"

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "base/cpu_affinity.hpp"
 #include "base/log.hpp"
 
 namespace pfd::worker {
@@ -14,24 +15,13 @@ namespace {
 // Keeps the calling thread on the (slot mod n)-th of the n CPUs it may use; nothing if
 // it may use only one (cpu_affinity pinned the worker) or the kernel does not say.
 void stay_on_cpu_for(std::uint32_t slot) noexcept {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
-        return;
-    }
-    const auto n = static_cast<unsigned>(CPU_COUNT(&allowed));
-    if (n <= 1) {
-        return;
-    }
-    unsigned nth = slot % n;
-    for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-        if (CPU_ISSET(cpu, &allowed) && nth-- == 0) {
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            static_cast<void>(::sched_setaffinity(0, sizeof one, &one));
-            return;
+    try {
+        const std::vector<unsigned> allowed = allowed_cpus();
+        if (allowed.size() > 1) {
+            static_cast<void>(pin_to_cpu(cpu_for_slot(allowed, slot)));
         }
+    } catch (...) {
+        // out of memory: the nudge runs unpinned
     }
 }
 

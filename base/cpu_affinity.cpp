@@ -1,10 +1,10 @@
-#include "server/cpu_affinity.hpp"
+#include "base/cpu_affinity.hpp"
 
 #include <sched.h>
 
 #include <cerrno>
 
-namespace pfd::server {
+namespace pfd {
 
 std::vector<unsigned> allowed_cpus() {
     cpu_set_t set;
@@ -58,4 +58,4 @@ result<bool> pin_to_cpu(unsigned cpu) noexcept {
     return true;
 }
 
-}  // namespace pfd::server
+}  // namespace pfd

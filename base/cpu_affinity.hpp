@@ -1,12 +1,13 @@
 #pragma once
-// [server] cpu_affinity = "auto": worker slot i runs on the i-th CPU the master may use.
+// Which CPUs a process may use, and pinning to one: [server] cpu_affinity = "auto" (worker
+// slot i on the i-th CPU the master may use) and the offload pool's nudge thread.
 #include <span>
 #include <string>
 #include <vector>
 
 #include "base/result.hpp"
 
-namespace pfd::server {
+namespace pfd {
 
 // The CPUs this process may run on (its sched_getaffinity mask), in increasing order.
 // Empty if the kernel does not say.
@@ -18,9 +19,9 @@ namespace pfd::server {
 // "0-3,6", for the log line.
 [[nodiscard]] std::string describe_cpus(std::span<const unsigned> cpus);
 
-// Pins the calling process to `cpu`. Threads it starts later (the offload helpers, and
-// any a module starts) inherit the mask; io_uring's own io-wq workers follow the ring's
-// settings, not this mask.
+// Pins the calling thread to `cpu` (called before a process starts threads: the process).
+// Threads it starts later (the offload helpers, and any a module starts) inherit the
+// mask; io_uring's own io-wq workers follow the ring's settings, not this mask.
 result<bool> pin_to_cpu(unsigned cpu) noexcept;
 
-}  // namespace pfd::server
+}  // namespace pfd
