@@ -73,10 +73,11 @@ WORKLOADS = {
         desc="10,000 idle keep-alive connections held open (idle_conns.py) while wrk -t2 -c64 runs"),
     "idle100k": dict(
         title="keep-alive + 100k idle", threads=2, conns=64, idle=100000, big_idle=True,
-        baseline=True, sample_conns=False, open_seconds=240,
+        baseline=True, control=True, sample_conns=False, open_seconds=240,
         desc="100,000 idle keep-alive connections (from 127.0.0.2, .3, ...; fd limits raised for "
              "this workload only) held open while wrk -t2 -c64 runs; the same wrk run first "
-             "without them on the same server instance"),
+             "without them on the same server instance, and last with as many idle connections "
+             "held by bare stand-ins (idle_holder.py) instead of the server: the control"),
     "pinned": dict(
         title="pinned, 1 worker", threads=1, conns=64, pinned=True,
         desc="server: 1 worker, taskset -c 0; wrk -t1 -c64 under taskset -c 1"),
@@ -897,11 +898,12 @@ def start_idle(port, count, max_seconds, extra=(), nofile=None, errlog=None):
     return p, int(line[1]), int(line[2])
 
 
-def start_big_idle(port, plan, open_seconds, max_seconds, tmp):
+def start_big_idle(port, plan, open_seconds, max_seconds, tmp, port_of=None):
     """The helpers of plan["helpers"], one after another, each from its own source
     addresses (127.0.0.2 onwards, PER_SOURCE connections each), within open_seconds
     in all. A helper that got under half of its connections answered stops the
-    rest: the server holds no more. Returns (helpers, opened, failed, messages)."""
+    rest: the server holds no more. Helper i connects to port_of(i) if given (the
+    control's holders), else to port. Returns (helpers, opened, failed, messages)."""
     procs, opened, failed, notes = [], 0, 0, []
     source = 2
     t0 = time.monotonic()
@@ -913,7 +915,7 @@ def start_big_idle(port, plan, open_seconds, max_seconds, tmp):
                              f"{sum(plan['helpers']):,} answered")
                 break
             errlog = tmp / f"idle-{i}.err"
-            p, got, bad = start_idle(port, n, max_seconds,
+            p, got, bad = start_idle(port_of(i) if port_of else port, n, max_seconds,
                                      ["--source", str(source), "--per-source", str(PER_SOURCE),
                                       "--open-seconds", f"{left:.0f}"],
                                      nofile=plan["nofile"], errlog=errlog)
@@ -930,6 +932,53 @@ def start_big_idle(port, plan, open_seconds, max_seconds, tmp):
             stop_idle(p)
         raise
     return procs, opened, failed, notes
+
+
+def start_holders(ports, nofile, max_seconds):
+    """idle_holder.py on each of ports: the bare stand-ins that hold the control's idle
+    connections (one per idle helper, so each holds exactly what one helper opens)."""
+    procs = []
+    try:
+        for port in ports:
+            p = subprocess.Popen(["/usr/bin/python3", str(BENCH / "idle_holder.py"), "--port", str(port),
+                                  "--nofile", str(nofile), "--max-seconds", str(max_seconds)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, start_new_session=True)
+            remember(p.pid, "idle_holder")
+            STARTED.append(p)
+            procs.append(p)
+            line = p.stdout.readline().split()
+            if line != ["listening", str(port)]:
+                raise RuntimeError(f"idle_holder.py on {port} did not listen: {line} "
+                                   f"{p.stderr.read()[-500:] if p.poll() is not None else ''}")
+    except BaseException:
+        for p in procs:
+            stop_holder(p)
+        raise
+    return procs
+
+
+def stop_holder(p):
+    try:
+        p.stdin.close()
+        p.wait(30)
+    except (OSError, subprocess.TimeoutExpired):
+        p.kill()
+        p.wait()
+    STARTED.remove(p)
+    LIVE.pop(p.pid, None)
+
+
+def control_ports(port, n):
+    """n free ports for the control's holders, from port + 100 on."""
+    out, cand = [], port + 100
+    while len(out) < n:
+        if port_free(cand):
+            out.append(cand)
+        cand += 1
+        if cand > port + 1000:
+            raise RuntimeError("no free ports for idle_holder.py")
+    return out
 
 
 def stop_idle(p):
@@ -1075,6 +1124,8 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
             alive = [stop_idle(p) for p in idle]
             rec["idle"]["alive_after"] = None if None in alive else sum(alive)
             idle = []
+        if wl.get("control") and fd_plan and not args.no_idle_control:
+            rec["control_idle"] = idle_control(args, wl, port, wenv, fd_plan, tmp)
         req = result["requests"]
         ticks = sum(c1.get(p, c0[p]) - c0[p] for p in c0)
         wdelta = {k: w1[k] - w0.get(k, 0) for k in w1}
@@ -1117,6 +1168,31 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return rec
+
+
+def idle_control(args, wl, port, wenv, fd_plan, tmp):
+    """The same wrk run on the same server once more, with the same number of idle
+    connections open on the machine but held by bare stand-ins (idle_holder.py), not by
+    the server: what p99 loses to that many open connections whoever holds them."""
+    holders, idle = [], []
+    try:
+        open_s = wl.get("open_seconds", 120)
+        max_s = args.duration * 4 + open_s + 120
+        ports = control_ports(port, len(fd_plan["helpers"]))
+        holders = start_holders(ports, fd_plan["nofile"], max_s + 60)
+        idle, opened, failed, notes = start_big_idle(port, fd_plan, open_s, max_s, tmp,
+                                                     port_of=lambda i: ports[i])
+        time.sleep(0.3)
+        r, _, _ = run_wrk(wrk_argv(wl, port, args.duration), wenv, args.duration)
+        dur = r["duration_us"] / 1e6
+        return dict(opened=opened, failed=failed, holders=len(holders), notes=notes,
+                    rps=r["requests"] / dur if dur else 0, requests=r["requests"],
+                    p50_us=r["p50_us"], p99_us=r["p99_us"])
+    finally:
+        for p in idle:
+            stop_idle(p)
+        for p in holders:
+            stop_holder(p)
 
 
 # --------------------------------------------------------------------- main
@@ -1175,6 +1251,8 @@ def main():
     ap.add_argument("--stamp", default=datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S"))
     ap.add_argument("--command", default="", help="the command line, for the report")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the generated configs and logs")
+    ap.add_argument("--no-idle-control", action="store_true",
+                    help="idle100k: skip the control run (the idle connections held by idle_holder.py)")
     args = ap.parse_args()
     if args.quick:
         args.duration, args.runs, args.warmup, args.perf_duration = 2, 1, 1, 1
@@ -1279,6 +1357,8 @@ def main():
                                 extra += f" opened in {i['open_s']:.0f}s"
                             if rec.get("before_idle"):
                                 extra += f" p99 without {rec['before_idle']['p99_us'] / 1000:.2f} ms"
+                            if rec.get("control_idle"):
+                                extra += f", held elsewhere {rec['control_idle']['p99_us'] / 1000:.2f} ms"
                             for note in i.get("notes") or []:
                                 extra += f"\n    {note}"
                         sc = rec["syscalls_per_req"]

@@ -114,6 +114,10 @@ def summarize(doc):
         if before:
             s["before_p99_us"] = med(b["p99_us"] for b in before)
             s["before_rps"] = med(b["rps"] for b in before)
+        control = [r["control_idle"] for r in runs if r.get("control_idle")]
+        if control:
+            s["control_p99_us"] = med(c["p99_us"] for c in control)
+            s["control_opened"] = min(c["opened"] for c in control)
         s["workers"] = med(r.get("workers") for r in runs)
         summary[(wl, srv)] = s
     return summary
@@ -218,6 +222,12 @@ def idle100k_bars(doc, summary, srv, get, ratio, row, check):
     v, ok = check(ratio(s.get("p99_us"), base), "<=", 1.5)
     out.append(row(f"100k idle: p99 ÷ {what} ({fmt_ms(s.get('p99_us'))} / {fmt_ms(base)} ms)", v,
                    None if ok is None else (ok and all_held), "≤ 1.5"))
+    ctl = s.get("control_p99_us")
+    if ctl is not None:
+        r = ratio(s.get("p99_us"), ctl)
+        out.append(row(f"100k idle: p99 ÷ p99 with {fmt_int(s.get('control_opened'))} idle held elsewhere "
+                       f"({fmt_ms(s.get('p99_us'))} / {fmt_ms(ctl)} ms; without: {fmt(ratio(ctl, base))}×)",
+                       fmt(r), None, "(reported: the server's own share)"))
     return out
 
 
@@ -327,6 +337,15 @@ def bars(doc, summary, servers):
             r = ratio(get(w, CEILING, "rps"), get(w, NODE, "rps"))
             L.append(row(f"{title(doc, w)} req/s ÷ Node cluster",
                          "–" if r is None else f"{r:.2f}", None, "(reference)"))
+    # issue 17's bar against nginx, for the do-nothing responders: whether this machine
+    # lets any server that answers from two workers reach it
+    for ceil in (CEILING, CEILING_BALANCED):
+        if ceil in servers and NGINX in servers:
+            r2 = ratio(get("keepalive", ceil, "cpu_us_per_req"), get("keepalive", NGINX, "cpu_us_per_req"))
+            r1 = ratio(get("keepalive1", ceil, "cpu_us_per_req"), get("keepalive1", NGINX, "cpu_us_per_req"))
+            if r1 is not None or r2 is not None:
+                L.append(row(f"{ceil}: keep-alive CPU µs/req ÷ nginx, -t2 / -t1", f"{fmt(r2)} / {fmt(r1)}",
+                             None, "(reference for ≤ 0.80)"))
     L.append("")
     return L
 
@@ -437,7 +456,7 @@ def main():
         if big:
             cols += ["workers", "worker RSS B/idle conn", "worker RSS MiB before → with idle",
                      "opening s", "p99 ms without idle",
-                     "req/s without idle"]
+                     "req/s without idle", "p99 ms, idle held elsewhere"]
         cols += ["req/s min–max", "other CPU %"]
         L.append("| " + " | ".join(cols) + " |")
         L.append("|---|" + "---:|" * (len(cols) - 1))
@@ -466,7 +485,7 @@ def main():
                 row += [fmt_int(s.get("workers")), fmt_int(s.get("idle_worker_rss_per_conn")),
                         "–" if b is None or a is None else f"{b / 2**20:.1f} → {a / 2**20:.1f}",
                         fmt(s.get("idle_open_s"), 0), fmt_ms(s.get("before_p99_us")),
-                        fmt_int(s.get("before_rps"))]
+                        fmt_int(s.get("before_rps")), fmt_ms(s.get("control_p99_us"))]
             row += [f"{fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])}", fmt(s["other_cpu_pct"], 1)]
             L.append("| " + " | ".join(row) + " |")
         L.append("")
@@ -497,7 +516,11 @@ def main():
                      "sizes by its connection limit and touches at start are in *before*: see the "
                      "MiB column. "
                      "`p99 ms without idle` / `req/s without idle`: the same wrk run on the same "
-                     "server instance just before the idle connections were opened.")
+                     "server instance just before the idle connections were opened. "
+                     "`p99 ms, idle held elsewhere`: the control, the same wrk run on the same instance "
+                     "once more, with as many idle connections open on the machine but held by bare "
+                     "stand-ins (`idle_holder.py`) instead of the server: the part of the p99 that "
+                     "those connections cost the machine, whoever holds them.")
             L.append("")
         if w == "close":
             L.append("wrk counts a *read error* each time it reads the server's end-of-file as a "

@@ -26,6 +26,13 @@ done
 build="$here/.build"
 
 stamp=$(date +%Y-%m-%d-%H%M%S)
+out="$here/results"   # bench.py's --out, where the report is written too
+prev=
+for a in "$@"; do
+  case "$prev" in --out) out=$a ;; esac
+  case "$a" in --out=*) out=${a#--out=} ;; esac
+  prev=$a
+done
 command="bench/run.sh${*:+ $*}"
 
 # bench.py stops every server it started on any exit; forward TERM/INT/HUP to it
@@ -36,8 +43,8 @@ forward() {
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  if [ -f "$here/results/$stamp.json" ]; then   # report what finished
-    /usr/bin/python3 "$here/report.py" "$here/results/$stamp.json" || true
+  if [ -f "$out/$stamp.json" ]; then   # report what finished
+    /usr/bin/python3 "$here/report.py" "$out/$stamp.json" || true
   fi
   exit 130
 }
@@ -51,7 +58,7 @@ wait "$pid" || rc=$?
 pid=
 trap - TERM INT HUP
 
-if [ -f "$here/results/$stamp.json" ]; then
-  /usr/bin/python3 "$here/report.py" "$here/results/$stamp.json"
+if [ -f "$out/$stamp.json" ]; then
+  /usr/bin/python3 "$here/report.py" "$out/$stamp.json"
 fi
 exit "$rc"
