@@ -1047,12 +1047,7 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
         if wl.get("baseline"):
             # the same load without the idle connections, on this same server instance
             # (same workers: idle100k may run more of them than the keepalive workload)
-            b, _, _ = run_wrk(wrk_argv(wl, port, args.duration), wenv, args.duration)
-            dur = b["duration_us"] / 1e6
-            rec["before_idle"] = dict(rps=b["requests"] / dur if dur else 0, requests=b["requests"],
-                                      p50_us=b["p50_us"], p99_us=b["p99_us"],
-                                      socket_errors=b["connect_errors"] + b["read_errors"]
-                                      + b["write_errors"] + b["timeouts"])
+            rec["before_idle"] = side_run(running, wl, port, wenv, args.duration)
         if wl.get("idle"):
             pids = running.refresh()
             rss0 = rss_bytes(pids)
@@ -1170,6 +1165,21 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
     return rec
 
 
+def side_run(running, wl, port, wenv, duration):
+    """One more wrk run beside the measured one (idle100k's without and control runs):
+    req/s, latency and the server's CPU per request."""
+    pids = running.refresh()
+    c0 = proc_ticks(pids)
+    r, _, _ = run_wrk(wrk_argv(wl, port, duration), wenv, duration)
+    c1 = proc_ticks(pids)
+    dur = r["duration_us"] / 1e6
+    cpu_s = sum(c1.get(p, c0[p]) - c0[p] for p in c0) / CLK_TCK
+    return dict(rps=r["requests"] / dur if dur else 0, requests=r["requests"],
+                p50_us=r["p50_us"], p99_us=r["p99_us"],
+                cpu_us_per_req=cpu_s * 1e6 / r["requests"] if r["requests"] else None,
+                socket_errors=r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"])
+
+
 def idle_control(args, wl, port, wenv, fd_plan, tmp):
     """The same wrk run on the same server once more, with the same number of idle
     connections open on the machine but held by bare stand-ins (idle_holder.py), not by
@@ -1183,11 +1193,8 @@ def idle_control(args, wl, port, wenv, fd_plan, tmp):
         idle, opened, failed, notes = start_big_idle(port, fd_plan, open_s, max_s, tmp,
                                                      port_of=lambda i: ports[i])
         time.sleep(0.3)
-        r, _, _ = run_wrk(wrk_argv(wl, port, args.duration), wenv, args.duration)
-        dur = r["duration_us"] / 1e6
         return dict(opened=opened, failed=failed, holders=len(holders), notes=notes,
-                    rps=r["requests"] / dur if dur else 0, requests=r["requests"],
-                    p50_us=r["p50_us"], p99_us=r["p99_us"])
+                    **side_run(running, wl, port, wenv, args.duration))
     finally:
         for p in idle:
             stop_idle(p)
@@ -1356,9 +1363,14 @@ def main():
                             if i.get("open_s") is not None:
                                 extra += f" opened in {i['open_s']:.0f}s"
                             if rec.get("before_idle"):
-                                extra += f" p99 without {rec['before_idle']['p99_us'] / 1000:.2f} ms"
+                                b = rec["before_idle"]
+                                extra += f" p99 without {b['p99_us'] / 1000:.2f} ms"
+                                if b.get("cpu_us_per_req") is not None:
+                                    extra += f" (cpu {b['cpu_us_per_req']:.2f} us/req)"
                             if rec.get("control_idle"):
-                                extra += f", held elsewhere {rec['control_idle']['p99_us'] / 1000:.2f} ms"
+                                c = rec["control_idle"]
+                                extra += (f", held elsewhere {c['p99_us'] / 1000:.2f} ms"
+                                          f" (cpu {c['cpu_us_per_req'] or 0:.2f} us/req)")
                             for note in i.get("notes") or []:
                                 extra += f"\n    {note}"
                         sc = rec["syscalls_per_req"]

@@ -114,10 +114,12 @@ def summarize(doc):
         if before:
             s["before_p99_us"] = med(b["p99_us"] for b in before)
             s["before_rps"] = med(b["rps"] for b in before)
+            s["before_cpu_us_per_req"] = med(b.get("cpu_us_per_req") for b in before)
         control = [r["control_idle"] for r in runs if r.get("control_idle")]
         if control:
             s["control_p99_us"] = med(c["p99_us"] for c in control)
             s["control_opened"] = min(c["opened"] for c in control)
+            s["control_cpu_us_per_req"] = med(c.get("cpu_us_per_req") for c in control)
         s["workers"] = med(r.get("workers") for r in runs)
         summary[(wl, srv)] = s
     return summary
@@ -456,7 +458,8 @@ def main():
         if big:
             cols += ["workers", "worker RSS B/idle conn", "worker RSS MiB before → with idle",
                      "opening s", "p99 ms without idle",
-                     "req/s without idle", "p99 ms, idle held elsewhere"]
+                     "req/s without idle", "CPU µs/req without idle", "p99 ms, idle held elsewhere",
+                     "CPU µs/req, idle held elsewhere"]
         cols += ["req/s min–max", "other CPU %"]
         L.append("| " + " | ".join(cols) + " |")
         L.append("|---|" + "---:|" * (len(cols) - 1))
@@ -485,7 +488,8 @@ def main():
                 row += [fmt_int(s.get("workers")), fmt_int(s.get("idle_worker_rss_per_conn")),
                         "–" if b is None or a is None else f"{b / 2**20:.1f} → {a / 2**20:.1f}",
                         fmt(s.get("idle_open_s"), 0), fmt_ms(s.get("before_p99_us")),
-                        fmt_int(s.get("before_rps")), fmt_ms(s.get("control_p99_us"))]
+                        fmt_int(s.get("before_rps")), fmt(s.get("before_cpu_us_per_req")),
+                        fmt_ms(s.get("control_p99_us")), fmt(s.get("control_cpu_us_per_req"))]
             row += [f"{fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])}", fmt(s["other_cpu_pct"], 1)]
             L.append("| " + " | ".join(row) + " |")
         L.append("")
