@@ -1120,7 +1120,7 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
             rec["idle"]["alive_after"] = None if None in alive else sum(alive)
             idle = []
         if wl.get("control") and fd_plan and not args.no_idle_control:
-            rec["control_idle"] = idle_control(args, wl, port, wenv, fd_plan, tmp)
+            rec["control_idle"] = idle_control(args, running, wl, port, wenv, fd_plan, tmp)
         req = result["requests"]
         ticks = sum(c1.get(p, c0[p]) - c0[p] for p in c0)
         wdelta = {k: w1[k] - w0.get(k, 0) for k in w1}
@@ -1180,7 +1180,7 @@ def side_run(running, wl, port, wenv, duration):
                 socket_errors=r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"])
 
 
-def idle_control(args, wl, port, wenv, fd_plan, tmp):
+def idle_control(args, running, wl, port, wenv, fd_plan, tmp):
     """The same wrk run on the same server once more, with the same number of idle
     connections open on the machine but held by bare stand-ins (idle_holder.py), not by
     the server: what p99 loses to that many open connections whoever holds them."""
