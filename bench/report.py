@@ -115,7 +115,7 @@ def summarize(doc):
             s["before_p99_us"] = med(b["p99_us"] for b in before)
             s["before_rps"] = med(b["rps"] for b in before)
             s["before_cpu_us_per_req"] = med(b.get("cpu_us_per_req") for b in before)
-        control = [r["control_idle"] for r in runs if r.get("control_idle")]
+        control = [r["control_idle"] for r in runs if (r.get("control_idle") or {}).get("p99_us") is not None]
         if control:
             s["control_p99_us"] = med(c["p99_us"] for c in control)
             s["control_opened"] = min(c["opened"] for c in control)
@@ -228,7 +228,7 @@ def idle100k_bars(doc, summary, srv, get, ratio, row, check):
     if ctl is not None:
         r = ratio(s.get("p99_us"), ctl)
         out.append(row(f"100k idle: p99 ÷ p99 with {fmt_int(s.get('control_opened'))} idle held elsewhere "
-                       f"({fmt_ms(s.get('p99_us'))} / {fmt_ms(ctl)} ms; without: {fmt(ratio(ctl, base))}×)",
+                       f"({fmt_ms(s.get('p99_us'))} / {fmt_ms(ctl)} ms; held elsewhere ÷ without: {fmt(ratio(ctl, base))})",
                        fmt(r), None, "(reported: the server's own share)"))
     return out
 

@@ -7,7 +7,7 @@
 #   bench/run.sh -d 10 -r 5 -s preforkd-shared,nginx,ceiling -l keepalive,pinned
 #   bench/run.sh --help          # every option
 #
-# Writes bench/results/<stamp>.{json,md} and <stamp>-{rps,cpu}.png.
+# Writes bench/results/<stamp>.{json,md} and <stamp>-{rps,cpu}.png (or into --out DIR).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,8 +29,8 @@ stamp=$(date +%Y-%m-%d-%H%M%S)
 out="$here/results"   # bench.py's --out, where the report is written too
 prev=
 for a in "$@"; do
-  case "$prev" in --out) out=$a ;; esac
-  case "$a" in --out=*) out=${a#--out=} ;; esac
+  case "$prev" in --out) out=$a ;; --stamp) stamp=$a ;; esac
+  case "$a" in --out=*) out=${a#--out=} ;; --stamp=*) stamp=${a#--stamp=} ;; esac
   prev=$a
 done
 command="bench/run.sh${*:+ $*}"
