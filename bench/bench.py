@@ -965,14 +965,7 @@ def start_holders(ports, nofile, max_seconds, tmp):
 
 
 def stop_holder(p):
-    try:
-        p.stdin.close()
-        p.wait(30)
-    except (OSError, subprocess.TimeoutExpired):
-        p.kill()
-        p.wait()
-    STARTED.remove(p)
-    LIVE.pop(p.pid, None)
+    end_helper(p, lambda h: h.stdin.close())
 
 
 def control_ports(port, n):
@@ -987,21 +980,29 @@ def control_ports(port, n):
     return out
 
 
-def stop_idle(p):
-    alive = None
+def end_helper(p, tell_to_finish):
+    """tell_to_finish(p), then give the helper 30 s to exit (killed after that), and
+    forget it. Returns what tell_to_finish returned (None if it failed)."""
+    said = None
     try:
-        p.stdin.write("check\n")
-        p.stdin.flush()
-        line = p.stdout.readline().split()
-        if len(line) == 2 and line[0] == "alive":
-            alive = int(line[1])
+        said = tell_to_finish(p)
         p.wait(30)
     except (OSError, subprocess.TimeoutExpired):
         p.kill()
         p.wait()
     STARTED.remove(p)
     LIVE.pop(p.pid, None)
-    return alive
+    return said
+
+
+def stop_idle(p):
+    """Stops an idle_conns.py helper; returns how many of its connections were still open."""
+    def ask_alive(h):
+        h.stdin.write("check\n")
+        h.stdin.flush()
+        line = h.stdout.readline().split()
+        return int(line[1]) if len(line) == 2 and line[0] == "alive" else None
+    return end_helper(p, ask_alive)
 
 
 def wait_for_quiet(max_wait):
