@@ -92,8 +92,11 @@ def test_clients_that_never_read_do_not_grow_the_worker(server_factory):
         peak = rss_kib(worker)
         assert peak < limit, f"worker RSS {peak} KiB with {HOSTILE} clients that never read (was {base})"
         # The worker still serves everyone else at once.
-        took = answered_within(srv.port, 2.0)
-        assert took < 2.0, f"GET / took {took:.2f} s"
+        # Under ASan the worker works through the hostile clients' pipelines several times
+        # slower: a looser bound, still far from a worker that stopped serving others.
+        bound = 6.0 if asan else 2.0
+        took = answered_within(srv.port, bound)
+        assert took < bound, f"GET / took {took:.2f} s"
         # Still bounded after a second round of writing (nothing accumulates over time).
         write_for(socks, 1.0)
         peak = max(peak, rss_kib(worker))
