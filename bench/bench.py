@@ -570,11 +570,15 @@ def raise_sysctl(path, want):
         return f"{path} unreadable"
     if int(cur[0]) >= want:
         return None
+    # Remembered before the write: an interrupt between the two must not keep the new value.
+    first = path not in SYSCTL_RESTORE
+    SYSCTL_RESTORE.setdefault(path, cur[0])
     try:
         Path(path).write_text(f"{want}\n")
     except OSError as e:
+        if first:
+            del SYSCTL_RESTORE[path]
         return f"{path} = {cur[0]}, cannot raise it to {want}: {e.strerror}"
-    SYSCTL_RESTORE.setdefault(path, cur[0])
     print(f"bench: {path} {cur[0]} -> {want} (restored at exit)", file=sys.stderr)
     return None
 
@@ -603,11 +607,17 @@ PAGE_REPORTING_ORDER = "/sys/module/page_reporting/parameters/page_reporting_ord
 PAGE_REPORTING_HELD = 10   # MAX_PAGE_ORDER on x86-64
 
 
-def hold_page_reporting():
+def hold_page_reporting(keep=False):
     """Free page reporting only for the largest blocks while the suite runs: a note for the report."""
     cur = read_sysctl(PAGE_REPORTING_ORDER)
     if cur is None:
         return "no free page reporting on this machine"
+    if keep:
+        return f"free page reporting left at order {cur[0]} (--keep-page-reporting)"
+    if int(cur[0]) > PAGE_REPORTING_HELD:
+        return f"free page reporting not active (order {cur[0]}: no balloon device reports)"
+    if int(cur[0]) == PAGE_REPORTING_HELD:
+        return f"free page reporting already at order {cur[0]}"
     why = raise_sysctl(PAGE_REPORTING_ORDER, PAGE_REPORTING_HELD)
     if why:
         return f"free page reporting left at order {cur[0]} ({why})"
@@ -1360,9 +1370,8 @@ def main():
         runs=[], failures=[], discarded=[], skipped={})
     fd_plans = {}
     atexit.register(restore_sysctls)   # planning may raise them; an interrupt before the runs must not keep them
-    if not args.keep_page_reporting:
-        doc["settings"]["page_reporting"] = hold_page_reporting()
-        print(f"bench: {doc['settings']['page_reporting']}", file=sys.stderr, flush=True)
+    doc["settings"]["page_reporting"] = hold_page_reporting(keep=args.keep_page_reporting)
+    print(f"bench: {doc['settings']['page_reporting']}", file=sys.stderr, flush=True)
     for w in args.workloads:
         if WORKLOADS[w].get("big_idle"):
             plan = fd_plans[w] = plan_big_idle(WORKLOADS[w]["idle"], args.workers)

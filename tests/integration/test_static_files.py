@@ -842,9 +842,9 @@ def eight_downloads_while_root_answers(srv, digest, size, timeout):
     # The eight downloaders hash 800 MiB in Python on the same 2 cores: at the server's priority they
     # delay the probe itself (median 7 ms, one sample in five runs over 50 ms). Niced, they still take
     # all the CPU the server leaves them, and GET / measures the server's loop (median under 1 ms).
-    procs = [subprocess.Popen([sys.executable, STATIC_TREE, "download", str(srv.port), "/static/big.bin", str(timeout)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: os.nice(10)) for _ in range(8)]
+    procs = [subprocess.Popen(["nice", "-n", "10", sys.executable, STATIC_TREE, "download", str(srv.port),
+                               "/static/big.bin", str(timeout)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
     try:
         t0 = time.monotonic()
         latencies = probe_latency(srv.port, lambda: any(p.poll() is None for p in procs), timeout)
