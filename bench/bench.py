@@ -389,6 +389,17 @@ def proc_ticks(pids):
     return out
 
 
+def cpu_seconds_between(c0, c1):
+    """CPU seconds the processes of proc_ticks sample c0 used until sample c1 (one that
+    exited meanwhile counts up to c0)."""
+    return sum(c1.get(p, c0[p]) - c0[p] for p in c0) / CLK_TCK
+
+
+def socket_errors(r):
+    """wrk's connect, read and write errors and timeouts, summed."""
+    return r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+
+
 def thread_ticks(pid):
     out = {}
     try:
@@ -1167,12 +1178,11 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
                 rec["control_idle"] = dict(error=str(e)[-500:])
                 print(f"bench: idle control failed: {e}", file=sys.stderr)
         req = result["requests"]
-        ticks = sum(c1.get(p, c0[p]) - c0[p] for p in c0)
         wdelta = {k: w1[k] - w0.get(k, 0) for k in w1}
         if server.kind == "threads":  # h2o: only threads that did real work
             tot = sum(wdelta.values())
             wdelta = {k: v for k, v in wdelta.items() if tot and v >= 0.02 * tot}
-        server_cpu_s = ticks / CLK_TCK
+        server_cpu_s = cpu_seconds_between(c0, c1)
         other = (busy1 - busy0) / CLK_TCK - server_cpu_s - wrk_cpu
         rec.update(
             wrk=result, wrk_text=text,
@@ -1182,8 +1192,7 @@ def one_run(args, server, wl_name, run_index, port, perf_ok, fd_plan=None):
             bytes_per_req=result["bytes"] / req if req else None,
             requests=req,
             p50_us=result["p50_us"], p99_us=result["p99_us"],
-            socket_errors=result["connect_errors"] + result["read_errors"]
-            + result["write_errors"] + result["timeouts"],
+            socket_errors=socket_errors(result),
             non2xx=result["non2xx"],
             server_cpu_s=server_cpu_s,
             cpu_us_per_req=server_cpu_s * 1e6 / req if req else None,
@@ -1218,11 +1227,11 @@ def side_run(running, wl, port, wenv, duration):
     r, _, _ = run_wrk(wrk_argv(wl, port, duration), wenv, duration)
     c1 = proc_ticks(pids)
     dur = r["duration_us"] / 1e6
-    cpu_s = sum(c1.get(p, c0[p]) - c0[p] for p in c0) / CLK_TCK
+    cpu_s = cpu_seconds_between(c0, c1)
     return dict(rps=r["requests"] / dur if dur else 0, requests=r["requests"],
                 p50_us=r["p50_us"], p99_us=r["p99_us"],
                 cpu_us_per_req=cpu_s * 1e6 / r["requests"] if r["requests"] else None,
-                socket_errors=r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"])
+                socket_errors=socket_errors(r))
 
 
 def idle_control(args, running, wl, port, wenv, fd_plan, count, tmp):
