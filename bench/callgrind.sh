@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by valgrind --tool=callgrind, for preforkd
 # and the ceiling responder: 1 worker, one keep-alive connection, requests sent
-# one after another (bench/seq_client.py).
+# one after another (bench/seq_client.py), or with -d D pipelined D to a write.
 #
 # Each server runs twice under callgrind: once answering BASE requests and once
 # BASE + N. Instructions per request = (Ir of the second run - Ir of the first) / N,
@@ -10,6 +10,7 @@
 #
 #   bench/callgrind.sh                  # N = 20000, BASE = 2000
 #   bench/callgrind.sh -n 5000 -b 1000
+#   bench/callgrind.sh -n 16000 -b 1600 -d 16   # pipelined x16 (D must divide N and BASE)
 #
 # Prints a table and writes bench/results/<stamp>-callgrind.md, plus the top
 # functions of each server's worker (callgrind_annotate) in
@@ -20,15 +21,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 requests=20000
 base=2000
+depth=1
 port=18095
 servers="preforkd ceiling"
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--requests) requests=$2; shift 2 ;;
     -b|--base) base=$2; shift 2 ;;
+    -d|--depth) depth=$2; shift 2 ;;
     -p|--port) port=$2; shift 2 ;;
     -s|--servers) servers=${2//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -95,7 +98,7 @@ measure() {
     fi
     sleep 0.2
   done
-  /usr/bin/python3 "$here/seq_client.py" --port "$port" --requests "$n" --timeout 60 >&2
+  /usr/bin/python3 "$here/seq_client.py" --port "$port" --requests "$n" --depth "$depth" --timeout 60 >&2
   kill -TERM "$server_pid"
   wait "$server_pid" || true
   local master=$server_pid
@@ -123,7 +126,8 @@ md="$results/$stamp-callgrind.md"
   echo
   echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
   echo "- $(valgrind --version); preforkd: $("$repo/build-bench/preforkd" -v), git $(git -C "$repo" rev-parse --short HEAD)"
-  echo "- command: \`bench/callgrind.sh -n $requests -b $base\`: 1 worker, 1 keep-alive connection, sequential GET /"
+  if [ "$depth" -gt 1 ]; then shape="GET / pipelined $depth to a write"; else shape="sequential GET /"; fi
+  echo "- command: \`bench/callgrind.sh -n $requests -b $base -d $depth\`: 1 worker, 1 keep-alive connection, $shape"
   echo "- Ir/request = (Ir after $((base + requests)) requests - Ir after $base requests) / $requests; user space only"
   echo
   echo "| server | Ir/request (all processes) | Ir/request (worker) |"
