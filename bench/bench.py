@@ -1285,7 +1285,18 @@ def machine_info():
                 os=run_text(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]).strip(),
                 somaxconn=Path("/proc/sys/net/core/somaxconn").read_text().strip(),
                 tcp_tw_reuse=Path("/proc/sys/net/ipv4/tcp_tw_reuse").read_text().strip(),
-                clk_tck=CLK_TCK)
+                clk_tck=CLK_TCK, wake_cost=wake_cost())
+
+
+def wake_cost():
+    """bench/wake_cost's line: what waking a task asleep on another CPU costs here (on a VM
+    whose idle vCPUs halt, ~10x a wake-up on the same CPU), or why it was not measured."""
+    tool = BENCH / ".build" / "wake_cost"
+    try:
+        r = subprocess.run([str(tool)], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"not measured ({e})"
+    return r.stdout.strip() if r.returncode == 0 else f"not measured ({r.stderr.strip()})"
 
 
 def main():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds what the benchmarks run: preforkd in build-bench/ (our own build dir,
-# release; ninja picks up the current sources) and the ceiling responder in
+# release; ninja picks up the current sources), the ceiling responder and wake_cost in
 # bench/.build/. Prints nothing on success.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,4 +17,7 @@ ninja -C build-bench preforkd >/dev/null
 mkdir -p "$here/.build"
 if [ ! -x "$here/.build/ceiling" ] || [ "$here/ceiling/ceiling.cpp" -nt "$here/.build/ceiling" ]; then
   g++ -O2 -std=c++20 -Wall -Wextra "$here/ceiling/ceiling.cpp" -o "$here/.build/ceiling" -luring
+fi
+if [ ! -x "$here/.build/wake_cost" ] || [ "$here/wake_cost.cpp" -nt "$here/.build/wake_cost" ]; then
+  g++ -O2 -std=c++20 -Wall -Wextra "$here/wake_cost.cpp" -o "$here/.build/wake_cost"
 fi

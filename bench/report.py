@@ -380,6 +380,8 @@ def main():
              f"alternated in the order {', '.join(servers)}; {st['workers']} workers each "
              f"(1 in the pinned workload); total {doc.get('elapsed_s', 0):.0f} s")
     L.append("- versions: " + "; ".join(f"{k}: {v}" for k, v in doc["versions"].items() if v))
+    if m.get("wake_cost"):
+        L.append(f"- wake-ups (`bench/wake_cost`, before the runs): {m['wake_cost']}")
     if st.get("page_reporting"):
         L.append(f"- {st['page_reporting']}")
     if not st["perf"]:
