@@ -130,12 +130,13 @@ int event_loop::run() noexcept {
             return 1;
         }
         ctx_.clock.next_batch();
-        unsigned head = 0;
-        unsigned seen = 0;
-        io_uring_cqe* cqe = nullptr;
-        io_uring_for_each_cqe(ring_.get(), head, cqe) {
-            dispatch(*cqe);
-            ++seen;
+        // The tail read once (liburing's loop reads it per completion): what the kernel
+        // posts meanwhile is the next round's.
+        const io_uring_cq& cq = ring_.get()->cq;
+        const unsigned head = *cq.khead;
+        const unsigned seen = io_uring_smp_load_acquire(cq.ktail) - head;
+        for (unsigned i = 0; i < seen; ++i) {
+            dispatch(cq.cqes[(head + i) & cq.ring_mask]);
         }
         io_uring_cq_advance(ring_.get(), seen);
         bufs_->publish();
