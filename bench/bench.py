@@ -1296,7 +1296,8 @@ def wake_cost():
         r = subprocess.run([str(tool)], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"not measured ({e})"
-    return r.stdout.strip() if r.returncode == 0 else f"not measured ({r.stderr.strip()})"
+    return (r.stdout.strip() if r.returncode == 0
+            else f"not measured (exit {r.returncode}: {r.stderr.strip()})")
 
 
 def main():

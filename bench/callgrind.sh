@@ -31,10 +31,14 @@ while [ $# -gt 0 ]; do
     -d|--depth) depth=$2; shift 2 ;;
     -p|--port) port=$2; shift 2 ;;
     -s|--servers) servers=${2//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+if ! [[ "$depth" =~ ^[1-9][0-9]*$ ]] || (( requests % depth != 0 || base % depth != 0 )); then
+  echo "callgrind.sh: -d must be a positive number that divides -n and -b" >&2
+  exit 2
+fi
 
 "$here/setup.sh"
 "$here/build.sh"

@@ -1,13 +1,15 @@
 // What waking a sleeping task costs on this machine: two processes play ping-pong over
 // pipes, once on two different CPUs and once on the same one, and the pinging side times
 // its write() (which wakes the other side) and the whole round trip. On a virtual machine
-// whose idle vCPUs halt, waking a task on another CPU asks the hypervisor to run that vCPU
-// again, and the waker waits for it: that cost is what a server spreading its work over
-// several workers pays every time it wakes a peer, and what one doing everything on one
-// CPU does not. bench.py prints the line in every report.
+// whose idle vCPUs halt, waking a task on another CPU costs the waker an exit to the
+// hypervisor for the interrupt, and the woken side the halted vCPU's return: costs a
+// server pays when its answers wake a client asleep on another CPU, and one doing
+// everything on one busy CPU mostly does not. bench.py records the line, every report
+// prints it.
 //
 // usage: wake_cost [--rounds N]     prints one line; exits 1 if it cannot measure
 #include <sched.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,8 +71,6 @@ timing ping_pong(int my_cpu, int peer_cpu, int rounds) {
     bool failed = !pin(my_cpu);
     using clock = std::chrono::steady_clock;
     for (int i = 0; i < rounds && !failed; ++i) {
-        // The peer must be asleep in read() when we write, as a worker is between
-        // batches: a short pause after its answer lets it get back there.
         const auto t0 = clock::now();
         failed = write(to_peer[1], &c, 1) != 1;
         const auto t1 = clock::now();
@@ -78,11 +78,14 @@ timing ping_pong(int my_cpu, int peer_cpu, int rounds) {
         const auto t2 = clock::now();
         writes.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
         rounds_us.push_back(std::chrono::duration<double, std::micro>(t2 - t0).count());
+        // The peer must be asleep in read() when we write, as a worker is between
+        // batches: a short pause after its answer lets it get back there.
         usleep(50);
     }
     close(to_peer[1]);
     int status = 0;
     waitpid(pid, &status, 0);
+    close(to_me[0]);
     if (failed || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || writes.empty()) {
         return {};
     }
@@ -101,6 +104,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    signal(SIGPIPE, SIG_IGN);   // a peer that died early shows as a failed write, not a kill
     cpu_set_t allowed;
     if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
         std::perror("wake_cost: sched_getaffinity");

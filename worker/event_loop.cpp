@@ -131,7 +131,8 @@ int event_loop::run() noexcept {
         }
         ctx_.clock.next_batch();
         // The tail read once (liburing's loop reads it per completion): what the kernel
-        // posts meanwhile is the next round's.
+        // posts meanwhile is the next round's. Nothing dispatch() calls consumes completions,
+        // and the ring has no CQE32, so an index is the plain masked count.
         const io_uring_cq& cq = ring_.get()->cq;
         const unsigned head = *cq.khead;
         const unsigned seen = io_uring_smp_load_acquire(cq.ktail) - head;

@@ -72,8 +72,9 @@ public:
 
     // The buffer ring registers with the ring where it now lives, so it comes second.
     result<bool> set_up_buffers() noexcept;
-    // Not inlined into the worker's set-up: with LTO the hot loop would share its code with
-    // whatever construction and tear-down inline, and change when they do (callgrind).
+    // Kept out of worker::run: LTO inlined it there, so the hot loop was compiled as one
+    // function with the worker's set-up and tear-down, and changed when they did (the offload
+    // pool's larger destructor cost it 22 instructions a request: bench/README, Issue 17).
     [[gnu::noinline]] int run() noexcept;
 
 private:
