@@ -1289,8 +1289,9 @@ def machine_info():
 
 
 def wake_cost():
-    """bench/wake_cost's line: what waking a task asleep on another CPU costs here (on a VM
-    whose idle vCPUs halt, ~10x a wake-up on the same CPU), or why it was not measured."""
+    """bench/wake_cost's line: what waking a task asleep on another CPU costs on this machine
+    (on the VM of 2026-12-02, whose idle vCPUs halt, ~10x a round trip on one CPU), or why it
+    was not measured."""
     tool = BENCH / ".build" / "wake_cost"
     try:
         r = subprocess.run([str(tool)], capture_output=True, text=True, timeout=30)
