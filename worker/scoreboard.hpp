@@ -358,10 +358,24 @@ public:
         board_snapshot b;
         b.slots.resize(size_);
         b.workers.reserve(size_);
-        // A fold takes well under a microsecond, and folds are rare (a worker exits). A
-        // master stopped mid-fold would leave fold_seq odd: after this many tries, take
-        // what is there rather than hang the caller's loop.
-        for (int attempt = 0; attempt < 100'000; ++attempt) {
+        // A fold takes well under a microsecond, and folds are rare (a worker exits), so a
+        // read is retried only when one overlapped it. The bound is time, not tries: a try
+        // costs what the machine gives this thread (a sanitizer build, a reader slower than
+        // a fold, a master preempted mid-fold), and a count that is ample on one machine
+        // runs out on another and returns a torn read. Only a master stopped mid-fold (a
+        // debugger, SIGSTOP) leaves fold_seq odd for long: after the deadline, take what is
+        // there rather than hang the caller's loop.
+        constexpr std::uint64_t give_up_after_ms = 1'000;
+        std::uint64_t deadline_ms = 0;
+        for (unsigned attempt = 0;; ++attempt) {
+            if ((attempt & 255) == 255) {
+                const std::uint64_t now = monotonic_ms();
+                if (deadline_ms == 0) {
+                    deadline_ms = now + give_up_after_ms;
+                } else if (now >= deadline_ms) {
+                    break;
+                }
+            }
             const std::uint64_t before = server_->fold_seq.load(std::memory_order_acquire);
             if ((before & 1) != 0) {
                 ::sched_yield();   // the master is in another process: let it finish
