@@ -359,25 +359,32 @@ public:
         b.slots.resize(size_);
         b.workers.reserve(size_);
         // A fold takes well under a microsecond, and folds are rare (a worker exits), so a
-        // read is retried only when one overlapped it. The bound is time, not tries: a try
-        // costs what the machine gives this thread (a sanitizer build, a reader slower than
-        // a fold, a master preempted mid-fold), and a count that is ample on one machine
-        // runs out on another and returns a torn read. Only a master stopped mid-fold (a
-        // debugger, SIGSTOP) leaves fold_seq odd for long: after the deadline, take what is
-        // there rather than hang the caller's loop.
+        // read is retried only when one overlapped it. A read is never returned torn while
+        // the master is making progress, however slow this thread is (a sanitizer build, a
+        // reader preempted for seconds on a busy machine): the only way out without a clean
+        // read is one fold that stays in progress for a whole second, which means a master
+        // stopped mid-fold (a debugger, SIGSTOP). Then take what is there rather than hang
+        // the caller's loop. The clock is read only while a fold is in progress, every 256
+        // tries.
         constexpr std::uint64_t give_up_after_ms = 1'000;
+        std::uint64_t stuck_seq = 0;   // the odd value the deadline belongs to
         std::uint64_t deadline_ms = 0;
-        for (unsigned attempt = 0;; ++attempt) {
-            if ((attempt & 255) == 255) {
-                const std::uint64_t now = monotonic_ms();
-                if (deadline_ms == 0) {
-                    deadline_ms = now + give_up_after_ms;
-                } else if (now >= deadline_ms) {
-                    break;
-                }
-            }
+        for (unsigned attempt = 1;; ++attempt) {
             const std::uint64_t before = server_->fold_seq.load(std::memory_order_acquire);
             if ((before & 1) != 0) {
+                if (before != stuck_seq) {
+                    stuck_seq = before;
+                    deadline_ms = 0;
+                    attempt = 1;
+                }
+                if ((attempt & 255) == 0) {
+                    const std::uint64_t now = monotonic_ms();
+                    if (deadline_ms == 0) {
+                        deadline_ms = now + give_up_after_ms;
+                    } else if (now >= deadline_ms) {
+                        break;
+                    }
+                }
                 ::sched_yield();   // the master is in another process: let it finish
                 continue;
             }

@@ -7,6 +7,7 @@
 #include <thread>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "server/status.hpp"
 #include "worker/scoreboard.hpp"
@@ -241,21 +242,24 @@ TEST_CASE("a view of the mapping from the master's part sees the same board", "[
 
 // The master folds while another process reads: with the seqlock a reader sees each fold
 // wholly or not at all, so a slot's requests only grow, in steps of one worker's count.
-// Each worker lives until the reader has finished a read since it appeared, so every fold
-// lands on a read in progress, and the reader is never starved of a quiet moment however
-// the two threads are scheduled (a read under a sanitizer is slower than a fold).
+// Each worker lives until the reader has finished a read since it appeared, so folds land
+// on reads in progress, but for at most 20 us: when the two threads share a CPU (a busy
+// machine) the reader may not run for a whole time slice, and lockstep would then cost a
+// slice per worker. A read never returns torn while the master makes progress, so back-to-
+// back folds only delay a reader, however slow it is (a sanitizer build).
 TEST_CASE("readers racing folds never count a worker twice or miss it", "[worker][scoreboard][metrics]") {
     auto b = scoreboard::create(4);
     REQUIRE(b);
     constexpr std::uint64_t per_worker = 1000;
-    constexpr int workers = 200000;
+    constexpr int workers = 100000;
     std::atomic<bool> done{false};
     std::atomic<std::uint64_t> reads{0};
     std::thread master{[&] {
         for (int i = 0; i < workers; ++i) {
             occupy(*b, static_cast<std::size_t>(i % 4), 0, per_worker);
             const std::uint64_t seen = reads.load();
-            while (reads.load() == seen) {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds{20};
+            while (reads.load() == seen && std::chrono::steady_clock::now() < until) {
             }
             b->retire(static_cast<std::size_t>(i % 4), 0);
         }
@@ -263,16 +267,17 @@ TEST_CASE("readers racing folds never count a worker twice or miss it", "[worker
     }};
     std::uint64_t last = 0;
     std::uint64_t bad = 0;
-    while (!done.load() || reads.load() == 0) {
+    for (bool finished = false; !finished;) {
+        finished = done.load();   // the read after the master is done sees every fold
         const std::uint64_t v = b->snapshot().slots[0].counters[index(counter::requests)];
         bad += (v < last || v % per_worker != 0 || v > workers * per_worker) ? 1 : 0;
         last = std::max(last, v);
         reads.fetch_add(1);
     }
     master.join();
+    INFO("reads: " << reads.load());
     CHECK(bad == 0);
     CHECK(last == workers * per_worker);
-    CHECK(b->snapshot().slots[0].counters[index(counter::requests)] == workers * per_worker);
 }
 
 // A master stopped in the middle of a fold (a debugger, SIGSTOP) leaves the sequence odd:
