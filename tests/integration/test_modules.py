@@ -149,7 +149,12 @@ def test_sum_on_every_worker_while_get_stays_fast(server_factory):
               server="offload_threads = 2\n")
     pids = list(s.worker_slots().values())
     before = {p: cpu_seconds(p) for p in pids}
-    n = 4_000_000_000   # about 1 s each here (0.24 s per 1e9)
+    # About 1 s of summing each, whatever the build: 0.24 s per 1e9 in release here, several
+    # times that under the sanitizers, where a fixed 4e9 came within 5 s of the timeout.
+    a = time.monotonic()
+    probe = 500_000_000
+    assert ask(s.port, path=f"/app/sum?n={probe}", timeout=30).body == f"Sum is {probe * (probe - 1) // 2}".encode()
+    n = max(100_000_000, min(4_000_000_000, int(probe / max(time.monotonic() - a, 0.001))))
     results = []
 
     def one_sum():
