@@ -367,17 +367,18 @@ public:
         // the caller's loop. The clock is read only while a fold is in progress, every 256
         // tries.
         constexpr std::uint64_t give_up_after_ms = 1'000;
-        std::uint64_t stuck_seq = 0;   // the odd value the deadline belongs to
+        std::uint64_t stuck_seq = 0;   // the fold in progress the waits below belong to
+        unsigned waits = 0;
         std::uint64_t deadline_ms = 0;
-        for (unsigned attempt = 1;; ++attempt) {
+        for (;;) {
             const std::uint64_t before = server_->fold_seq.load(std::memory_order_acquire);
             if ((before & 1) != 0) {
-                if (before != stuck_seq) {
+                if (before != stuck_seq) {   // a new fold: the master is making progress
                     stuck_seq = before;
+                    waits = 0;
                     deadline_ms = 0;
-                    attempt = 1;
                 }
-                if ((attempt & 255) == 0) {
+                if (++waits % 256 == 0) {
                     const std::uint64_t now = monotonic_ms();
                     if (deadline_ms == 0) {
                         deadline_ms = now + give_up_after_ms;
