@@ -92,12 +92,13 @@ void event_loop::cancel_recv(std::uint32_t slot) noexcept {
 }
 
 // Backpressure: leave the rest in the kernel (TCP then stops the client) until the client
-// has read some of what it asked for. What this batch still holds for the connection is
-// kept unparsed (session::feed): the output stays within max_pending_output plus one answer.
+// has read some of what it asked for, or until this turn's answers are sent (a deep
+// pipeline). What this batch still holds for the connection is kept unparsed
+// (session::feed): the output stays within max_pending_output plus one answer.
 void event_loop::pause_input(std::uint32_t slot) noexcept {
     connection& c = conns_[slot];
     c.input = input_state::paused;
-    c.slow_reader = true;
+    c.slow_reader = c.slow_reader || c.sess->output_full();
     if (c.recv != recv_op::idle) {
         cancel_recv(slot);
     }

@@ -13,7 +13,7 @@ void session::feed(std::span<const char> bytes) noexcept {
     if (failed_) {
         return;   // answered with an error already (a timeout)
     }
-    release_output_hold();
+    start_turn();
     if (!backlog_.empty()) {
         backlog_.append({bytes.data(), bytes.size()});   // parsed after what came before it
         backlog_.consume(parse_some(backlog_.readable()));
@@ -28,24 +28,26 @@ void session::resume() noexcept {
         backlog_.clear();
         return;
     }
-    release_output_hold();
+    start_turn();
     if (!backlog_.empty()) {
         backlog_.consume(parse_some(backlog_.readable()));
     }
     time_unfinished_request();
 }
 
-void session::release_output_hold() noexcept {
-    if (output_held_ && !output_full()) {
-        output_held_ = false;
+void session::start_turn() noexcept {
+    turn_answers_ = 0;
+    if (turn_held_ && !output_full()) {
+        turn_held_ = false;
         parser_.release_hold();
     }
 }
 
 // A read of 8 KiB of tiny pipelined GETs completes some 300 requests; with a large route
 // body, one read could queue hundreds of megabytes. So once a request's answer takes the
-// output to the limit, the parser holds after it (on_request_complete) and gives back
-// the rest, kept unparsed: the limit is passed by one answer at most.
+// output to the limit, or ends the turn's answers, the parser holds after it
+// (on_request_complete) and gives back the rest, kept unparsed: the limit is passed by
+// one answer at most.
 std::size_t session::parse_some(std::span<const char> bytes) noexcept {
     if (parser_.holding() || output_full()) {
         return 0;
@@ -166,7 +168,8 @@ void session::reset(std::size_t keep_capacity) noexcept {
     transfer_.reset();
     requests_ = nullptr;
     phase_ = phase::reading;
-    close_after_ = failed_ = head_written_ = dropped_input_ = output_held_ = false;
+    close_after_ = failed_ = head_written_ = dropped_input_ = turn_held_ = false;
+    turn_answers_ = 0;
     if (ctx_->access != nullptr) [[unlikely]] {
         answer_bytes_ = 0;
         log_request_.clear();   // a request cut short by a close: not the next one's
@@ -222,9 +225,11 @@ void session::on_request_complete() noexcept {
     }
     write_answer();
     finish_request();
-    if (output_full() && !close_after_) {
-        // Enough is owed: what follows waits, unparsed, until the client reads.
-        output_held_ = true;
+    ++turn_answers_;
+    if (!close_after_ && (output_full() || turn_answers_ >= ctx_->answers_per_turn)) {
+        // Enough for this turn, or enough is owed: what follows waits, unparsed, for the
+        // connection's next turn (once these answers are sent, or the client reads).
+        turn_held_ = true;
         parser_.hold_after_this_request();
     }
 }

@@ -62,6 +62,12 @@ struct serve_context {
     // Output queued on one connection beyond which its input is no longer parsed (a client
     // that pipelines but does not read): what it sends meanwhile waits, unparsed.
     std::size_t max_pending_output = 256 * 1024;
+    // Answers a connection gets in one turn (a read, or a resume once its answers are
+    // sent): a client that pipelines thousands of requests then delays everyone else on
+    // the worker by this many answers per turn, not by a whole read's (some 300 tiny
+    // GETs in 8 KiB) or a whole output allowance's (some 2,000). What is left waits,
+    // unparsed, for the connection's next turn. At least 1.
+    std::uint32_t answers_per_turn = 64;
     bool draining = false;  // graceful stop: answer what is in flight with Connection: close
     // The master's part of the scoreboard: while the server drains (shutdown_delay, -s
     // drain) answers carry Connection: close though this worker still accepts.
@@ -90,9 +96,10 @@ public:
     }
 
     // Parses one read's bytes, appending the responses they complete to out(), until the
-    // output reaches max_pending_output; the rest is kept, unparsed, for resume().
+    // output reaches max_pending_output or answers_per_turn are answered; the rest is
+    // kept, unparsed, for resume().
     void feed(std::span<const char> bytes) noexcept;
-    // Parses kept input while the output stays under max_pending_output.
+    // Parses kept input, as feed() does: the connection's next turn.
     void resume() noexcept;
     // Input was kept unparsed: the connection should not be read until it is parsed.
     [[nodiscard]] bool backlogged() const noexcept { return !backlog_.empty(); }
@@ -164,11 +171,12 @@ private:
     void take_built() noexcept;
     // The answer is complete: the request is done with, and parsing may go on.
     void finish_request() noexcept;
-    // Parses bytes until the parser holds (the output is full, or an answer is awaited);
-    // returns how many it took.
+    // Parses bytes until the parser holds (the output is full, the turn is over, or an
+    // answer is awaited); returns how many it took.
     std::size_t parse_some(std::span<const char> bytes) noexcept;
-    // The output has room again: the parser may go on.
-    void release_output_hold() noexcept;
+    // A new turn (feed or resume): its answers count from 0, and a parser held for the
+    // last turn goes on if the output has room.
+    void start_turn() noexcept;
     // The handler of the request in progress will not see it end.
     void abort_request() noexcept;
     void write_answer() noexcept;
@@ -178,7 +186,7 @@ private:
     proto::request_parser parser_;
     proto::byte_buffer out_;      // responses not yet handed to the kernel
     proto::byte_buffer sending_;  // the bytes of the send in flight
-    proto::byte_buffer backlog_;  // input read while the output was full, not parsed yet
+    proto::byte_buffer backlog_;  // input read but not parsed yet (output full, turn over)
     std::vector<file_mark> out_files_;
     std::vector<file_mark> sending_files_;
     std::size_t file_bytes_ = 0;   // the length of the file ranges in the output
@@ -188,7 +196,8 @@ private:
     phase phase_ = phase::reading;
     bool head_written_ = false;   // of a built answer
     bool dropped_input_ = false;  // pipelined input dropped after a deferred last answer
-    bool output_held_ = false;    // the parser holds because the output is full
+    bool turn_held_ = false;      // the parser holds: the output is full or the turn is over
+    std::uint32_t turn_answers_ = 0;   // answered in this turn (feed or resume)
     handlers::handler* handler_ = nullptr;   // from the head to the end of the request
     handlers::exchange exchange_;
     proto::connection_header answer_conn_ = proto::connection_header::none;

@@ -189,3 +189,22 @@ const pfd_module preforkd_module = {
     .init = init, .handle = handle,
 };
 """.replace("MS", str(int(milliseconds))))
+
+
+def sum_answer(n):
+    """What examples/sum answers for n: the sum of 0 .. n-1."""
+    return f"Sum is {n * (n - 1) // 2}".encode()
+
+
+def sum_lasting(port, seconds=1.0, path="/app/sum"):
+    """An n for examples/sum at `path` that takes about `seconds` on the build under test, from
+    one probe sum: 0.24 s per 1e9 in release here, several times that under the sanitizers,
+    where a fixed size tuned for release runs past a test's bounds. The probe is one request
+    (one access-log line)."""
+    probe = 500_000_000
+    a = time.monotonic()
+    with Client(port, timeout=30) as c:
+        c.send(request(path=f"{path}?n={probe}", headers={"Host": "x", "Connection": "close"}))
+        assert c.read_response().body == sum_answer(probe)
+    per_second = probe / max(time.monotonic() - a, 0.001)
+    return max(100_000_000, min(4_000_000_000, int(per_second * seconds)))

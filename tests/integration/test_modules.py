@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, REPO, Client, ConnectionClosed, get, request, wait_until
-from helpers import cli
+from helpers import cli, sum_answer, sum_lasting
 
 BUILD = Path(BIN).resolve().parent
 EXAMPLES = BUILD / "examples"
@@ -74,11 +74,6 @@ def test_hello(server_factory):
         assert (r.status, r.body, r.header("Content-Type")) == (200, b"hello word", "text/plain")
     assert ask(s.port).body == b"hello word"          # the fixed route beside it
     assert ask(s.port, path="/other").status == 404
-
-
-def sum_answer(n):
-    """What examples/sum answers for n: the sum of 0 .. n-1."""
-    return f"Sum is {n * (n - 1) // 2}".encode()
 
 
 def test_sum_answers_and_refuses(server_factory):
@@ -154,12 +149,9 @@ def test_sum_on_every_worker_while_get_stays_fast(server_factory):
               server="offload_threads = 2\n")
     pids = list(s.worker_slots().values())
     before = {p: cpu_seconds(p) for p in pids}
-    # About 1 s of summing each, whatever the build: 0.24 s per 1e9 in release here, several
-    # times that under the sanitizers, where a fixed 4e9 came within 5 s of the timeout.
-    a = time.monotonic()
-    probe = 500_000_000
-    assert ask(s.port, path=f"/app/sum?n={probe}", timeout=30).body == sum_answer(probe)
-    n = max(100_000_000, min(4_000_000_000, int(probe / max(time.monotonic() - a, 0.001))))
+    # About 1 s of summing each, whatever the build (a fixed 4e9 came within 5 s of the
+    # timeout under ASan).
+    n = sum_lasting(s.port)
     results = []
 
     def one_sum():

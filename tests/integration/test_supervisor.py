@@ -254,6 +254,15 @@ def test_crash_loop_backs_off_caps_and_resets(server_factory, ctl_dir):
 RECYCLE = re.compile(r"worker (\d+) pid (\d+) served (\d+) requests \(max_requests (\d+)\): recycling it$")
 
 
+def every_recycle_has_started_a_replacement(lines):
+    """Whether each 'recycling it' line is followed by a start in its slot."""
+    for i, line in enumerate(lines):
+        m = RECYCLE.search(line) if "recycling it" in line else None
+        if m and not any(re.search(rf"worker {m.group(1)} started, pid \d+", l) for l in lines[i + 1:]):
+            return False
+    return True
+
+
 @pytest.mark.parametrize("balance", ["shared", "reuseport"])
 def test_recycling_under_load_loses_no_request(server_factory, ctl_dir, balance):
     s = supervised(server_factory, ctl_dir, workers=2, balance=balance, max_requests=400,
@@ -261,7 +270,13 @@ def test_recycling_under_load_loses_no_request(server_factory, ctl_dir, balance)
     ok, failed, errors = run_load(s.port, 3.0, threads=4)
     assert failed == 0, f"{failed} failed requests of {ok + failed} during recycling: {errors[:5]}"
     assert ok > 1000, f"only {ok} requests in 3 s"
-    lines = log_lines(s)
+    # The master logs a recycle, forks, then logs the replacement's start: a recycle at the
+    # load's very end may be read between the two (an ASan fork takes a while).
+    def complete_log():
+        lines = log_lines(s)
+        return lines if every_recycle_has_started_a_replacement(lines) else None
+
+    lines = wait_until(complete_log, 5.0, what="a replacement started for every recycle")
     recycled = [(i, RECYCLE.search(l)) for i, l in enumerate(lines) if "recycling it" in l]
     assert len(recycled) >= 2, "expected workers to be recycled, log:\n" + "\n".join(lines)
     for i, m in recycled:

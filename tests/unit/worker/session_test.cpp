@@ -185,6 +185,50 @@ TEST_CASE("session: output is bounded; the rest of the input waits unparsed", "[
     CHECK(f.served == 100);
 }
 
+TEST_CASE("session: a deep pipeline is answered a turn's worth at a time, in order", "[worker][session]") {
+    fixture f;
+    f.ctx.answers_per_turn = 10;
+    auto s = f.make();
+    std::string many;
+    for (int i = 0; i < 25; ++i) {
+        many += get_root;
+    }
+    many += "GET /none HTTP/1.1\r\nHost: a\r\n\r\n";   // the 26th: a 404, last
+    feed(*s, many);
+    CHECK(f.served == 10);
+    CHECK(count(output(*s), "HTTP/1.1 200 OK") == 10);
+    CHECK(s->backlogged());          // the rest waits for the next turn ...
+    CHECK_FALSE(s->output_full());   // ... though the output has room
+    feed(*s, get_root);              // more input: kept behind the rest, a turn's worth answered
+    CHECK(f.served == 20);
+    CHECK(s->backlogged());
+    s->resume();                     // the next turn: 5 GETs, the 404, the GET fed last
+    CHECK(f.served == 27);
+    CHECK_FALSE(s->backlogged());
+    const std::string out = output(*s);
+    CHECK(count(out, "HTTP/1.1 200 OK") == 26);
+    const auto missing = out.find("404 Not Found");
+    REQUIRE(missing != std::string::npos);
+    CHECK(count(out.substr(0, missing), "HTTP/1.1 200 OK") == 25);
+    CHECK(count(out.substr(missing), "HTTP/1.1 200 OK") == 1);
+    CHECK_FALSE(s->mid_request());
+}
+
+TEST_CASE("session: a turn of one answers one request per read or resume", "[worker][session]") {
+    fixture f;
+    f.ctx.answers_per_turn = 1;
+    auto s = f.make();
+    feed(*s, std::string{get_root} + std::string{get_root} + std::string{get_root});
+    CHECK(f.served == 1);
+    s->resume();
+    CHECK(f.served == 2);
+    s->resume();
+    CHECK(f.served == 3);
+    CHECK_FALSE(s->backlogged());
+    s->resume();   // nothing left: nothing happens
+    CHECK(f.served == 3);
+}
+
 TEST_CASE("session: a timeout answers 408 and closes", "[worker][session]") {
     fixture f;
     auto s = f.make();
