@@ -122,8 +122,8 @@ def test_clients_that_never_read_do_not_grow_the_worker(server_factory):
 def test_a_fresh_client_is_answered_while_others_pipeline_without_reading(server_factory):
     # Each hostile client gets a turn of answers_per_turn answers; a fresh client waits
     # for one turn of each, not for a read's worth (some 300 answers) or a resume's (some
-    # 1,000) of each. Under ASan beside two busy loops the slowest waits about 0.25 s
-    # (with unbounded turns 0.5-0.9 s, or past 2 s; in a release build 12 ms).
+    # 2,000) of each. Under ASan beside two busy loops the slowest waited about 0.25 s
+    # (9-11 s before turns were bounded); in a release build 12 ms.
     srv = server_factory(workers=1, extra=CONFIG)
     socks = open_writers(srv.port, HOSTILE)
     writer = threading.Thread(target=write_for, args=(socks, WRITE_SECONDS))

@@ -257,7 +257,7 @@ RECYCLE = re.compile(r"worker (\d+) pid (\d+) served (\d+) requests \(max_reques
 def every_recycle_has_started_a_replacement(lines):
     """Whether each 'recycling it' line is followed by a start in its slot."""
     for i, line in enumerate(lines):
-        m = RECYCLE.search(line) if "recycling it" in line else None
+        m = RECYCLE.search(line)
         if m and not any(re.search(rf"worker {m.group(1)} started, pid \d+", l) for l in lines[i + 1:]):
             return False
     return True
