@@ -18,8 +18,8 @@ void fixed_route::on_head(exchange& ex, const proto::request_head& head) noexcep
 }
 
 void not_found::on_head(exchange& ex, const proto::request_head& head) noexcept {
-    const bool allowed = answer_for(head.method) != get_like_answer::not_allowed;
-    ex.respond(errors_->get(allowed ? 404 : 405));
+    // CONNECT's authority-form names no path: no resource here takes it (405, with Allow).
+    ex.respond(errors_->get(head.method == proto::method::connect ? 405 : 404));
     accept_body(ex, head);
 }
 

@@ -22,8 +22,9 @@ private:
     const error_pages* errors_;
 };
 
-// The answer to a path no route has: 404 for GET, HEAD and OPTIONS, 405 otherwise
-// (no resource of this server allows other methods).
+// The answer to a path no route has: 404, whatever the method (RFC 9110 15.5.6: a 405
+// is for a resource that exists, and module routes take methods besides GET); CONNECT,
+// whose target is no path, gets 405.
 class not_found final : public handler {
 public:
     explicit not_found(const error_pages& errors) noexcept : errors_{&errors} {}

@@ -215,7 +215,9 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
     }
     const std::uint64_t size = v->size();
     proto::range_set ranges;
-    if (!req.range.empty() && proto::if_range_allows(req.if_range, etag, e.last_modified, now)) {
+    // RFC 9110 14.2: Range is defined for GET only; HEAD gets the whole answer's head.
+    if (!req.range.empty() && req.method == proto::method::get &&
+        proto::if_range_allows(req.if_range, etag, e.last_modified, now)) {
         ranges = proto::parse_range(req.range, size);
     }
     if (ranges.outcome == proto::range_outcome::unsatisfiable) {

@@ -1,8 +1,10 @@
 #include "proto/request_checks.hpp"
 
-#include <cstring>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace pfd::proto {
 
@@ -12,20 +14,63 @@ bool all_digits(std::string_view v) noexcept {
     return std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// Each non-empty element of a comma-separated list, OWS trimmed (RFC 9110 5.6.1: empty
+// elements are ignored).
+template <class Visit>
+void for_each_element(std::string_view list, Visit&& visit) {
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        const std::string_view item = trim_ows(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+        if (!item.empty()) {
+            visit(item);
+        }
+    }
+}
+
+// RFC 3986 3.2.2: what is between an IP-literal's brackets, IPv6address or IPvFuture
+// ("v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )).
+bool valid_ip_literal(std::string_view v) noexcept {
+    if (!v.empty() && (v.front() == 'v' || v.front() == 'V')) {
+        const auto dot = v.find('.');
+        if (dot == std::string_view::npos || dot == 1 || dot + 1 == v.size()) {
+            return false;
+        }
+        const std::string_view version = v.substr(1, dot - 1);
+        const std::string_view rest = v.substr(dot + 1);
+        return std::all_of(version.begin(), version.end(), is_hex) &&
+               std::all_of(rest.begin(), rest.end(), [](char c) { return is_reg_name_char(c) || c == ':'; });
+    }
+    // inet_pton reads RFC 4291's text form, the IPv4-suffixed one included: what
+    // RFC 3986's IPv6address grammar spells out (no zone identifier).
+    char text[INET6_ADDRSTRLEN] = {};
+    if (v.empty() || v.size() >= sizeof text) {
+        return false;
+    }
+    std::memcpy(text, v.data(), v.size());
+    in6_addr address{};
+    return inet_pton(AF_INET6, text, &address) == 1;
+}
+
+// Bytes RFC 3986 allows in a path or query besides unreserved, sub-delims and
+// pct-encoded, plus what browsers send unencoded there (the WHATWG URL standard's
+// percent-encode sets leave "[ ] | ^" in a path, and also "\ ` { }" in a query): a
+// target with any other byte is refused, so no client a browser could be is.
+constexpr auto path_table = alnum_and("-._~!$&'()*+,;=:@/%[]|^");
+constexpr auto query_table = alnum_and("-._~!$&'()*+,;=:@/%[]|^?\\`{}");
+
+bool all_in(std::string_view v, const std::array<bool, 256>& table) noexcept {
+    return std::all_of(v.begin(), v.end(), [&](char c) { return table[static_cast<unsigned char>(c)]; });
+}
+
 // With an IP literal or percent-encoding.
 bool valid_host_in_general(std::string_view v) noexcept {
     std::string_view host = v;
     std::string_view port;
     if (!v.empty() && v.front() == '[') {
         const auto close = v.find(']');
-        if (close == std::string_view::npos || close == 1) {
+        if (close == std::string_view::npos || !valid_ip_literal(v.substr(1, close - 1))) {
             return false;
-        }
-        // IPv6address or IPvFuture: hex digits, ':' and '.', or unreserved / sub-delims.
-        for (char c : v.substr(1, close - 1)) {
-            if (!is_reg_name_char(c) && c != ':') {
-                return false;
-            }
         }
         host = {};
         const std::string_view rest = v.substr(close + 1);
@@ -80,32 +125,42 @@ bool list_has(std::string_view list, std::string_view element) noexcept {
     return false;
 }
 
-bool chunked_is_final(std::span<const header> fields) noexcept {
+transfer_codings read_transfer_codings(std::span<const header> fields) noexcept {
     std::string_view last;
     int chunked = 0;
+    transfer_codings codings;
     for (const header& h : fields) {
         if (!iequals(h.name, "transfer-encoding")) {
             continue;
         }
-        std::string_view list = h.value;
-        while (!list.empty()) {
-            const auto comma = list.find(',');
-            const std::string_view item = trim_ows(list.substr(0, comma));
-            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-            if (!item.empty()) {
-                last = item;
-                chunked += iequals(item, "chunked") ? 1 : 0;
+        for_each_element(h.value, [&](std::string_view item) {
+            last = item;
+            if (iequals(item, "chunked")) {
+                ++chunked;
+            } else {
+                codings.others = true;
             }
-        }
+        });
     }
-    return chunked == 1 && iequals(last, "chunked");
+    codings.chunked_final = chunked == 1 && iequals(last, "chunked");
+    return codings;
+}
+
+void add_expectations(std::string_view list, expectations& e) noexcept {
+    for_each_element(list, [&](std::string_view item) {
+        if (iequals(item, "100-continue")) {
+            e.continue_asked = true;
+        } else {
+            e.others = true;
+        }
+    });
 }
 
 line_shape request_line_shape(std::string_view v, std::size_t max_request_line) noexcept {
     std::size_t i = 0;
     while (i < v.size() && is_tchar(v[i])) {
         if (++i > max_request_line) {
-            return line_shape::too_long;
+            return line_shape::method_too_long;
         }
     }
     if (i == v.size()) {
@@ -146,6 +201,8 @@ refusal unknown_method_refusal(line_shape shape) noexcept {
             return {};
         case line_shape::too_long:
             return {414, "request line too long"};
+        case line_shape::method_too_long:
+            return {501, "method not implemented"};   // RFC 9112 3: longer than any we implement
         case line_shape::well_formed:
             return {501, "method not implemented"};
         case line_shape::other_version:
@@ -174,9 +231,8 @@ refusal classify_target(request_head& head) noexcept {
         head.path = t;
         return {};
     }
-    if (!t.empty() && t.front() == '/') {
-        head.form = target_form::origin;
-    } else {
+    target_form form = target_form::origin;
+    if (t.empty() || t.front() != '/') {
         // absolute-form: scheme "://" authority [path-abempty] [ "?" query ]
         const auto sep = t.find("://");
         const std::string_view scheme = sep == std::string_view::npos ? std::string_view{} : t.substr(0, sep);
@@ -184,18 +240,25 @@ refusal classify_target(request_head& head) noexcept {
             return {400, "invalid request target"};
         }
         t.remove_prefix(sep + 3);
-        const auto path_start = t.find_first_of("/?");
-        if (path_start == 0) {
+        const auto path_start = std::min(t.find_first_of("/?"), t.size());
+        const std::string_view authority = t.substr(0, path_start);
+        if (authority.empty()) {
             return {400, "absolute-form target without a host"};
         }
-        head.form = target_form::absolute;
-        t = path_start == std::string_view::npos ? std::string_view{} : t.substr(path_start);
-        if (t.empty() || t.front() == '?') {
-            head.path = "/";
-            return {};
+        // RFC 9110 4.2.4: userinfo in an http(s) URI is an error. RFC 9112 3.2.2: this
+        // authority, not Host, names the resource, so it is held to Host's syntax.
+        if (authority.find('@') != std::string_view::npos || !valid_host(authority)) {
+            return {400, "invalid authority in an absolute-form target"};
         }
+        form = target_form::absolute;
+        t.remove_prefix(path_start);
     }
-    head.path = path_before_query(t);
+    const std::string_view path = path_before_query(t);
+    if (!all_in(path, path_table) || !all_in(t.substr(path.size()), query_table)) {
+        return {400, "invalid character in the request target"};
+    }
+    head.form = form;
+    head.path = path.empty() ? std::string_view{"/"} : path;
     return {};
 }
 
@@ -209,15 +272,23 @@ refusal check_host(int hosts, bool host_ok, std::uint8_t version_minor) noexcept
     return {};
 }
 
-refusal check_transfer_encoding(bool transfer_encoding, bool chunked, std::uint8_t version_minor) noexcept {
-    if (transfer_encoding && !chunked) {
+refusal check_transfer_encoding(bool transfer_encoding, transfer_codings codings, std::uint8_t version_minor) noexcept {
+    if (!transfer_encoding) {
+        return {};
+    }
+    if (!codings.chunked_final) {
         // RFC 9112 6.3: a request's body length is unknowable unless chunked is the
         // final coding (6.1: and applied once).
         return {400, "Transfer-Encoding without chunked as its one final coding"};
     }
-    if (transfer_encoding && version_minor == 0) {
+    if (version_minor == 0) {
         // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
         return {400, "Transfer-Encoding in an HTTP/1.0 request"};
+    }
+    if (codings.others) {
+        // RFC 9112 6.1: the framing is known, but not how to undo the other codings; the
+        // handler must never take still-coded bytes for the body.
+        return {501, "transfer coding not implemented"};
     }
     return {};
 }

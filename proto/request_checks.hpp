@@ -31,9 +31,20 @@ struct refusal {
 // case-insensitive).
 [[nodiscard]] bool list_has(std::string_view list, std::string_view element) noexcept;
 
-// RFC 9110 5.6.1 / RFC 9112 6.1: over every Transfer-Encoding field, ignoring empty
-// list elements ("chunked," is "chunked"), chunked is the last coding and appears once.
-[[nodiscard]] bool chunked_is_final(std::span<const header> fields) noexcept;
+// What the Transfer-Encoding fields say, over every one of them and ignoring empty list
+// elements (RFC 9110 5.6.1: "chunked," is "chunked").
+struct transfer_codings {
+    bool chunked_final = false;   // RFC 9112 6.1: chunked is the last coding, and there once
+    bool others = false;          // a coding besides chunked: none is implemented here
+};
+[[nodiscard]] transfer_codings read_transfer_codings(std::span<const header> fields) noexcept;
+
+// What the Expect fields ask for (RFC 9110 10.1.1), empty list elements ignored.
+struct expectations {
+    bool continue_asked = false;   // 100-continue
+    bool others = false;           // anything else: a 417
+};
+void add_expectations(std::string_view list, expectations& e) noexcept;
 
 // RFC 9112 5.1: a field name is a token. Inline: it runs for every byte of every name.
 [[nodiscard]] inline bool valid_field_name(std::string_view name) noexcept {
@@ -66,26 +77,37 @@ struct refusal {
 // What a request line whose method llhttp does not know turns out to be, once enough
 // of it has arrived: method SP target SP HTTP-version CRLF, or not. Decided at the
 // first byte that settles it, so the answer never depends on how the line was split.
-enum class line_shape : std::uint8_t { incomplete, well_formed, malformed, too_long, other_version };
+enum class line_shape : std::uint8_t {
+    incomplete,
+    well_formed,
+    malformed,
+    too_long,          // method and target over max_request_line
+    method_too_long,   // the method alone: longer than any method we implement
+    other_version,
+};
 
 [[nodiscard]] line_shape request_line_shape(std::string_view v, std::size_t max_request_line) noexcept;
 
-// RFC 9110 9.1: a method we do not implement in a well-formed request line is a 501;
-// anything else that cannot be read as a method is a 400. Nothing while incomplete.
+// RFC 9110 9.1: a method we do not implement in a well-formed request line, or one
+// longer than the request line may be, is a 501; anything else that cannot be read as a
+// method is a 400. Nothing while incomplete.
 [[nodiscard]] refusal unknown_method_refusal(line_shape shape) noexcept;
 
 // RFC 9112 3.2: head.form and head.path (without query; "*" for asterisk-form; empty
 // for CONNECT's authority-form, refused by method elsewhere) from head.target and
 // head.method, or a 400 for a target no form allows (then form and path are left as
-// they were). The head, not a returned copy: this runs for every request.
+// they were): an absolute-form authority that is no valid Host, or a byte RFC 3986
+// does not allow in a path or query besides those browsers send unencoded. The head,
+// not a returned copy: this runs for every request llhttp reads.
 [[nodiscard]] refusal classify_target(request_head& head) noexcept;
 
 // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one ever, and a valid one.
 [[nodiscard]] refusal check_host(int hosts, bool host_ok, std::uint8_t version_minor) noexcept;
 
 // RFC 9112 6.1 / 6.3: with Transfer-Encoding, a request's body length is knowable only
-// when chunked is its one final coding, and never in HTTP/1.0.
-[[nodiscard]] refusal check_transfer_encoding(bool transfer_encoding, bool chunked,
+// when chunked is its one final coding, and never in HTTP/1.0 (a 400); a coding besides
+// chunked is one we do not implement (a 501).
+[[nodiscard]] refusal check_transfer_encoding(bool transfer_encoding, transfer_codings codings,
                                               std::uint8_t version_minor) noexcept;
 
 // A Content-Length body over the limit is refused on the head (a chunked one as it comes).
@@ -99,8 +121,8 @@ enum class line_shape : std::uint8_t { incomplete, well_formed, malformed, too_l
 }
 
 // RFC 9110 10.1.1: the one expectation is 100-continue, else a 417.
-[[nodiscard]] constexpr refusal check_expect(bool only_continue) noexcept {
-    return only_continue ? refusal{} : refusal{417, "unsupported expectation"};
+[[nodiscard]] constexpr refusal check_expect(expectations e) noexcept {
+    return e.others ? refusal{417, "unsupported expectation"} : refusal{};
 }
 
 // Whether to send 100 Continue: asked for, not in HTTP/1.0 (ignored there), and only

@@ -107,7 +107,7 @@ void request_parser::init_llhttp() noexcept {
     // 6.2: HTTP/1.2 is read as 1.1; another major version is a 505). llhttp 8.1 has the
     // flag but no setter for it.
     ll.lenient_flags |= LENIENT_VERSION;
-    // Whether a body is chunked is decided by chunked_is_final(), which, unlike llhttp
+    // Whether a body is chunked is decided by read_transfer_codings(), which, unlike llhttp
     // 8.1, ignores empty list elements ("chunked,"); Transfer-Encoding with
     // Content-Length is still refused by llhttp (that is LENIENT_CHUNKED_LENGTH).
     ll.lenient_flags |= LENIENT_TRANSFER_ENCODING;
@@ -129,6 +129,7 @@ void request_parser::reset() noexcept {
     stopped_ = parse_status::need_more;
     error_status_ = 0;
     error_reason_ = "";
+    failed_on_head_ = false;
 }
 
 parse_status request_parser::feed(std::span<const char> bytes) noexcept {
@@ -214,7 +215,11 @@ parse_status request_parser::feed(std::span<const char> bytes) noexcept {
             }
             // (An overflow is reported at the end of the bytes, where there is nothing to read.)
             const char* at = llhttp_get_error_pos(&as_llhttp(llhttp_));
-            if (err == HPE_INVALID_CONTENT_LENGTH && at != nullptr && at < end && *at == '\t') {
+            // (An overflow shares the errno and points past the digit that overflowed, which
+            // may be an HTAB: only an invalid character is respelled, or the outcome would
+            // depend on whether a read ended right after that digit.)
+            if (err == HPE_INVALID_CONTENT_LENGTH && at != nullptr && at < end && *at == '\t' &&
+                std::strcmp(llhttp_get_error_reason(&as_llhttp(llhttp_)), "Invalid character in Content-Length") == 0) {
                 switch (respell_content_length_ows(at, end)) {
                     case respell::reparse:
                         p = spilled_.view().data();
@@ -457,6 +462,7 @@ void request_parser::rebase(const char* old_begin, const char* old_end, const ch
 
 int request_parser::fail(int status, const char* reason) noexcept {
     if (error_status_ == 0) {
+        failed_on_head_ = request_is_head();
         error_status_ = status;
         error_reason_ = reason != nullptr ? reason : "bad request";
     }

@@ -83,6 +83,10 @@ public:
     // The parser stopped before using every byte it was given (error, or a last request
     // followed by more): the peer may still be sending.
     [[nodiscard]] bool left_input() const noexcept { return left_input_; }
+    // The request being parsed, or the one that failed, is a HEAD as far as it has
+    // arrived: its answer, an error's too, has no content (RFC 9110 9.3.2). Valid while
+    // its head is parsed or kept (during feed(), or between reads), and after an error.
+    [[nodiscard]] bool request_is_head() const noexcept;
     [[nodiscard]] int error_status() const noexcept { return error_status_; }
     [[nodiscard]] const char* error_reason() const noexcept { return error_reason_; }
 
@@ -114,6 +118,7 @@ private:
     int fail(int status, const char* reason) noexcept;
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
     parse_status hold_at(const char* stopped_at, const char* end) noexcept;
+    [[nodiscard]] bool bare_lf_ends_a_line() const noexcept;
     [[nodiscard]] bool holds_after_message() const noexcept { return hold_ && head_.keep_alive && !last_request_; }
     void keep_partial_head(const char* end) noexcept;
     void keep_from_head_start(const char* end) noexcept;
@@ -151,6 +156,7 @@ private:
     parse_status stopped_ = parse_status::need_more;
     int error_status_ = 0;
     const char* error_reason_ = "";
+    bool failed_on_head_ = false;       // request_is_head() when the error came
 };
 
 }  // namespace pfd::proto

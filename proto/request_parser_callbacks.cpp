@@ -3,6 +3,7 @@
 // applied once it is complete, and the body passed on to the sink.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "proto/request_checks.hpp"
 #include "proto/request_parser.hpp"
@@ -177,6 +178,10 @@ int request_parser::on_headers_complete() noexcept {
                                                             : "unsupported HTTP version");
         return -1;
     }
+    if (bare_lf_ends_a_line()) {
+        fail(400, "bare LF ending a line of the request head");
+        return -1;
+    }
     // RFC 9110 6.2: a higher minor version of a major version we speak is read as the
     // highest minor version we speak.
     head_.version_major = 1;
@@ -186,8 +191,7 @@ int request_parser::on_headers_complete() noexcept {
     int hosts = 0;
     bool host_ok = true;
     bool transfer_encoding = (ll.flags & F_TRANSFER_ENCODING) != 0;
-    bool expected = false;
-    bool only_continue = true;
+    expectations expect;
     // One pass, by name length first: this runs for every request. (Kept here over
     // locals, not a returned summary: built in memory, that costs ~30 instructions.)
     for (std::size_t i = 0; i < head_.header_count; ++i) {
@@ -201,8 +205,7 @@ int request_parser::on_headers_complete() noexcept {
                 break;
             case 6:
                 if (iequals(h.name, "expect")) {
-                    expected = true;
-                    only_continue = only_continue && iequals(h.value, "100-continue");
+                    add_expectations(h.value, expect);
                 }
                 break;
             case 10:
@@ -224,8 +227,10 @@ int request_parser::on_headers_complete() noexcept {
         fail(r.status, r.reason);
         return -1;
     }
-    const bool chunked = transfer_encoding && chunked_is_final({head_.headers.data(), head_.header_count});
-    if (const refusal r = check_transfer_encoding(transfer_encoding, chunked, head_.version_minor)) {
+    const transfer_codings codings =
+        transfer_encoding ? read_transfer_codings({head_.headers.data(), head_.header_count}) : transfer_codings{};
+    const bool chunked = codings.chunked_final;
+    if (const refusal r = check_transfer_encoding(transfer_encoding, codings, head_.version_minor)) {
         fail(r.status, r.reason);
         return -1;
     }
@@ -239,11 +244,11 @@ int request_parser::on_headers_complete() noexcept {
         fail(r.status, r.reason);
         return -1;
     }
-    if (const refusal r = check_expect(only_continue)) {
+    if (const refusal r = check_expect(expect)) {
         fail(r.status, r.reason);
         return -1;
     }
-    head_.expect_continue = wants_continue(expected, head_.version_minor, head_.has_body);
+    head_.expect_continue = wants_continue(expect.continue_asked, head_.version_minor, head_.has_body);
     in_head_ = false;
     sink_->on_request_head(head_);
     if (chunked) {
@@ -257,6 +262,40 @@ int request_parser::on_headers_complete() noexcept {
         return 1;   // llhttp: no body
     }
     return 0;
+}
+
+// llhttp 8.1 in strict mode refuses a bare LF after a field line, but takes one after
+// the request line and for the empty line that ends the head. RFC 9112 2.2 lets a
+// recipient take them; a proxy in front that does not would read the bytes as another
+// request than we do, so all three are refused alike. Runs at the end of the head,
+// which is contiguous up to parse_end_ and has its last line terminator behind it.
+bool request_parser::bare_lf_ends_a_line() const noexcept {
+    if (version_.empty()) {
+        return false;   // HTTP/0.9, refused before this
+    }
+    if (*end_of(version_) != '\r') {
+        return true;
+    }
+    const char* last_line = head_.header_count > 0 ? head_.headers[head_.header_count - 1].name.data()
+                                                   : version_.data();
+    const auto* lf = static_cast<const char*>(
+        std::memchr(last_line, '\n', static_cast<std::size_t>(parse_end_ - last_line)));
+    return lf != nullptr && lf + 1 < parse_end_ && lf[1] != '\r';
+}
+
+bool request_parser::request_is_head() const noexcept {
+    if (error_status_ != 0) {
+        return failed_on_head_;   // the views may point into a read given back since
+    }
+    if (!in_message_) {
+        return false;
+    }
+    if (in_head_) {
+        // (The target first: a method llhttp refused leaves it empty, and its name's
+        // bytes may have moved with the line kept for judging it.)
+        return !head_.target.empty() && head_.method_name == "HEAD";
+    }
+    return head_.method == method::head;
 }
 
 int request_parser::on_body(const char* at, std::size_t n) noexcept {

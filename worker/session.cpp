@@ -115,10 +115,13 @@ void session::log_access(int status, std::uint64_t duration_us) noexcept {
 }
 
 void session::fail(int status) noexcept {
+    // RFC 9110 9.3.2: no content in an answer to HEAD, an error's included.
+    const bool head_only = handler_ != nullptr ? exchange_.head_only() : parser_.request_is_head();
     abort_request();
     phase_ = phase::reading;
     write_counted([&] {
-        ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close, true);
+        ctx_->routes->errors().get(status).write(out_, ctx_->date->view(), proto::connection_header::close,
+                                                 !head_only);
     });
     record_answer(status);
     close_after_ = true;

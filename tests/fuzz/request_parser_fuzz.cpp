@@ -105,6 +105,9 @@ outcome run(const std::uint8_t* data, std::size_t size, std::size_t read_size, b
         const std::size_t n = size - off < read_size ? size - off : read_size;
         read_buffer.assign(data + off, data + off + n);
         o.status = parser.feed({read_buffer.data(), n});
+        // Reads the head's views as an error answer would (not compared: whether a refused
+        // head had got as far as "HEAD /" may depend on the split).
+        sink.bytes_seen += parser.request_is_head() ? 1 : 0;
         // A recycled receive buffer: later reads must not see these bytes through old views.
         std::memset(read_buffer.data(), '#', n);
         if (o.status != pfd::proto::parse_status::need_more) {

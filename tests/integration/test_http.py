@@ -109,16 +109,41 @@ def test_unknown_path_is_404(srv):
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 @pytest.mark.parametrize("path", ["/", "/missing"])
-def test_other_methods_are_405_with_allow(srv, method, path):
+def test_other_methods_are_405_with_allow_on_a_route_and_404_elsewhere(srv, method, path):
     with Client(srv.port) as c:
         c.send(request(method=method, path=path, headers={"Host": "x", "Content-Length": "0"}))
         r = c.read_response()
-        assert r.status == 405, r
-        assert r.header("Allow") == "GET, HEAD, OPTIONS"
+        if path == "/":
+            assert r.status == 405, r
+            assert r.header("Allow") == "GET, HEAD, OPTIONS"
+        else:
+            # RFC 9110 15.5.6: 405 is for a resource that exists.
+            assert r.status == 404 and r.header("Allow") is None, r
         assert r.header("Content-Length") == str(len(r.body))
         # Still keep-alive: a GET on the same socket works.
         c.send(request(path="/"))
         assert_hello(c.read_response())
+
+
+@pytest.mark.parametrize("case, status", [
+    ("Expect: foo", 417),
+    ("Host: a b", 400),
+    ("Content-Length: 99999999999", 413),
+    ("X-Big: " + "v" * 40000, 431),
+])
+def test_an_error_answer_to_head_has_no_body(srv, case, status):
+    """RFC 9110 9.3.2: no content in an answer to HEAD, an error's included: the head says
+    how long the body would be, and the connection closes right after it."""
+    name, value = case.split(": ", 1)
+    headers = {name: value} if name == "Host" else {"Host": "x", name: value}
+    with Client(srv.port) as c:
+        c.send(request(method="HEAD", path="/", headers=headers))
+        r = c.read_response(head_only=True)
+        assert r.status == status, r
+        assert int(r.header("Content-Length")) > 0
+        assert r.header("Connection") == "close"
+        assert c.buf == b"", c.buf[:80]
+        assert c.closed_by_peer(), "more bytes after the head of a HEAD answer"
 
 
 def test_head_has_length_and_no_body(srv):

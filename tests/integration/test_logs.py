@@ -136,7 +136,8 @@ def test_json_lines_parse_and_escape(server_factory, tmp_path):
     sent = traffic(srv.port)
     agent = 'a "quoted" \\ tab\t caf\xe9'
     with Client(srv.port) as c:
-        c.send(request(path="/missing?q=\"x\"", headers={"Host": "x", "User-Agent": agent, "Connection": "close"}))
+        # A backslash in the query (a quote in a target is refused): escaped in the request field.
+        c.send(request(path="/missing?q=\\x", headers={"Host": "x", "User-Agent": agent, "Connection": "close"}))
         assert c.read_response().status == 404
     sent += 1
     stop_gracefully(srv)
@@ -145,7 +146,7 @@ def test_json_lines_parse_and_escape(server_factory, tmp_path):
     assert sum(1 for l in lines if l["status"] == 404) == 4
     assert sum(1 for l in lines if l["status"] == 400) == 1
     odd = next(l for l in lines if l["user_agent"] == agent)
-    assert odd["request"] == 'GET /missing?q="x" HTTP/1.1' and odd["referer"] == ""
+    assert odd["request"] == 'GET /missing?q=\\x HTTP/1.1' and odd["referer"] == ""
     assert odd["remote_addr"] == "127.0.0.1" and odd["slot"] in (0, 1)
     assert isinstance(odd["request_time_us"], int) and odd["bytes_sent"] > 0
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", odd["time"])

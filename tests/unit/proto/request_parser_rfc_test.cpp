@@ -389,7 +389,7 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
                      .bytes = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
                      .m = method::post,
                      .body = ""});
-    for (const char* te : {"chunked,", "chunked, ,", ", chunked", "gzip,, chunked ,"}) {
+    for (const char* te : {"chunked,", "chunked, ,", ", chunked", ",, chunked ,"}) {
         // RFC 9110 5.6.1: empty list elements are ignored.
         cases.push_back({.name = te,
                          .bytes = std::string{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "} + te +
@@ -410,14 +410,15 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
     cases.push_back(bad("chunked, then gzip in a second field",
                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
                         "0\r\n\r\n", 400));
-    cases.push_back({.name = "gzip, then chunked in a second field (framing by the last coding)",
-                     .bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "5\r\nhello\r\n0\r\n\r\n" + get_ok,
-                     .heads = 2,
-                     .completions = 2,
-                     .m = method::post,
-                     .has_body = true,
-                     .body = "hello"});
+    // RFC 9112 6.1: the framing is chunked, but a coding before it is one we cannot undo:
+    // 501, rather than a body handed on still coded.
+    cases.push_back(bad("gzip, then chunked in a second field",
+                        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "5\r\nhello\r\n0\r\n\r\n", 501));
+    cases.push_back(bad("gzip, chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                        "5\r\nhello\r\n0\r\n\r\n", 501));
+    cases.push_back(bad("an unknown coding, empty elements, chunked",
+                        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: foo,, chunked ,\r\n\r\n0\r\n\r\n", 501));
     cases.push_back({.name = "an Upgrade request with a chunked body: the body is read, then the parser stops",
                      .bytes = "POST / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
                               "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + get_ok,
@@ -533,6 +534,8 @@ TEST_CASE("RFC 9112 5: header field syntax", "[proto][parser][rfc]") {
         bad("Host with a bad percent-encoding", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400),
         bad("Host with an unclosed IP literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
         bad("Host with junk after an IP literal", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+        bad("Host with an IP literal that is no IPv6 address", "GET / HTTP/1.1\r\nHost: [zz]\r\n\r\n", 400),
+        bad("Host with an IPv4 address in brackets", "GET / HTTP/1.1\r\nHost: [1.2.3.4]\r\n\r\n", 400),
         {.name = "Host name and port", .bytes = "GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"},
         {.name = "Host IPv4 and port", .bytes = "GET / HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n"},
         {.name = "Host IPv6 literal and port", .bytes = "GET / HTTP/1.1\r\nHost: [::1]:9000\r\n\r\n"},
@@ -564,6 +567,19 @@ TEST_CASE("RFC 9112 3: request line syntax and version", "[proto][parser][rfc]")
         bad("HTTP/3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505),
         {.name = "an empty line before the request line is ignored",
          .bytes = "\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"},
+        // RFC 9112 2.2 allows either; llhttp takes these two and refuses one after a field
+        // line. All three are refused, so no proxy in front can read another request.
+        bad("a bare LF after the request line", "GET / HTTP/1.1\nHost: h\r\n\r\n", 400),
+        bad("a bare LF as the empty line", "GET / HTTP/1.1\r\nHost: h\r\n\n", 400),
+        bad("a bare LF as the empty line, no fields", "GET / HTTP/1.0\r\n\n", 400),
+        bad("a bare LF after the request line, no fields", "GET / HTTP/1.0\n\r\n", 400),
+        bad("a bare LF after a field line", "GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", 400),
+        bad("a bare LF after the last of several fields", "GET / HTTP/1.1\r\nHost: h\r\nX: y\n\r\n", 400),
+        bad("a bare LF ending a POST's head", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\nx", 400),
+        {.name = "an empty field value, then the end of the head",
+         .bytes = "GET / HTTP/1.1\r\nHost: h\r\nX:\r\n\r\n"},
+        {.name = "HTTP/1.0 without fields", .bytes = "GET / HTTP/1.0\r\n\r\n", .status = parse_status::closed,
+         .keep_alive = false},
     };
     check_table(cases);
 }
@@ -586,6 +602,8 @@ TEST_CASE("RFC 9110 9.1: a method llhttp does not know", "[proto][parser][rfc]")
         bad("a TLS ClientHello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
         bad("an unknown method's line over max_request_line", "FOO /" + std::string(2000, 'a') + " HTTP/1.1\r\n",
             414, short_line),
+        // RFC 9112 3: a method longer than any implemented.
+        bad("an unknown method over max_request_line", std::string(40, 'A') + " / HTTP/1.1\r\n", 501, short_line),
         [] {
             rfc_case c = bad("a good request, then an unknown method", get_ok + "FOO / HTTP/1.1\r\n\r\n", 501);
             c.heads = 1;
@@ -619,6 +637,18 @@ TEST_CASE("RFC 9112 3.2: request target forms", "[proto][parser][rfc]") {
         {.name = "OPTIONS * is asterisk-form", .bytes = "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
          .m = method::options, .path = "*", .form = target_form::asterisk},
         bad("GET * is not allowed", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("absolute-form with a port that is not a number", "GET http://h:abc/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("absolute-form with userinfo", "GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("absolute-form with an invalid IP literal", "GET http://[zz]/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        {.name = "absolute-form with an IPv6 literal", .bytes = "GET http://[::1]:80/6 HTTP/1.1\r\nHost: h\r\n\r\n",
+         .path = "/6", .form = target_form::absolute},
+        bad("a quote in the path", "GET /x\"y HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("angle brackets in the query", "GET /x?<y> HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("braces in the path", "GET /{id} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        {.name = "what browsers send unencoded in a path", .bytes = "GET /a|b[1]^ HTTP/1.1\r\nHost: h\r\n\r\n",
+         .path = "/a|b[1]^"},
+        {.name = "what browsers send unencoded in a query",
+         .bytes = "GET /q?a[]={1}|`\\^ HTTP/1.1\r\nHost: h\r\n\r\n", .path = "/q"},
     };
     check_table(cases);
 }
@@ -638,6 +668,12 @@ TEST_CASE("RFC 9110 10.1.1: Expect", "[proto][parser][rfc]") {
          .bytes = "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
          .status = parse_status::closed, .m = method::post, .keep_alive = false, .has_body = true},
         bad("Expect: foo", "GET / HTTP/1.1\r\nHost: h\r\nExpect: foo\r\n\r\n", 417),
+        bad("Expect: 100-continue, foo", "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue, foo\r\n\r\n", 417),
+        // RFC 9110 5.6.1: empty list elements are ignored.
+        {.name = "Expect: 100-continue with an empty element",
+         .bytes = "POST / HTTP/1.1\r\nHost: h\r\nExpect: , 100-continue,\r\nContent-Length: 3\r\n\r\nabc",
+         .m = method::post, .has_body = true, .expect_continue = true},
+        {.name = "an empty Expect asks for nothing", .bytes = "GET / HTTP/1.1\r\nHost: h\r\nExpect:\r\n\r\n"},
     };
     check_table(cases);
 }
@@ -781,6 +817,12 @@ TEST_CASE("RFC 9110 5.6.3: HTAB is OWS around every field value", "[proto][parse
             400),
         bad("Content-Length: 3<TAB> folded onto the next line",
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\r\n\t4\r\n\r\nabcd", 400),
+        // llhttp reports an overflow past the digit that overflowed: an HTAB there is not OWS
+        // to respell (the fuzzer found the outcome depending on whether a read ended there).
+        bad("Content-Length overflowing 64 bits, then HTAB",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 041111111111111111111\t\t\r\n\r\n", 400),
+        bad("Content-Length overflowing 64 bits, then HTAB at the end of the bytes",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\t\t\t", 400),
         bad("Content-Length with HTAB twice", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\t\r\nContent-Length: 3\t\r\n\r\nabc",
             400),
         bad("Content-Length: 3<TAB> with Transfer-Encoding",
