@@ -12,6 +12,7 @@
 // then it may come later, in pieces, from the loop thread (after offloaded work, say);
 // the worker sends each piece as it comes, and parses nothing the client pipelined behind
 // the request until the answer is finished, so answers stay in order.
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -59,8 +60,9 @@ public:
         owner_ = owner;
         head_only_ = head_only;
         chunked_ok_ = chunked_ok;
-        continue_ = deferred_ = finished_ = built_ = head_fixed_ = false;
+        continue_ = deferred_ = finished_ = built_ = head_fixed_ = cut_short_ = false;
         framing_ = framing::none;
+        length_left_ = 0;
     }
     // The worker lets go of the exchange (the request was answered or aborted): whatever
     // the handler still calls is ignored.
@@ -86,10 +88,16 @@ public:
         head_.start(status);
         return head_;
     }
-    // The next bytes of a built answer's body (copied).
-    void write(std::string_view bytes) {
+    // The next bytes of a built answer's body (copied). False if they go past the length
+    // its head gave: only what fits is sent, so the answer stays framed as it says.
+    bool write(std::string_view bytes) {
         if (!fix_head() || bytes.empty()) {
-            return;
+            return true;
+        }
+        const bool fits = within_length(bytes.size());
+        bytes = bytes.substr(0, static_cast<std::size_t>(counted(bytes.size())));
+        if (bytes.empty()) {
+            return fits;
         }
         if (framing_ == framing::chunked) {
             write_chunk_size(bytes.size());
@@ -99,10 +107,16 @@ public:
             staged_.append("\r\n");
         }
         moved();
+        return fits;
     }
-    // The next range of a built answer's body, sent from the file.
+    // The next range of a built answer's body, sent from the file (cut, as write() cuts,
+    // to the length its head gave).
     void write_file(file_piece piece) {
         if (!fix_head() || piece.length == 0) {
+            return;
+        }
+        piece.length = counted(piece.length);
+        if (piece.length == 0) {
             return;
         }
         if (framing_ == framing::chunked) {
@@ -123,6 +137,9 @@ public:
         if (had_body && framing_ == framing::chunked) {
             staged_.append("0\r\n\r\n");
         }
+        // Fewer bytes than its Content-Length: the client would take the next answer's
+        // first bytes for the rest of this one's.
+        cut_short_ = had_body && framing_ == framing::length && length_left_ != 0;
         finished_ = true;
         moved();
     }
@@ -152,6 +169,9 @@ public:
     [[nodiscard]] proto::response_head& head() noexcept { return head_; }
     // Without a length, a body that only the end of the connection delimits (HTTP/1.0).
     [[nodiscard]] bool ends_with_connection() const noexcept { return framing_ == framing::until_close; }
+    // The answer finished short of the length its head gave: only closing the connection
+    // after it tells the client (RFC 9112 8: an incomplete message).
+    [[nodiscard]] bool cut_short() const noexcept { return cut_short_; }
     // The body pieces given since the last take: the bytes, and file ranges placed in them.
     [[nodiscard]] proto::byte_buffer& staged_bytes() noexcept { return staged_; }
     [[nodiscard]] std::vector<staged_file>& staged_files() noexcept { return files_; }
@@ -176,6 +196,7 @@ private:
                 framing_ = framing::none;   // RFC 9110 6.4.1: no content, whatever was said
             } else if (head_.has_length()) {
                 framing_ = framing::length;
+                length_left_ = head_.length();
             } else if (chunked_ok_) {
                 framing_ = framing::chunked;
                 head_.add("Transfer-Encoding", "chunked");
@@ -184,6 +205,18 @@ private:
             }
         }
         return !head_only_ && framing_ != framing::none;
+    }
+    [[nodiscard]] bool within_length(std::uint64_t n) const noexcept {
+        return framing_ != framing::length || n <= length_left_;
+    }
+    // Of n body bytes, how many the length allows; those are counted against it.
+    std::uint64_t counted(std::uint64_t n) noexcept {
+        if (framing_ != framing::length) {
+            return n;
+        }
+        n = std::min(n, length_left_);
+        length_left_ -= n;
+        return n;
     }
     void write_chunk_size(std::uint64_t n) {
         char hex[20];
@@ -208,6 +241,7 @@ private:
     proto::byte_buffer staged_;
     std::vector<staged_file> files_;
     framing framing_ = framing::none;
+    std::uint64_t length_left_ = 0;   // of a body framed by its Content-Length
     bool head_only_ = false;
     bool chunked_ok_ = true;
     bool continue_ = false;
@@ -215,6 +249,7 @@ private:
     bool finished_ = false;
     bool built_ = false;
     bool head_fixed_ = false;
+    bool cut_short_ = false;
 };
 
 }  // namespace pfd::handlers

@@ -76,20 +76,47 @@ int host_has_body(const pfd_request* r) noexcept {
 
 bool valid_status(int status) noexcept { return status >= 200 && status <= 599; }
 
+// RFC 9110 8.6: no Content-Length on a 204; on a 304 only the 200's, which a module
+// answering with a body of its own does not give.
+bool without_content(int status) noexcept { return status == 204 || status == 304; }
+
+// A field line must not break the head: no CR, LF or NUL; a name is a token. The fields
+// the worker writes itself are not a module's (Server would come twice: RFC 9110 5.3).
+bool safe_field(std::string_view name, std::string_view value) noexcept {
+    if (name.empty()) {
+        return false;
+    }
+    for (char c : name) {
+        if (c <= ' ' || c == ':' || c == 0x7f) {
+            return false;
+        }
+    }
+    for (char c : value) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+            return false;
+        }
+    }
+    return !proto::iequals(name, "Content-Length") && !proto::iequals(name, "Transfer-Encoding") &&
+           !proto::iequals(name, "Connection") && !proto::iequals(name, "Date") && !proto::iequals(name, "Server");
+}
+
 int host_respond(pfd_request* r, int status, const char* content_type, const char* body, size_t len) noexcept {
     exchange* ex = answering(r);
     if (ex == nullptr) {
         return PFD_EGONE;
     }
-    if (!valid_status(status) || (body == nullptr && len != 0) || ex->answered()) {
+    const std::string_view type = content_type != nullptr ? std::string_view{content_type} : std::string_view{};
+    if (!valid_status(status) || (body == nullptr && len != 0) || ex->answered() || !safe_field("Content-Type", type)) {
         return PFD_EINVAL;
     }
     try {
         proto::response_head& h = ex->start(status);
-        if (content_type != nullptr && *content_type != '\0') {
-            h.add("Content-Type", content_type);
+        if (!type.empty()) {
+            h.add("Content-Type", type);
         }
-        h.add_content_length(len);
+        if (!without_content(status)) {
+            h.add_content_length(len);
+        }
         ex->write({body, len});
         ex->finish();
     } catch (...) {
@@ -108,25 +135,6 @@ int host_start(pfd_request* r, int status) noexcept {
     }
     ex->start(status);
     return PFD_OK;
-}
-
-// A field line must not break the head: no CR, LF or NUL; a name is a token.
-bool safe_field(std::string_view name, std::string_view value) noexcept {
-    if (name.empty()) {
-        return false;
-    }
-    for (char c : name) {
-        if (c <= ' ' || c == ':' || c == 0x7f) {
-            return false;
-        }
-    }
-    for (char c : value) {
-        if (c == '\r' || c == '\n' || c == '\0') {
-            return false;
-        }
-    }
-    return !proto::iequals(name, "Content-Length") && !proto::iequals(name, "Transfer-Encoding") &&
-           !proto::iequals(name, "Connection") && !proto::iequals(name, "Date");
 }
 
 int host_add_header(pfd_request* r, const char* name, size_t name_len, const char* value, size_t value_len) noexcept {
@@ -152,7 +160,8 @@ int host_set_length(pfd_request* r, uint64_t length) noexcept {
     if (ex == nullptr) {
         return PFD_EGONE;
     }
-    if (ex->source() != body_source::built || ex->head_ready() || ex->head().has_length()) {
+    if (ex->source() != body_source::built || ex->head_ready() || ex->head().has_length() ||
+        without_content(ex->head().status())) {
         return PFD_EINVAL;
     }
     ex->head().add_content_length(length);
@@ -168,11 +177,11 @@ int host_write(pfd_request* r, const char* data, size_t len) noexcept {
         return PFD_EINVAL;
     }
     try {
-        ex->write({data, len});
+        // Past its set_length(): what fits is sent, the rest refused.
+        return ex->write({data, len}) ? PFD_OK : PFD_EINVAL;
     } catch (...) {
         return PFD_EFULL;
     }
-    return PFD_OK;
 }
 
 int host_finish(pfd_request* r) noexcept {

@@ -31,7 +31,9 @@ bool take_number(std::string_view& s, std::uint64_t& out) noexcept {
     return true;
 }
 
-enum class spec_kind : std::uint8_t { invalid, unsatisfiable, satisfiable };
+// empty_suffix: a non-zero suffix of an empty representation, which RFC 9110 14.1.1 counts
+// satisfiable; no byte range says "none of zero bytes", so the answer is the whole (200).
+enum class spec_kind : std::uint8_t { invalid, unsatisfiable, satisfiable, empty_suffix };
 
 struct spec_result {
     spec_kind kind = spec_kind::invalid;
@@ -47,8 +49,11 @@ spec_result resolve_spec(std::string_view s, std::uint64_t size) noexcept {
         if (!take_number(s, suffix) || !s.empty()) {
             return {};
         }
-        if (suffix == 0 || size == 0) {
+        if (suffix == 0) {
             return {spec_kind::unsatisfiable, {}};
+        }
+        if (size == 0) {
+            return {spec_kind::empty_suffix, {}};
         }
         return {spec_kind::satisfiable, {size - std::min(suffix, size), size - 1}};
     }
@@ -130,6 +135,7 @@ range_set parse_range(std::string_view value, std::uint64_t size) noexcept {
     std::size_t overlapping = 0;
     std::size_t reversals = 0;
     bool any_unsatisfiable = false;
+    bool empty_suffix = false;
     std::uint8_t n = 0;
     while (true) {
         const std::size_t comma = list.find(',');
@@ -144,6 +150,9 @@ range_set parse_range(std::string_view value, std::uint64_t size) noexcept {
                 return out;
             case spec_kind::unsatisfiable:
                 any_unsatisfiable = true;
+                break;
+            case spec_kind::empty_suffix:
+                empty_suffix = true;
                 break;
             case spec_kind::satisfiable:
                 if (n > 0 && s.range.first < out.ranges[n - 1].first) {
@@ -169,7 +178,7 @@ range_set parse_range(std::string_view value, std::uint64_t size) noexcept {
     }
     if (n == 0) {
         // Only empty elements is no range-set at all: invalid, not unsatisfiable.
-        out.outcome = any_unsatisfiable ? range_outcome::unsatisfiable : range_outcome::ignore;
+        out.outcome = any_unsatisfiable && !empty_suffix ? range_outcome::unsatisfiable : range_outcome::ignore;
         return out;
     }
     out.count = coalesce(out.ranges, n);

@@ -339,6 +339,12 @@ void session::take_built() noexcept {
     answer_bytes_ += staged.size();
     out_.append(staged.view());
     staged.clear();
+    if (exchange_.cut_short()) {
+        // Its head is out, saying nothing of a close: the close itself ends the answer,
+        // and nothing the client pipelined after it is read as a request.
+        answer_conn_ = proto::connection_header::close;
+        parser_.finish_after_this_request();
+    }
 }
 
 void session::start_sending() noexcept {

@@ -103,7 +103,14 @@ static void bc_handle(void* state, pfd_request* r) {
         return;
     }
     if (!str_is(method, "POST")) {
-        answer_text(r, 405, "GET or POST\n");
+        /* RFC 9110 15.5.6: a 405 says which methods the resource takes. */
+        static const char text[] = "GET or POST\n";
+        host->start(r, 405);
+        host->add_header(r, "Content-Type", 12, "text/plain", 10);
+        host->add_header(r, "Allow", 5, "GET, POST", 9);
+        host->set_length(r, sizeof text - 1);
+        host->write(r, text, sizeof text - 1);
+        host->finish(r);
         return;
     }
     const int slot = query_slot(host->query(r));

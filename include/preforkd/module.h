@@ -68,7 +68,14 @@ typedef struct pfd_host {
 
     /* The answer. respond() is a whole answer at once. Otherwise: start(), headers,
      * optionally set_length(), then write() any number of times, then finish(); without a
-     * length the body is sent chunked (or, to an HTTP/1.0 client, ended by closing). */
+     * length the body is sent chunked (or, to an HTTP/1.0 client, ended by closing).
+     * The host keeps the framing whole whatever a module does: a write past set_length()
+     * sends what fits and returns PFD_EINVAL; a finish() short of it closes the connection
+     * after the bytes written (the client sees an incomplete answer, never the next one's
+     * bytes as this one's); a 204 or 304 gets no Content-Length (set_length: PFD_EINVAL)
+     * and no body. add_header() refuses CR, LF or NUL in a value and the fields the server
+     * writes itself (Content-Length, Transfer-Encoding, Connection, Date, Server); so does
+     * respond() a content type with CR, LF or NUL. */
     int (*respond)(pfd_request* r, int status, const char* content_type, const char* body, size_t len);
     int (*start)(pfd_request* r, int status);
     int (*add_header)(pfd_request* r, const char* name, size_t name_len, const char* value, size_t value_len);

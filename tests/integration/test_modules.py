@@ -363,6 +363,66 @@ def test_a_rebuilt_module_reloads_under_load_with_no_failed_request(server_facto
     assert ask(s.port, path="/app").body == b"version 2"
 
 
+# --------------------------------------------------------------------------- framing a module cannot break
+
+NEXT = request(path="/")   # pipelined behind each answer: must come back whole, or not at all
+
+
+def framing_server(server_factory):
+    return serve(server_factory, module_route(EXAMPLES / "testing/libframing.so", prefix="/f/"))
+
+
+def test_a_body_shorter_than_its_length_ends_with_the_connection(server_factory):
+    """RFC 9110 8.6 / RFC 9112 8: 3 bytes after Content-Length: 10. The client must not take
+    the next answer's bytes for the rest: the connection closes after them."""
+    s = framing_server(server_factory)
+    with Client(s.port) as c:
+        c.send(request(path="/f/?short") + NEXT)
+        head = c.read_response(head_only=True)
+        assert head.status == 200 and head.header("Content-Length") == "10", head
+        assert head.header("X-Results") == "0"
+        rest = c.buf
+        c.sock.settimeout(5)
+        try:
+            while data := c.sock.recv(65536):   # socket.timeout: it stayed open
+                rest += data
+        except ConnectionResetError:
+            pass
+        assert rest == b"abc", rest[:40]   # and the pipelined GET was never answered
+    assert get(s.port, "/").body == b"hello word"
+
+
+def test_a_body_longer_than_its_length_is_cut_and_the_write_refused(server_factory):
+    s = framing_server(server_factory)
+    with Client(s.port) as c:
+        c.send(request(path="/f/?long") + NEXT)
+        r = c.read_response()
+        assert (r.status, r.header("Content-Length"), r.body) == (200, "2", b"ab"), r
+        nxt = c.read_response()   # framed right: the next answer starts where this one ends
+        assert (nxt.status, nxt.body) == (200, b"hello word"), nxt
+        c.send(request(path="/f/?last"))
+        assert c.read_response().body == b"-1"   # PFD_EINVAL
+        assert c.buf == b""
+
+
+def test_a_module_cannot_inject_fields_or_frame_a_204(server_factory):
+    s = framing_server(server_factory)
+    with Client(s.port) as c:
+        c.send(request(path="/f/?inject"))
+        r = c.read_response()
+        assert r.header("X-Injected") is None and r.body == b"inject refused -1", r
+        # RFC 9110 8.6: no Content-Length on a 204 (and no body).
+        c.send(request(path="/f/?nocontent") + NEXT)
+        r = c.read_response(head_only=True)
+        assert r.status == 204 and r.header("Content-Length") is None, r
+        nxt = c.read_response()
+        assert (nxt.status, nxt.body) == (200, b"hello word"), nxt
+        # RFC 9110 5.3: Server is the server's, once.
+        c.send(request(path="/f/?server"))
+        r = c.read_response()
+        assert r.body == b"server -1" and [v for k, v in r.headers if k.lower() == "server"] == ["preforkd"], r
+
+
 # --------------------------------------------------------------------------- timeouts, queue, aborts
 
 def test_an_answer_that_never_comes_is_a_504_and_aborts(server_factory):

@@ -128,13 +128,16 @@ TEST_CASE("Range: unsatisfiable specs and 416", "[proto][range]") {
         {"bytes=0-1,10000-", ok, {{0, 1}}},  // unsatisfiable specs among others are dropped
         {"bytes=10000-,-0,9999-", ok, {{9999, 9999}}},
     });
-    // A 0-byte file has no byte to send.
+    // A 0-byte file has no byte to send; RFC 9110 14.1.1: a non-zero suffix is still the
+    // one satisfiable spec there, answered with the whole (empty) file.
     check_rows(0, {
         {"bytes=0-", unsat, {}},
         {"bytes=0-0", unsat, {}},
-        {"bytes=-1", unsat, {}},
+        {"bytes=-1", ignore, {}},
+        {"bytes=-5", ignore, {}},
         {"bytes=-0", unsat, {}},
-        {"bytes=0-0,-5", unsat, {}},
+        {"bytes=0-0,-5", ignore, {}},
+        {"bytes=0-0,-0", unsat, {}},
         {"bytes=5-1", ignore, {}},
         {"x=0-", ignore, {}},
     });
