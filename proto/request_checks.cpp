@@ -55,7 +55,7 @@ bool valid_ip_literal(std::string_view v) noexcept {
 // Bytes RFC 3986 allows in a path or query besides unreserved, sub-delims and
 // pct-encoded, plus what browsers send unencoded there (the WHATWG URL standard's
 // percent-encode sets leave "[ ] | ^" in a path, and also "\ ` { }" in a query): a
-// target with any other byte is refused, so no client a browser could be is.
+// target with any other byte is refused, and no request a browser sends is.
 constexpr auto path_table = alnum_and("-._~!$&'()*+,;=:@/%[]|^");
 constexpr auto query_table = alnum_and("-._~!$&'()*+,;=:@/%[]|^?\\`{}");
 
