@@ -2,6 +2,7 @@
 // handler seam. Every function checks that the request can still be answered (a module
 // that keeps a pointer past its answer or its abort gets PFD_EGONE, not a crash where
 // the check can see it).
+#include <algorithm>
 #include <string_view>
 
 #include "handlers/module_route.hpp"
@@ -48,6 +49,19 @@ pfd_str host_query(const pfd_request* r) noexcept {
     }
     const auto q = h->target.find('?');
     return q == std::string_view::npos ? pfd_str{} : str(h->target.substr(q + 1));
+}
+pfd_str host_authority(const pfd_request* r) noexcept {
+    const auto* h = head_of(r);
+    if (h == nullptr) {
+        return {};
+    }
+    if (h->form == proto::target_form::absolute) {
+        // scheme "://" authority, checked by the parser (proto/request_checks.cpp)
+        std::string_view t = h->target;
+        t.remove_prefix(std::min(t.find("://") + 3, t.size()));
+        return str(t.substr(0, t.find_first_of("/?")));
+    }
+    return str(h->find_header("host"));
 }
 size_t host_header_count(const pfd_request* r) noexcept {
     const auto* h = head_of(r);
@@ -265,6 +279,7 @@ constexpr pfd_host host_api{
     sizeof(pfd_host), host_method,  host_target,    host_path,  host_query,        host_header_count, host_header_at,
     host_header,      host_has_body, host_respond,  host_start, host_add_header,   host_set_length,   host_write,
     host_finish,      host_keep,     host_offload,  host_setting, host_worker_slot, host_send_message,
+    host_authority,
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The request back as JSON, through the C++ layer (preforkd/module.hpp):
-//   {"method":"POST","target":"/app/echo/x?a=1","path":"/app/echo/x","query":"a=1",
+//   {"method":"POST","target":"/app/echo/x?a=1","path":"/app/echo/x","query":"a=1","authority":"h",
 //    "has_body":true,"headers":[["Host","h"],...],"body":"..."}
 // Headers keep their order and repeats. The body is collected as it arrives (on_body)
 // and the answer goes out once the request is complete. A body that is not UTF-8 comes
@@ -135,6 +135,8 @@ public:
         json_string(out, r.path());
         out += ",\"query\":";
         json_string(out, r.query());
+        out += ",\"authority\":";
+        json_string(out, r.authority());
         out += ",\"has_body\":";
         out += r.has_body() ? "true" : "false";
         out += ",\"headers\":[";

@@ -100,6 +100,12 @@ typedef struct pfd_host {
      * full, PFD_E2BIG above 64 KiB, PFD_EINVAL without a channel. Delivered to on_message
      * of every module route of every receiving worker, on its loop thread. */
     int (*send_message)(pfd_worker* w, int slot, const char* data, size_t len);
+
+    /* Added after the first release: call only when struct_size is past it
+     * (offsetof(pfd_host, authority) < struct_size). The request's authority (during
+     * handle only): an absolute-form target's ("GET http://a.example:8080/x"), else the
+     * Host field's; empty if neither. RFC 9112 3.2.2: the target's wins over Host. */
+    pfd_str (*authority)(const pfd_request* r);
 } pfd_host;
 
 typedef struct pfd_module {

@@ -27,6 +27,7 @@
 #define PREFORKD_MODULE_HPP
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <new>
@@ -129,6 +130,10 @@ public:
     [[nodiscard]] std::string_view target() const noexcept { return view(h().target(r_)); }
     [[nodiscard]] std::string_view path() const noexcept { return view(h().path(r_)); }
     [[nodiscard]] std::string_view query() const noexcept { return view(h().query(r_)); }
+    // The target's authority in absolute-form, else Host (empty from a server too old to say).
+    [[nodiscard]] std::string_view authority() const noexcept {
+        return h().struct_size > offsetof(pfd_host, authority) ? view(h().authority(r_)) : std::string_view{};
+    }
     [[nodiscard]] std::string_view header(std::string_view name) const noexcept {
         return view(h().header(r_, name.data(), name.size()));
     }

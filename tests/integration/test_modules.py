@@ -109,6 +109,13 @@ def test_echo(server_factory):
     assert [h for h, _ in j["headers"]][:2] == ["Host", "Connection"]
     assert j["body"].encode() == body
 
+    # RFC 9112 3.2.2: the authority is an absolute-form target's, not Host's.
+    with Client(s.port) as c:
+        c.send(b"GET http://other.example:99/app/echo/q?x HTTP/1.1\r\nHost: a\r\n\r\n"
+               b"GET /app/echo/q HTTP/1.1\r\nHost: a:1\r\n\r\n")
+        assert json.loads(c.read_response().body)["authority"] == "other.example:99"
+        assert json.loads(c.read_response().body)["authority"] == "a:1"
+
     # A chunked body, in pieces a while apart (on_body more than once), then the answer.
     with Client(s.port) as c:
         c.send(request(method="PUT", path="/app/echo/c", headers={

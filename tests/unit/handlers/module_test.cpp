@@ -283,13 +283,14 @@ TEST_CASE("module route: the request's accessors, through echo", "[handlers][mod
     CHECK(test::contains(o.head, "Content-Type: application/json\r\n"));
     CHECK(o.body ==
           "{\"method\":\"POST\",\"target\":\"/app/echo/a%20b?x=1&y=\\\"2\\\"\",\"path\":\"/app/echo/a%20b\","
-          "\"query\":\"x=1&y=\\\"2\\\"\",\"has_body\":true,\"headers\":[[\"Host\",\"example\"],[\"X-Two\",\"first\"],"
+          "\"query\":\"x=1&y=\\\"2\\\"\",\"authority\":\"example\",\"has_body\":true,"
+          "\"headers\":[[\"Host\",\"example\"],[\"X-Two\",\"first\"],"
           "[\"x-two\",\"second\"],[\"X-Bytes\",\"caf\xc3\xa9 \\u0001 \\u00ff\"]],\"body\":\"hello \\\"body\\\"\\n\"}\n");
 
     const outcome plain = ask(rt, ex, "/app/echo/");
     CHECK(plain.body ==
-          "{\"method\":\"GET\",\"target\":\"/app/echo/\",\"path\":\"/app/echo/\",\"query\":\"\",\"has_body\":false,"
-          "\"headers\":[],\"body\":\"\"}\n");
+          "{\"method\":\"GET\",\"target\":\"/app/echo/\",\"path\":\"/app/echo/\",\"query\":\"\",\"authority\":\"\","
+          "\"has_body\":false,\"headers\":[],\"body\":\"\"}\n");
 
     req binary;
     binary.method = "PUT";
