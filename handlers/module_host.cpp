@@ -2,7 +2,6 @@
 // handler seam. Every function checks that the request can still be answered (a module
 // that keeps a pointer past its answer or its abort gets PFD_EGONE, not a crash where
 // the check can see it).
-#include <algorithm>
 #include <string_view>
 
 #include "handlers/module_route.hpp"
@@ -56,9 +55,10 @@ pfd_str host_authority(const pfd_request* r) noexcept {
         return {};
     }
     if (h->form == proto::target_form::absolute) {
-        // scheme "://" authority, checked by the parser (proto/request_checks.cpp)
+        // scheme "://" authority [path] [query], checked by the parser (proto/request_checks.cpp)
         std::string_view t = h->target;
-        t.remove_prefix(std::min(t.find("://") + 3, t.size()));
+        const auto sep = t.find("://");
+        t.remove_prefix(sep == std::string_view::npos ? t.size() : sep + 3);
         return str(t.substr(0, t.find_first_of("/?")));
     }
     return str(h->find_header("host"));
