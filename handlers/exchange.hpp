@@ -191,9 +191,8 @@ private:
         }
         if (!head_fixed_) {
             head_fixed_ = true;
-            const int st = head_.status();
-            if (st == 204 || st == 304 || (st >= 100 && st < 200)) {
-                framing_ = framing::none;   // RFC 9110 6.4.1: no content, whatever was said
+            if (proto::status_without_content(head_.status())) {
+                framing_ = framing::none;
             } else if (head_.has_length()) {
                 framing_ = framing::length;
                 length_left_ = head_.length();

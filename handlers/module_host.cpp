@@ -6,6 +6,7 @@
 
 #include "handlers/module_route.hpp"
 #include "proto/request.hpp"
+#include "proto/response.hpp"
 
 namespace pfd::handlers {
 
@@ -51,17 +52,7 @@ pfd_str host_query(const pfd_request* r) noexcept {
 }
 pfd_str host_authority(const pfd_request* r) noexcept {
     const auto* h = head_of(r);
-    if (h == nullptr) {
-        return {};
-    }
-    if (h->form == proto::target_form::absolute) {
-        // scheme "://" authority [path] [query], checked by the parser (proto/request_checks.cpp)
-        std::string_view t = h->target;
-        const auto sep = t.find("://");
-        t.remove_prefix(sep == std::string_view::npos ? t.size() : sep + 3);
-        return str(t.substr(0, t.find_first_of("/?")));
-    }
-    return str(h->find_header("host"));
+    return h != nullptr ? str(h->effective_authority()) : pfd_str{};
 }
 size_t host_header_count(const pfd_request* r) noexcept {
     const auto* h = head_of(r);
@@ -89,10 +80,6 @@ int host_has_body(const pfd_request* r) noexcept {
 }
 
 bool valid_status(int status) noexcept { return status >= 200 && status <= 599; }
-
-// RFC 9110 8.6: no Content-Length on a 204; on a 304 only the 200's, which a module
-// answering with a body of its own does not give.
-bool without_content(int status) noexcept { return status == 204 || status == 304; }
 
 // A field line must not break the head: no CR, LF or NUL; a name is a token. The fields
 // the worker writes itself are not a module's (Server would come twice: RFC 9110 5.3).
@@ -128,7 +115,9 @@ int host_respond(pfd_request* r, int status, const char* content_type, const cha
         if (!type.empty()) {
             h.add("Content-Type", type);
         }
-        if (!without_content(status)) {
+        // RFC 9110 8.6: no Content-Length on a 204; on a 304 only the 200's, which a
+        // module answering with a body of its own does not give.
+        if (!proto::status_without_content(status)) {
             h.add_content_length(len);
         }
         ex->write({body, len});
@@ -175,7 +164,7 @@ int host_set_length(pfd_request* r, uint64_t length) noexcept {
         return PFD_EGONE;
     }
     if (ex->source() != body_source::built || ex->head_ready() || ex->head().has_length() ||
-        without_content(ex->head().status())) {
+        proto::status_without_content(ex->head().status())) {
         return PFD_EINVAL;
     }
     ex->head().add_content_length(length);

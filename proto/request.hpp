@@ -38,6 +38,7 @@ struct request_head {
     std::string_view target;
     target_form form = target_form::origin;
     std::string_view path;       // the target's path, without query; "*" for asterisk-form
+    std::string_view authority;  // absolute-form only (not kept up otherwise): the target's authority
     std::uint8_t version_major = 1;
     std::uint8_t version_minor = 1;
     bool keep_alive = true;      // after this request, per version and Connection
@@ -47,6 +48,10 @@ struct request_head {
     std::uint16_t header_count = 0;
 
     [[nodiscard]] std::string_view find_header(std::string_view name) const noexcept;
+    // RFC 9112 3.2.2: an absolute-form target's authority, else Host's (empty if neither).
+    [[nodiscard]] std::string_view effective_authority() const noexcept {
+        return form == target_form::absolute ? authority : find_header("host");
+    }
 };
 
 // ASCII case-insensitive equality (field names, tokens); inline: it runs for every header.

@@ -251,6 +251,7 @@ refusal classify_target(request_head& head) noexcept {
             return {400, "invalid authority in an absolute-form target"};
         }
         form = target_form::absolute;
+        head.authority = authority;
         t.remove_prefix(path_start);
     }
     const std::string_view path = path_before_query(t);

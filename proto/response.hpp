@@ -85,4 +85,9 @@ std::string_view head_end(connection_header conn) noexcept;
 
 std::string_view reason_phrase(int status) noexcept;
 
+// RFC 9110 6.4.1: an answer with this status has no content, whatever its head says.
+[[nodiscard]] constexpr bool status_without_content(int status) noexcept {
+    return status == 204 || status == 304 || (status >= 100 && status < 200);
+}
+
 }  // namespace pfd::proto

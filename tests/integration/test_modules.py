@@ -441,6 +441,12 @@ def test_an_answer_that_never_comes_is_a_504_and_aborts(server_factory):
     assert r.status == 504
     assert 0.9 <= took < 2.0, took
     assert ask(s.port, path="/slow/aborts").body == b"1"   # on_abort ran
+    # RFC 9110 9.3.2: the 504 to a HEAD has its length and no body.
+    with Client(s.port) as c:
+        c.send(request(method="HEAD", path="/slow/forever"))
+        r = c.read_response(head_only=True)
+        assert r.status == 504 and int(r.header("Content-Length")) > 0, r
+        assert c.buf == b"" and c.closed_by_peer(), c.buf[:40]   # a 504 closes, after the head only
 
 
 def sleepy_server(server_factory, **kw):

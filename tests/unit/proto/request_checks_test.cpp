@@ -185,6 +185,23 @@ TEST_CASE("classify_target: forms and paths", "[proto][checks]") {
     }
 }
 
+TEST_CASE("classify_target: an absolute-form target's authority is the effective one", "[proto][checks]") {
+    request_head head;
+    head.headers[0] = {"Host", "from-host"};
+    head.header_count = 1;
+    head.method = method::get;
+    head.target = "http://[::1]:8080/p?q";
+    REQUIRE_FALSE(classify_target(head));
+    CHECK(head.authority == "[::1]:8080");
+    CHECK(head.effective_authority() == "[::1]:8080");
+    head.target = "HTTPS://h?q";
+    REQUIRE_FALSE(classify_target(head));
+    CHECK(head.effective_authority() == "h");
+    head.target = "/p";
+    REQUIRE_FALSE(classify_target(head));
+    CHECK(head.effective_authority() == "from-host");   // RFC 9112 3.2.2: else Host
+}
+
 TEST_CASE("check_host, check_transfer_encoding, check_content_length, expectations", "[proto][checks]") {
     CHECK(check_host(0, true, 1).status == 400);   // missing in HTTP/1.1
     CHECK(std::string_view{check_host(0, true, 1).reason} == "missing Host header");
