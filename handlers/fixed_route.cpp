@@ -1,6 +1,7 @@
 #include "handlers/fixed_route.hpp"
 
 #include "handlers/method_policy.hpp"
+#include "proto/conditional.hpp"
 
 namespace pfd::handlers {
 
@@ -8,9 +9,45 @@ fixed_route::fixed_route(std::string_view content_type, std::string body, const 
                          const error_pages& errors)
     : content_{200, content_type, std::move(body)}, options_{&options}, errors_{&errors} {}
 
+namespace {
+
+// Whether a field may be If-Match or If-None-Match, by length and first letter: this runs
+// for every request to the route, and the common one has neither.
+bool may_name_a_precondition(const proto::request_head& head) noexcept {
+    for (std::size_t i = 0; i < head.header_count; ++i) {
+        const std::string_view name = head.headers[i].name;
+        if ((name.size() == 8 || name.size() == 13) && (name[0] | 0x20) == 'i') {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The outcome of the preconditions for a representation without validators. Cold: out of
+// the common request's way.
+[[gnu::cold]] proto::precondition without_validators(const proto::request_head& head) noexcept {
+    proto::conditional_request fields;
+    fields.method = head.method;
+    fields.if_match = head.find_header("If-Match");
+    fields.if_none_match = head.find_header("If-None-Match");
+    return proto::evaluate_preconditions(fields, {}, 0);
+}
+
+}  // namespace
+
 void fixed_route::on_head(exchange& ex, const proto::request_head& head) noexcept {
     switch (answer_for(head.method)) {
-        case get_like_answer::content: ex.respond(content_); break;
+        case get_like_answer::content:
+            if (!may_name_a_precondition(head)) [[likely]] {
+                ex.respond(content_);
+                break;
+            }
+            switch (without_validators(head)) {
+                case proto::precondition::pass: ex.respond(content_); break;
+                case proto::precondition::not_modified: ex.respond(not_modified_); break;
+                case proto::precondition::failed: ex.respond(errors_->get(412)); break;
+            }
+            break;
         case get_like_answer::options: ex.respond(*options_); break;
         case get_like_answer::not_allowed: ex.respond(errors_->get(405)); break;
     }

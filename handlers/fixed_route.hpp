@@ -1,5 +1,8 @@
 #pragma once
-// A resource whose answer the configuration fixes (`body`, `content_type`).
+// A resource whose answer the configuration fixes (`body`, `content_type`). It has no
+// validators (no ETag, no Last-Modified), so of the preconditions (RFC 9110 13.2.2) only
+// If-Match and If-None-Match apply, and only their "*" can match: `If-None-Match: *`
+// gets 304, an If-Match other than "*" 412, and the date fields are ignored (13.1.3).
 #include <string>
 #include <string_view>
 
@@ -18,6 +21,7 @@ public:
 
 private:
     proto::prepared_response content_;
+    proto::prepared_response not_modified_{304, {}, {}};
     const proto::prepared_response* options_;
     const error_pages* errors_;
 };

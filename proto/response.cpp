@@ -44,10 +44,14 @@ prepared_response::prepared_response(int status, std::string_view content_type, 
         .append(server_name)
         .append("\r\nDate: ");
     after_date_.append("\r\n");
-    if (!content_type.empty()) {
-        after_date_.append("Content-Type: ").append(content_type).append("\r\n");
+    // A 304 describes a 200 it does not send: a Content-Length of 0 would say the 200's
+    // content is empty (RFC 9110 8.6), so an answer that cannot have content gets neither.
+    if (!status_without_content(status)) {
+        if (!content_type.empty()) {
+            after_date_.append("Content-Type: ").append(content_type).append("\r\n");
+        }
+        after_date_.append("Content-Length: ").append(std::to_string(body_.size())).append("\r\n");
     }
-    after_date_.append("Content-Length: ").append(std::to_string(body_.size())).append("\r\n");
     after_date_.append(extra_headers);
     whole_fits_ = before_date_.size() + http_date_size + after_date_.size() + head_end(connection_header::none).size() +
                       body_.size() <= whole_limit;

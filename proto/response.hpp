@@ -24,6 +24,8 @@ inline constexpr std::string_view server_name = "preforkd";
 class prepared_response {
 public:
     // extra_headers: whole lines, each ending in CRLF (e.g. "Allow: GET, HEAD\r\n").
+    // A status without content (204, 304, 1xx) takes an empty body and gets no
+    // Content-Type or Content-Length.
     prepared_response(int status, std::string_view content_type, std::string body,
                       std::string_view extra_headers = {});
 

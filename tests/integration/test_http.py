@@ -160,6 +160,44 @@ def test_head_has_length_and_no_body(srv):
         assert c.buf == b""
 
 
+@pytest.mark.parametrize("fields, status", [
+    ({"If-None-Match": "*"}, 304),            # "*" matches the route's content (RFC 9110 13.1.2)
+    ({"if-none-match": " * "}, 304),
+    ({"If-None-Match": '"x"'}, 200),          # no ETag: no tag matches
+    ({"If-Match": '"x"'}, 412),               # 13.1.1: MUST NOT perform the method
+    ({"If-Match": "*"}, 200),
+    ({"If-Match": "*", "If-None-Match": "*"}, 304),
+    ({"If-Match": '"x"', "If-None-Match": "*"}, 412),   # 13.2.2: If-Match first
+    ({"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}, 200),   # no Last-Modified: ignored
+    ({"If-Unmodified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}, 200),
+    ({"If-Range": '"x"', "Range": "bytes=0-1"}, 200),
+])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_fixed_route_evaluates_preconditions(srv, fields, status, method):
+    """A fixed route has no validators, so only "*" can match; the answer after it on the
+    same connection shows the 304 and 412 are framed (no body, then the next answer)."""
+    with Client(srv.port) as c:
+        c.send(request(method=method, path="/", headers={"Host": "x", **fields}) + request(path="/a"))
+        r = c.read_response(head_only=method == "HEAD" or status == 304)
+        assert r.status == status, r
+        if status == 304:
+            assert r.header("Content-Length") is None and r.header("Content-Type") is None
+            assert r.header("Date") is not None
+        elif method == "GET":
+            assert r.body == (b"hello word" if status == 200 else b"Precondition Failed\n")
+        nxt = c.read_response()
+        assert (nxt.status, nxt.body) == (200, b"route a body")
+
+
+def test_preconditions_do_not_apply_to_a_fixed_routes_options_or_405(srv):
+    """13.1.1: OPTIONS selects no representation, and a 405 would not be 2xx anyway."""
+    with Client(srv.port) as c:
+        c.send(request(method="OPTIONS", path="/", headers={"Host": "x", "If-Match": '"x"'}))
+        assert c.read_response().status == 200
+        c.send(request(method="DELETE", path="/", headers={"Host": "x", "If-None-Match": "*"}))
+        assert c.read_response().status == 405
+
+
 def test_connection_close_is_honoured(srv):
     with Client(srv.port) as c:
         c.send(request(headers={"Host": "x", "Connection": "close"}))

@@ -32,6 +32,18 @@ TEST_CASE("connection header variants and HEAD", "[proto][response]") {
     CHECK(out.view().ends_with("Content-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"));
 }
 
+TEST_CASE("a prepared 304 or 204 has no Content-Type or Content-Length", "[proto][response]") {
+    // RFC 9110 8.6: a 304's Content-Length would claim the 200's content is empty.
+    for (int status : {304, 204}) {
+        prepared_response r{status, "text/plain", ""};
+        byte_buffer out;
+        r.write(out, date, connection_header::keep_alive, true);
+        CHECK(out.view() == "HTTP/1.1 " + std::to_string(status) + " " + std::string{reason_phrase(status)} +
+                                "\r\nServer: preforkd\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                                "Connection: keep-alive\r\n\r\n");
+    }
+}
+
 TEST_CASE("http date is IMF-fixdate", "[proto][date]") {
     auto d = format_http_date(784111777);
     CHECK(std::string_view(d.data(), d.size()) == date);
