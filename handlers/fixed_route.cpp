@@ -23,35 +23,38 @@ bool may_name_a_precondition(const proto::request_head& head) noexcept {
     return false;
 }
 
-// The outcome of the preconditions for a representation without validators. Cold: out of
-// the common request's way.
-[[gnu::cold]] proto::precondition without_validators(const proto::request_head& head) noexcept {
-    proto::conditional_request fields;
-    fields.method = head.method;
-    fields.if_match = head.find_header("If-Match");
-    fields.if_none_match = head.find_header("If-None-Match");
-    return proto::evaluate_preconditions(fields, {}, 0);
-}
-
 }  // namespace
 
 void fixed_route::on_head(exchange& ex, const proto::request_head& head) noexcept {
     switch (answer_for(head.method)) {
         case get_like_answer::content:
-            if (!may_name_a_precondition(head)) [[likely]] {
+            if (may_name_a_precondition(head)) [[unlikely]] {
+                answer_conditionally(ex, head);
+            } else {
                 ex.respond(content_);
-                break;
-            }
-            switch (without_validators(head)) {
-                case proto::precondition::pass: ex.respond(content_); break;
-                case proto::precondition::not_modified: ex.respond(not_modified_); break;
-                case proto::precondition::failed: ex.respond(errors_->get(412)); break;
             }
             break;
         case get_like_answer::options: ex.respond(*options_); break;
         case get_like_answer::not_allowed: ex.respond(errors_->get(405)); break;
     }
     accept_body(ex, head);
+}
+
+void fixed_route::answer_conditionally(exchange& ex, const proto::request_head& head) noexcept {
+    try {
+        std::string joined_match, joined_none_match;   // fields sent on several lines (RFC 9110 5.3)
+        proto::conditional_request fields;
+        fields.method = head.method;
+        fields.if_match = head.combined_field("If-Match", joined_match);
+        fields.if_none_match = head.combined_field("If-None-Match", joined_none_match);
+        switch (proto::evaluate_preconditions(fields, {}, 0)) {
+            case proto::precondition::pass: ex.respond(content_); break;
+            case proto::precondition::not_modified: ex.respond(not_modified_); break;
+            case proto::precondition::failed: ex.respond(errors_->get(412)); break;
+        }
+    } catch (...) {
+        ex.respond(errors_->get(500));   // out of memory: this request, not the worker
+    }
 }
 
 void not_found::on_head(exchange& ex, const proto::request_head& head) noexcept {

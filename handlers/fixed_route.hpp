@@ -20,6 +20,9 @@ public:
     // Answered at the head: the body, if any, is discarded as it passes.
 
 private:
+    // Out of line, and out of the common request's way (its registers and stack too).
+    [[gnu::cold, gnu::noinline]] void answer_conditionally(exchange& ex, const proto::request_head& head) noexcept;
+
     proto::prepared_response content_;
     proto::prepared_response not_modified_{304, {}, {}};
     const proto::prepared_response* options_;

@@ -14,7 +14,7 @@ route_table::route_table(const std::vector<route_spec>& routes, const mime_overr
     for (std::size_t i = 0; i < routes.size(); ++i) {
         const route_spec& r = routes[i];
         if (!r.builtin.empty()) {
-            std::unique_ptr<handler> h = builtins ? builtins(r, errors_) : nullptr;
+            std::unique_ptr<handler> h = builtins ? builtins(r, errors_, options_) : nullptr;
             if (h == nullptr) {
                 // Without the worker (unit tests): such a route is not there.
                 continue;

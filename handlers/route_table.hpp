@@ -20,8 +20,10 @@
 namespace pfd::handlers {
 
 // Makes the handler of a route answered by the worker itself (route_spec::builtin),
-// which sees what a handler cannot (the scoreboard, the server's readiness).
-using builtin_factory = std::function<std::unique_ptr<handler>(const route_spec&, const error_pages&)>;
+// which sees what a handler cannot (the scoreboard, the server's readiness). `options`:
+// the answer to OPTIONS of a resource that allows GET, HEAD and OPTIONS.
+using builtin_factory = std::function<std::unique_ptr<handler>(const route_spec&, const error_pages&,
+                                                               const proto::prepared_response& options)>;
 
 class route_table {
 public:

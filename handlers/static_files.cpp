@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -67,20 +68,23 @@ void static_files::on_head(exchange& ex, const proto::request_head& head) noexce
         case get_like_answer::options: ex.respond(*options_); return;
         case get_like_answer::not_allowed: ex.respond(errors_->get(405)); return;
     }
-    const request_view req{
-        .head_only = head.method == proto::method::head,
-        .method = head.method,
-        .path = head.path,
-        .query = head.form == proto::target_form::origin ? query_of(head.target) : std::string_view{},
-        .if_match = head.find_header("If-Match"),
-        .if_none_match = head.find_header("If-None-Match"),
-        .if_modified_since = head.find_header("If-Modified-Since"),
-        .if_unmodified_since = head.find_header("If-Unmodified-Since"),
-        .if_range = head.find_header("If-Range"),
-        .range = head.find_header("Range"),
-        .accept_encoding = settings_.precompressed ? head.find_header("Accept-Encoding") : std::string_view{},
-    };
     try {
+        // A field sent on several lines is read as one (RFC 9110 5.3); joined only then.
+        std::array<std::string, 7> joined;
+        const request_view req{
+            .head_only = head.method == proto::method::head,
+            .method = head.method,
+            .path = head.path,
+            .query = head.form == proto::target_form::origin ? query_of(head.target) : std::string_view{},
+            .if_match = head.combined_field("If-Match", joined[0]),
+            .if_none_match = head.combined_field("If-None-Match", joined[1]),
+            .if_modified_since = head.combined_field("If-Modified-Since", joined[2]),
+            .if_unmodified_since = head.combined_field("If-Unmodified-Since", joined[3]),
+            .if_range = head.combined_field("If-Range", joined[4]),
+            .range = head.combined_field("Range", joined[5]),
+            .accept_encoding = settings_.precompressed ? head.combined_field("Accept-Encoding", joined[6])
+                                                       : std::string_view{},
+        };
         proto::target_path target = proto::resolve_target_path(head.path, prefix_, {settings_.allow_dotfiles});
         if (target.status != 0) {
             answer_status(ex, req, target.status);
@@ -189,8 +193,17 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
         }
     }
     const std::string_view etag = v->etag.view();
-    const std::string_view last_modified{e.last_modified_text.data(), e.last_modified_text.size()};
     const std::time_t now = unix_seconds_coarse();
+    // RFC 9110 8.8.2.1: a Last-Modified later than the Date (a file stamped in the future)
+    // MUST be sent, and compared, as the Date instead.
+    std::time_t modified = e.last_modified;
+    std::string_view last_modified{e.last_modified_text.data(), e.last_modified_text.size()};
+    std::array<char, proto::http_date_size> now_text{};
+    if (modified > now) [[unlikely]] {
+        modified = now;
+        now_text = proto::format_http_date(now);
+        last_modified = {now_text.data(), now_text.size()};
+    }
     // Fields of every answer about this representation (a 304 has them as the 200 would).
     auto validators = [&](proto::response_head& h) {
         h.add("ETag", etag);
@@ -204,7 +217,7 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
     };
     const proto::conditional_request cond{req.method, req.if_match, req.if_none_match, req.if_modified_since,
                                           req.if_unmodified_since, now};
-    switch (proto::evaluate_preconditions(cond, etag, e.last_modified)) {
+    switch (proto::evaluate_preconditions(cond, etag, modified)) {
         case proto::precondition::pass: break;
         case proto::precondition::not_modified: {
             validators(ex.start(304));
@@ -217,7 +230,7 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
     proto::range_set ranges;
     // RFC 9110 14.2: Range is defined for GET only; HEAD gets the whole answer's head.
     if (!req.range.empty() && req.method == proto::method::get &&
-        proto::if_range_allows(req.if_range, etag, e.last_modified, now)) {
+        proto::if_range_allows(req.if_range, etag, modified, now)) {
         ranges = proto::parse_range(req.range, size);
     }
     if (ranges.outcome == proto::range_outcome::unsatisfiable) {

@@ -3,6 +3,7 @@
 // (or by the parser's own head buffer when a head arrived in several reads).
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace pfd::proto {
@@ -47,7 +48,13 @@ struct request_head {
     std::array<header, max_headers> headers{};
     std::uint16_t header_count = 0;
 
+    // The first line's value of the field `name` ("" if absent).
     [[nodiscard]] std::string_view find_header(std::string_view name) const noexcept;
+    // The field's value as RFC 9110 5.3 defines it: the one line's, or, for a field sent on
+    // several lines, their values joined in order with ", " in `joined`, a view of which is
+    // returned. A singleton field (a date, Range) sent twice so reads as one invalid value,
+    // which is what 13.1.3 and 14.2 want ignored. "" if absent.
+    [[nodiscard]] std::string_view combined_field(std::string_view name, std::string& joined) const;
     // RFC 9112 3.2.2: an absolute-form target's authority, else Host's (empty if neither).
     [[nodiscard]] std::string_view effective_authority() const noexcept {
         return form == target_form::absolute ? authority : find_header("host");

@@ -172,7 +172,7 @@ int request_parser::on_header_value_complete() noexcept {
 }
 
 int request_parser::on_headers_complete() noexcept {
-    const llhttp_t& ll = as_llhttp(llhttp_);
+    llhttp_t& ll = as_llhttp(llhttp_);
     if (ll.http_major != 1) {   // an HTTP/0.9 line ("GET /") has no version to complete
         fail(version_.empty() ? 400 : 505, version_.empty() ? "request line without an HTTP version"
                                                             : "unsupported HTTP version");
@@ -187,6 +187,12 @@ int request_parser::on_headers_complete() noexcept {
     head_.version_major = 1;
     head_.version_minor = std::min<std::uint8_t>(ll.http_minor, 1);
     head_.method = to_method(ll.method);
+    // RFC 9110 7.8: a server MUST ignore Upgrade in an HTTP/1.0 request. llhttp would stop
+    // after it as after a switch of protocols; cleared here, it reads on (and a
+    // "Connection: Upgrade, keep-alive" keeps the connection).
+    if (ll.upgrade != 0 && ll.http_minor == 0 && ll.method != HTTP_CONNECT) {
+        ll.upgrade = 0;
+    }
     head_.keep_alive = llhttp_should_keep_alive(&ll) != 0 && ll.upgrade == 0;
     int hosts = 0;
     bool host_ok = true;

@@ -46,8 +46,9 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
       access_{make_access_log(cfg, stats.slot.load(std::memory_order_relaxed))},
       routes_{cfg.routes, cfg.mime, &offload_, stats.slot.load(std::memory_order_relaxed), &messages_,
               &stats.in_module,
-              [this, &board](const handlers::route_spec& spec, const handlers::error_pages& errors) {
-                  return make_builtin_route(spec, builtin_context{&board, stats_, &ctx_}, errors);
+              [this, &board](const handlers::route_spec& spec, const handlers::error_pages& errors,
+                             const proto::prepared_response& options) {
+                  return make_builtin_route(spec, builtin_context{&board, stats_, &ctx_}, {&errors, &options});
               }},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),

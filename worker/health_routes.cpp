@@ -1,7 +1,6 @@
 // livez and readyz, for load balancers and Kubernetes probes.
 #include <atomic>
 
-#include "handlers/method_policy.hpp"
 #include "proto/response.hpp"
 #include "worker/builtin_routes.hpp"
 #include "worker/session.hpp"
@@ -13,28 +12,28 @@ namespace {
 // 200 while the loop runs: answering at all is the proof.
 class livez final : public handlers::handler {
 public:
-    explicit livez(const handlers::error_pages& errors) : errors_{&errors} {}
+    explicit livez(shared_answers answers) : answers_{answers} {}
 
     void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
-        ex.respond(handlers::answer_for(head.method) == handlers::get_like_answer::not_allowed ? errors_->get(405)
-                                                                                              : alive_);
+        const proto::prepared_response* other = answers_.for_method(head.method);
+        ex.respond(other != nullptr ? *other : alive_);
         handlers::accept_body(ex, head);
     }
 
 private:
     proto::prepared_response alive_{200, "text/plain", "ok\n", "Cache-Control: no-store\r\n"};
-    const handlers::error_pages* errors_;
+    shared_answers answers_;
 };
 
 // 200 only while the current generation is ready and nothing is draining: a balancer
 // stops sending new work here before anything is refused.
 class readyz final : public handlers::handler {
 public:
-    readyz(const builtin_context& ctx, const handlers::error_pages& errors) : ctx_{ctx}, errors_{&errors} {}
+    readyz(const builtin_context& ctx, shared_answers answers) : ctx_{ctx}, answers_{answers} {}
 
     void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
-        if (handlers::answer_for(head.method) == handlers::get_like_answer::not_allowed) {
-            ex.respond(errors_->get(405));
+        if (const proto::prepared_response* other = answers_.for_method(head.method)) {
+            ex.respond(*other);
         } else {
             ex.respond(ready() ? ready_ : draining() ? draining_ : starting_);
         }
@@ -57,17 +56,17 @@ private:
     proto::prepared_response ready_{200, "text/plain", "ready\n", "Cache-Control: no-store\r\n"};
     proto::prepared_response starting_{503, "text/plain", "not ready: starting\n", "Cache-Control: no-store\r\n"};
     proto::prepared_response draining_{503, "text/plain", "not ready: draining\n", "Cache-Control: no-store\r\n"};
-    const handlers::error_pages* errors_;
+    shared_answers answers_;
 };
 
 }  // namespace
 
-std::unique_ptr<handlers::handler> make_livez_route(const builtin_context&, const handlers::error_pages& errors) {
-    return std::make_unique<livez>(errors);
+std::unique_ptr<handlers::handler> make_livez_route(const builtin_context&, shared_answers answers) {
+    return std::make_unique<livez>(answers);
 }
 
-std::unique_ptr<handlers::handler> make_readyz_route(const builtin_context& ctx, const handlers::error_pages& errors) {
-    return std::make_unique<readyz>(ctx, errors);
+std::unique_ptr<handlers::handler> make_readyz_route(const builtin_context& ctx, shared_answers answers) {
+    return std::make_unique<readyz>(ctx, answers);
 }
 
 }  // namespace pfd::worker

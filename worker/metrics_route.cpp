@@ -13,12 +13,12 @@ namespace {
 
 class metrics_route final : public handlers::handler {
 public:
-    metrics_route(const builtin_context& ctx, const handlers::error_pages& errors) : board_{ctx.board}, errors_{&errors} {}
+    metrics_route(const builtin_context& ctx, shared_answers answers) : board_{ctx.board}, answers_{answers} {}
 
     void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
         handlers::accept_body(ex, head);
-        if (handlers::answer_for(head.method) == handlers::get_like_answer::not_allowed) {
-            ex.respond(errors_->get(405));
+        if (const proto::prepared_response* other = answers_.for_method(head.method)) {
+            ex.respond(*other);
             return;
         }
         try {
@@ -31,22 +31,22 @@ public:
             ex.write(body);
             ex.finish();
         } catch (...) {
-            ex.respond(errors_->get(500));   // out of memory
+            ex.respond(answers_.errors->get(500));   // out of memory
         }
     }
 
 private:
     const scoreboard* board_;
-    const handlers::error_pages* errors_;
+    shared_answers answers_;
 };
 
 }  // namespace
 
-std::unique_ptr<handlers::handler> make_metrics_route(const builtin_context& ctx, const handlers::error_pages& errors) {
+std::unique_ptr<handlers::handler> make_metrics_route(const builtin_context& ctx, shared_answers answers) {
     if (ctx.board == nullptr) {
         return nullptr;
     }
-    return std::make_unique<metrics_route>(ctx, errors);
+    return std::make_unique<metrics_route>(ctx, answers);
 }
 
 }  // namespace pfd::worker

@@ -198,6 +198,39 @@ def test_preconditions_do_not_apply_to_a_fixed_routes_options_or_405(srv):
         assert c.read_response().status == 405
 
 
+BUILTIN_ROUTES = ROUTES + """
+[[route]]
+path = "/livez"
+builtin = "livez"
+
+[[route]]
+path = "/readyz"
+builtin = "readyz"
+
+[[route]]
+path = "/metrics"
+builtin = "metrics"
+"""
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/metrics"])
+def test_builtin_routes_answer_options_with_allow_and_no_body(server_factory, path):
+    """RFC 9110 9.3.7: OPTIONS gets Allow, as the 405 advertises, not the GET's content."""
+    s = server_factory(routes=BUILTIN_ROUTES)
+    with Client(s.port) as c:
+        c.send(request(method="OPTIONS", path=path, headers={"Host": "x"}) + request(path="/a"))
+        r = c.read_response()
+        assert r.status == 200, r
+        assert r.header("Allow") == "GET, HEAD, OPTIONS"
+        assert r.header("Content-Length") == "0" and r.body == b""
+        assert (c.read_response().body) == b"route a body"
+        c.send(request(method="DELETE", path=path, headers={"Host": "x"}))
+        r = c.read_response()
+        assert r.status == 405 and r.header("Allow") == "GET, HEAD, OPTIONS"
+        c.send(request(method="GET", path=path, headers={"Host": "x"}))
+        assert c.read_response().status in ((200, 503) if path == "/readyz" else (200,))   # 503: still starting
+
+
 def test_connection_close_is_honoured(srv):
     with Client(srv.port) as c:
         c.send(request(headers={"Host": "x", "Connection": "close"}))

@@ -742,6 +742,70 @@ def test_every_conditional_header(server_factory, tree):
             assert r.status == 404, (hdrs, r)
 
 
+def test_a_field_sent_on_several_lines_is_read_as_one(server_factory, tree):
+    """RFC 9110 5.3: lines of one field are one list, in order. A client (or a proxy
+    merging requests) may split If-None-Match or Accept-Encoding; a date sent twice is a
+    list of dates, which 13.1.3/13.1.4 say to ignore, and two Ranges are ignored too."""
+    _, root, _ = tree
+    f = root / "lines.css"
+    f.write_bytes(b"plain css\n" * 20)
+    (root / "lines.css.br").write_bytes(b"BR" * 10)
+    (root / "lines.css.gz").write_bytes(b"GZ" * 10)
+    lm_unix = 1_600_000_000
+    for p in [f, root / "lines.css.br", root / "lines.css.gz"]:
+        os.utime(p, (lm_unix, lm_unix))
+    s = start(server_factory, root, precompressed=True)
+    lm = email.utils.formatdate(lm_unix, usegmt=True)
+    earlier = email.utils.formatdate(lm_unix - 1, usegmt=True)
+
+    def get_lines(lines):
+        with Client(s.port) as c:
+            c.send(b"GET /static/lines.css HTTP/1.1\r\nHost: x\r\n" + b"".join(l + b"\r\n" for l in lines) +
+                   b"\r\n")
+            return read_answer(c)
+
+    etag = get_lines([]).header("ETag")
+    assert etag
+    e = etag.encode()
+    assert get_lines([b'If-None-Match: "x"', b"If-None-Match: " + e]).status == 304
+    assert get_lines([b'If-Match: "x"', b"If-Match: " + e]).status == 200
+    assert get_lines([b'If-Match: "x"', b'If-Match: "y"']).status == 412
+    # Two dates: not an HTTP-date, so ignored (one of them alone would decide).
+    assert get_lines([b"If-Unmodified-Since: " + earlier.encode()] * 2).status == 200
+    assert get_lines([b"If-Modified-Since: " + lm.encode(), b"If-Modified-Since: " + earlier.encode()]).status == 200
+    assert get_lines([b"If-Modified-Since: " + lm.encode()]).status == 304
+    # Accept-Encoding over two lines: br refused on the second.
+    r = get_lines([b"Accept-Encoding: *", b"Accept-Encoding: br;q=0"])
+    assert (r.status, r.header("Content-Encoding"), r.body) == (200, "gzip", b"GZ" * 10)
+    r = get_lines([b"Accept-Encoding: identity;q=0.5", b"Accept-Encoding: br"])
+    assert r.header("Content-Encoding") == "br"
+    # Two Ranges: an invalid range set, so the whole file.
+    r = get_lines([b"Range: bytes=0-1", b"Range: bytes=3-4"])
+    assert (r.status, len(r.body)) == (200, 200)
+
+
+def test_a_file_stamped_in_the_future_is_last_modified_now(server_factory, tree):
+    """RFC 9110 8.8.2.1: Last-Modified never later than Date; the Date stands in for it,
+    in the field and in the comparisons."""
+    _, root, _ = tree
+    f = root / "future.txt"
+    f.write_bytes(b"from the future\n")
+    future = int(time.time()) + 10 * 365 * 86400
+    os.utime(f, (future, future))
+    s = start(server_factory, root)
+    with Client(s.port) as c:
+        r = get_on(c, "/static/future.txt")
+        assert r.status == 200 and r.body == b"from the future\n"
+        date = email.utils.parsedate_to_datetime(r.header("Date"))
+        modified = email.utils.parsedate_to_datetime(r.header("Last-Modified"))
+        assert modified <= date, (r.header("Last-Modified"), r.header("Date"))
+        # A client echoing the file's real (future) date is answered on the clamped one:
+        # If-Modified-Since later than Last-Modified is "not modified".
+        far = email.utils.formatdate(future, usegmt=True)
+        assert get_on(c, "/static/future.txt", headers={"If-Modified-Since": far}).status == 304
+        assert get_on(c, "/static/future.txt", headers={"If-Unmodified-Since": far}).status == 200
+
+
 # --------------------------------------------------------------------------- precompressed
 
 def test_precompressed_siblings(server_factory, tree):

@@ -205,6 +205,21 @@ TEST_CASE("find_header matches names case-insensitively and returns empty when a
     CHECK(s.heads[0].missing_lookup_empty);
 }
 
+TEST_CASE("combined_field joins a field's lines in order with \", \" (RFC 9110 5.3)", "[proto][parser]") {
+    request_head h;
+    const header fields[] = {{"Accept", "a"}, {"If-None-Match", "\"x\""}, {"Host", "h"},
+                             {"if-none-match", "\"y\""}, {"IF-NONE-MATCH", ""}, {"X-One", " v "}};
+    for (const header& f : fields) {
+        h.headers[h.header_count++] = f;
+    }
+    std::string joined;
+    CHECK(h.combined_field("If-None-Match", joined) == "\"x\", \"y\", ");
+    std::string untouched;
+    CHECK(h.combined_field("x-one", untouched) == " v ");   // one line: its own value, nothing copied
+    CHECK(untouched.empty());
+    CHECK(h.combined_field("Missing", untouched).empty());
+}
+
 TEST_CASE("iequals compares ASCII case-insensitively and by length", "[proto][parser]") {
     CHECK(iequals("Content-Length", "content-length"));
     CHECK(iequals("HOST", "host"));
@@ -790,6 +805,21 @@ TEST_CASE("a request to switch protocols is the last one on the connection", "[p
     REQUIRE(s.heads.size() == 1);
     CHECK(s.heads[0].target == "/ws");
     CHECK_FALSE(s.heads[0].keep_alive);
+    CHECK(p.error_status() == 0);
+}
+
+TEST_CASE("Upgrade in an HTTP/1.0 request is ignored (RFC 9110 7.8)", "[proto][parser][keepalive]") {
+    test_sink s;
+    request_parser p{s, {}};
+    const parse_status st = feed_all(p,
+                                     "GET /ws HTTP/1.0\r\nConnection: Upgrade, keep-alive\r\n"
+                                     "Upgrade: websocket\r\n\r\n"
+                                     "GET /next HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n");
+    CHECK(st == parse_status::closed);   // after the second: HTTP/1.0 without keep-alive
+    REQUIRE(s.heads.size() == 2);
+    CHECK(s.heads[0].keep_alive);          // Connection: keep-alive still counts
+    CHECK(s.heads[1].target == "/next");
+    CHECK_FALSE(s.heads[1].keep_alive);    // HTTP/1.0 without keep-alive closes as ever
     CHECK(p.error_status() == 0);
 }
 
