@@ -193,6 +193,12 @@ private:
             head_fixed_ = true;
             if (proto::status_without_content(head_.status())) {
                 framing_ = framing::none;
+            } else if (head_.status() == proto::reset_content) {
+                if (!head_.has_length()) {
+                    head_.add_content_length(0);
+                }
+                framing_ = framing::length;
+                length_left_ = 0;
             } else if (head_.has_length()) {
                 framing_ = framing::length;
                 length_left_ = head_.length();

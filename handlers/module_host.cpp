@@ -2,9 +2,11 @@
 // handler seam. Every function checks that the request can still be answered (a module
 // that keeps a pointer past its answer or its abort gets PFD_EGONE, not a crash where
 // the check can see it).
+#include <algorithm>
 #include <string_view>
 
 #include "handlers/module_route.hpp"
+#include "proto/http_chars.hpp"
 #include "proto/request.hpp"
 #include "proto/response.hpp"
 
@@ -81,24 +83,31 @@ int host_has_body(const pfd_request* r) noexcept {
 
 bool valid_status(int status) noexcept { return status >= 200 && status <= 599; }
 
-// A field line must not break the head: no CR, LF or NUL; a name is a token. The fields
-// the worker writes itself are not a module's (Server would come twice: RFC 9110 5.3).
+// Whether an answer with this status may carry content (a 205 is given Content-Length: 0
+// by the exchange, so none of the module's).
+bool status_takes_content(int status) noexcept {
+    return !proto::status_without_content(status) && status != proto::reset_content;
+}
+
+// Fields the worker writes or rules out itself: the framing, the connection's management
+// (a module switches no protocol, so Upgrade would lack the Connection option RFC 9110
+// 7.8 requires, and it sends no trailers), and Date and Server (5.3: not twice).
+constexpr std::string_view worker_fields[] = {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+                                              "Proxy-Connection", "Upgrade", "Trailer", "Date", "Server"};
+
+// A field line a recipient takes as sent (RFC 9110 5.1, 5.5): a name is a token; a value
+// is visible bytes, obs-text, SP and HTAB, so no control byte can break the head.
 bool safe_field(std::string_view name, std::string_view value) noexcept {
-    if (name.empty()) {
+    if (name.empty() || !std::ranges::all_of(name, proto::is_tchar)) {
         return false;
     }
-    for (char c : name) {
-        if (c <= ' ' || c == ':' || c == 0x7f) {
-            return false;
-        }
-    }
     for (char c : value) {
-        if (c == '\r' || c == '\n' || c == '\0') {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) {
             return false;
         }
     }
-    return !proto::iequals(name, "Content-Length") && !proto::iequals(name, "Transfer-Encoding") &&
-           !proto::iequals(name, "Connection") && !proto::iequals(name, "Date") && !proto::iequals(name, "Server");
+    return std::ranges::none_of(worker_fields, [&](std::string_view f) { return proto::iequals(name, f); });
 }
 
 int host_respond(pfd_request* r, int status, const char* content_type, const char* body, size_t len) noexcept {
@@ -116,8 +125,8 @@ int host_respond(pfd_request* r, int status, const char* content_type, const cha
             h.add("Content-Type", type);
         }
         // RFC 9110 8.6: no Content-Length on a 204; on a 304 only the 200's, which a
-        // module answering with a body of its own does not give.
-        if (!proto::status_without_content(status)) {
+        // module answering with a body of its own does not give; a 205's is the exchange's.
+        if (status_takes_content(status)) {
             h.add_content_length(len);
         }
         ex->write({body, len});
@@ -164,7 +173,7 @@ int host_set_length(pfd_request* r, uint64_t length) noexcept {
         return PFD_EGONE;
     }
     if (ex->source() != body_source::built || ex->head_ready() || ex->head().has_length() ||
-        proto::status_without_content(ex->head().status())) {
+        !status_takes_content(ex->head().status())) {
         return PFD_EINVAL;
     }
     ex->head().add_content_length(length);

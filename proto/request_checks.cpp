@@ -242,7 +242,8 @@ refusal classify_target(request_head& head) noexcept {
         t.remove_prefix(sep + 3);
         const auto path_start = std::min(t.find_first_of("/?"), t.size());
         const std::string_view authority = t.substr(0, path_start);
-        if (authority.empty()) {
+        // RFC 9110 4.2.1: an http(s) URI with an empty host MUST be rejected ("http://:80/").
+        if (authority.empty() || authority.front() == ':') {
             return {400, "absolute-form target without a host"};
         }
         // RFC 9110 4.2.4: userinfo in an http(s) URI is an error. RFC 9112 3.2.2: this

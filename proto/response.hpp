@@ -92,4 +92,8 @@ std::string_view reason_phrase(int status) noexcept;
     return status == 204 || status == 304 || (status >= 100 && status < 200);
 }
 
+// RFC 9110 15.3.6: a 205 MUST NOT have content either, but its head says so with
+// Content-Length: 0 (else a client would read until the close).
+inline constexpr int reset_content = 205;
+
 }  // namespace pfd::proto

@@ -5,6 +5,9 @@
  *   long     set_length(2), then 6 bytes (one write), then finish
  *   inject   respond() with a content type that carries a CRLF
  *   nocontent respond(204) with a body
+ *   reset    start(205), set_length(3), then 3 bytes: a 205 has no content (RFC 9110 15.3.6)
+ *   fields   add_header() of names and values a recipient would refuse, and of fields the
+ *            host keeps; the results in the body
  *   server   add_header("Server", ...)
  *   last     what the last "long" write returned */
 #include <preforkd/module.h>
@@ -55,6 +58,27 @@ static void framing_handle(void* state, pfd_request* r) {
         }
     } else if (is(q, "nocontent")) {
         host->respond(r, 204, "text/plain", "body", 4);
+    } else if (is(q, "reset")) {
+        host->start(r, 205);
+        const int rc = host->set_length(r, 3);
+        snprintf(results, sizeof results, "%d", rc);
+        host->add_header(r, "X-Results", 9, results, strlen(results));
+        last_long_write = host->write(r, "xyz", 3);
+        host->finish(r);
+    } else if (is(q, "fields")) {
+        static const char* const names[] = {"X(a)", "X/a", "X a", "", "Upgrade", "keep-alive", "Trailer",
+                                            "X-Ctl", "X-Del", "X-Tab"};
+        static const char* const values[] = {"v", "v", "v", "v", "h2c", "timeout=5", "X", "a\001b", "a\177b",
+                                             "a\tb \x80"};
+        char body[128] = "";
+        host->start(r, 200);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i) {
+            const int rc = host->add_header(r, names[i], strlen(names[i]), values[i], strlen(values[i]));
+            snprintf(body + strlen(body), sizeof body - strlen(body), "%s%d", i == 0 ? "" : " ", rc);
+        }
+        host->set_length(r, strlen(body));
+        host->write(r, body, strlen(body));
+        host->finish(r);
     } else if (is(q, "server")) {
         host->start(r, 200);
         const int rc = host->add_header(r, "Server", 6, "other", 5);

@@ -58,7 +58,7 @@ typedef struct pfd_host {
 
     /* The request (during handle only; empty strings otherwise). */
     pfd_str (*method)(const pfd_request* r);
-    pfd_str (*target)(const pfd_request* r); /* as sent: path and query */
+    pfd_str (*target)(const pfd_request* r); /* as sent: path and query, or for an absolute-form target the whole URI */
     pfd_str (*path)(const pfd_request* r);   /* without the query, still percent-encoded */
     pfd_str (*query)(const pfd_request* r);  /* after '?', without it; empty if none */
     size_t (*header_count)(const pfd_request* r);
@@ -73,9 +73,11 @@ typedef struct pfd_host {
      * sends what fits and returns PFD_EINVAL; a finish() short of it closes the connection
      * after the bytes written (the client sees an incomplete answer, never the next one's
      * bytes as this one's); a 204 or 304 gets no Content-Length (set_length: PFD_EINVAL)
-     * and no body. add_header() refuses CR, LF or NUL in a value and the fields the server
-     * writes itself (Content-Length, Transfer-Encoding, Connection, Date, Server); so does
-     * respond() a content type with CR, LF or NUL. */
+     * and no body, a 205 Content-Length: 0 and no body. add_header() refuses a name that
+     * is not a token, a value with a control byte other than HTAB (RFC 9110 5.1, 5.5), and
+     * the fields the server writes or rules out itself (Content-Length, Transfer-Encoding,
+     * Connection, Keep-Alive, Proxy-Connection, Upgrade, Trailer, Date, Server); respond()
+     * refuses such a content type. */
     int (*respond)(pfd_request* r, int status, const char* content_type, const char* body, size_t len);
     int (*start)(pfd_request* r, int status);
     int (*add_header)(pfd_request* r, const char* name, size_t name_len, const char* value, size_t value_len);

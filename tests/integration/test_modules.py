@@ -424,6 +424,21 @@ def test_a_module_cannot_inject_fields_or_frame_a_204(server_factory):
         assert r.status == 204 and r.header("Content-Length") is None, r
         nxt = c.read_response()
         assert (nxt.status, nxt.body) == (200, b"hello word"), nxt
+        # RFC 9110 15.3.6: a 205 has no content, and says so with Content-Length: 0; its
+        # set_length and write are refused.
+        c.send(request(path="/f/?reset") + NEXT)
+        r = c.read_response()
+        assert (r.status, r.header("Content-Length"), r.header("X-Results"), r.body) == (205, "0", "-1", b""), r
+        nxt = c.read_response()
+        assert (nxt.status, nxt.body) == (200, b"hello word"), nxt
+        c.send(request(path="/f/?last"))
+        assert c.read_response().body == b"-1"
+        # RFC 9110 5.1, 5.5, 7.8: names that are not tokens, control bytes in values, and
+        # the connection's own fields are refused; HTAB and obs-text in a value are fine.
+        c.send(request(path="/f/?fields"))
+        r = c.read_response()
+        assert r.body == b"-1 -1 -1 -1 -1 -1 -1 -1 -1 0", r
+        assert r.header("X-Tab") == "a\tb \x80".encode("latin-1").decode("latin-1") and r.header("Upgrade") is None
         # RFC 9110 5.3: Server is the server's, once.
         c.send(request(path="/f/?server"))
         r = c.read_response()

@@ -160,6 +160,8 @@ TEST_CASE("classify_target: forms and paths", "[proto][checks]") {
              {"", method::get, "invalid request target"},
              {"http:///a", method::get, "absolute-form target without a host"},
              {"http://?q", method::get, "absolute-form target without a host"},
+             {"http://:80/a", method::get, "absolute-form target without a host"},   // RFC 9110 4.2.1
+             {"http://:/a", method::get, "absolute-form target without a host"},
              {"http://a:abc/", method::get, "invalid authority in an absolute-form target"},
              {"http://a%zz/", method::get, "invalid authority in an absolute-form target"},
              {"http://[zz]/", method::get, "invalid authority in an absolute-form target"},

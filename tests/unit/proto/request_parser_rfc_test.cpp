@@ -633,6 +633,7 @@ TEST_CASE("RFC 9112 3.2: request target forms", "[proto][parser][rfc]") {
          .form = target_form::absolute},
         bad("absolute-form with scheme ftp", "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         bad("absolute-form without a host", "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        bad("absolute-form with an empty host and a port", "GET http://:80/x HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         bad("target that is no form at all", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         {.name = "OPTIONS * is asterisk-form", .bytes = "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
          .m = method::options, .path = "*", .form = target_form::asterisk},
