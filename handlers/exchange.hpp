@@ -191,9 +191,10 @@ private:
         }
         if (!head_fixed_) {
             head_fixed_ = true;
-            if (proto::status_without_content(head_.status())) {
+            const proto::content_rule rule = proto::content_rule_for(head_.status());
+            if (rule == proto::content_rule::none) {
                 framing_ = framing::none;
-            } else if (head_.status() == proto::reset_content) {
+            } else if (rule == proto::content_rule::empty) {
                 if (!head_.has_length()) {
                     head_.add_content_length(0);
                 }

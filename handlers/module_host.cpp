@@ -83,10 +83,10 @@ int host_has_body(const pfd_request* r) noexcept {
 
 bool valid_status(int status) noexcept { return status >= 200 && status <= 599; }
 
-// Whether an answer with this status may carry content (a 205 is given Content-Length: 0
-// by the exchange, so none of the module's).
+// Whether a module's answer with this status may carry content and a length of its own
+// (a 205's Content-Length: 0 is the exchange's).
 bool status_takes_content(int status) noexcept {
-    return !proto::status_without_content(status) && status != proto::reset_content;
+    return proto::content_rule_for(status) == proto::content_rule::any;
 }
 
 // Fields the worker writes or rules out itself: the framing, the connection's management

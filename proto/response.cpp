@@ -72,7 +72,7 @@ prepared_response::prepared_response(int status, std::string_view content_type, 
     after_date_.append("\r\n");
     // A 304 describes a 200 it does not send: a Content-Length of 0 would say the 200's
     // content is empty (RFC 9110 8.6), so an answer that cannot have content gets neither.
-    if (!status_without_content(status)) {
+    if (content_rule_for(status) != content_rule::none) {
         if (!content_type.empty()) {
             after_date_.append("Content-Type: ").append(content_type).append("\r\n");
         }

@@ -87,13 +87,19 @@ std::string_view head_end(connection_header conn) noexcept;
 
 std::string_view reason_phrase(int status) noexcept;
 
-// RFC 9110 6.4.1: an answer with this status has no content, whatever its head says.
-[[nodiscard]] constexpr bool status_without_content(int status) noexcept {
-    return status == 204 || status == 304 || (status >= 100 && status < 200);
+// What an answer with this status may carry.
+enum class content_rule : std::uint8_t {
+    any,    // content, framed by Content-Length or chunked
+    none,   // 1xx, 204, 304: no content whatever the head says (RFC 9110 6.4.1), and no
+            // Content-Length (8.6: a 304's would be the 200's)
+    empty,  // 205: no content, which its Content-Length: 0 says (15.3.6; else a client
+            // would read until the close)
+};
+[[nodiscard]] constexpr content_rule content_rule_for(int status) noexcept {
+    if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
+        return content_rule::none;
+    }
+    return status == 205 ? content_rule::empty : content_rule::any;
 }
-
-// RFC 9110 15.3.6: a 205 MUST NOT have content either, but its head says so with
-// Content-Length: 0 (else a client would read until the close).
-inline constexpr int reset_content = 205;
 
 }  // namespace pfd::proto
