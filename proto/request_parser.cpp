@@ -450,6 +450,9 @@ void request_parser::rebase(const char* old_begin, const char* old_end, const ch
     if (head_start_ != nullptr && within(head_start_, old_begin, old_end)) {
         head_start_ = new_begin + (head_start_ - old_begin);
     }
+    if (parse_end_ != nullptr && within(parse_end_ - 1, old_begin, old_end)) {
+        parse_end_ = new_begin + (parse_end_ - old_begin);   // request_is_head reads up to it
+    }
     move(head_.method_name);
     move(head_.target);
     move(version_);

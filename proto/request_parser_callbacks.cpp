@@ -297,9 +297,15 @@ bool request_parser::request_is_head() const noexcept {
         return false;
     }
     if (in_head_) {
-        // (The target first: a method llhttp refused leaves it empty, and its name's
-        // bytes may have moved with the line kept for judging it.)
-        return !head_.target.empty() && head_.method_name == "HEAD";
+        // HEAD once the SP after the name is read, even if the target that follows is
+        // refused at its first byte (before llhttp reports any of it). A method llhttp
+        // refused is not HEAD, and its name's bytes may have moved with the line kept
+        // for judging it; otherwise the name lies in the bytes parsed, up to parse_end_.
+        if (unknown_method_ || head_.method_name != "HEAD") {
+            return false;
+        }
+        const char* after = end_of(head_.method_name);
+        return !head_.target.empty() || (after < parse_end_ && *after == ' ');
     }
     return head_.method == method::head;
 }

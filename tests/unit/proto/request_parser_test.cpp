@@ -617,6 +617,50 @@ TEST_CASE("an unsupported HTTP version is a 505", "[proto][parser][error]") {
     }
 }
 
+// RFC 9110 9.3.2: an error answer to HEAD has no content, so the parser must know the
+// method was HEAD however the bytes arrived, even when the target is refused at its
+// first byte (before llhttp reports any of it); and a method that only begins with
+// "HEAD" is not HEAD.
+TEST_CASE("an error is known to answer HEAD whatever the split", "[proto][parser][error][split]") {
+    struct head_error {
+        std::string_view text;
+        int status;
+        bool head;
+    };
+    const head_error cases[] = {
+        {"HEAD a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400, true},     // authority-form
+        {"HEAD ?q HTTP/1.1\r\nHost: a\r\n\r\n", 400, true},
+        {"HEAD /a\x7f" "b HTTP/1.1\r\nHost: a\r\n\r\n", 400, true},
+        {"HEAD /\x80 HTTP/1.1\r\nHost: a\r\n\r\n", 400, true},
+        {"HEAD  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, true},       // two spaces
+        {"HEAD / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, true},
+        {"HEADX / HTTP/1.1\r\nHost: a\r\n\r\n", 501, false},
+        {"GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400, false},
+    };
+    for (const head_error& c : cases) {
+        CAPTURE(c.text);
+        for (std::size_t cut = 0; cut < c.text.size(); ++cut) {
+            CAPTURE(cut);
+            test_sink s;
+            request_parser p{s, {}};
+            const parse_status st = cut == 0 ? feed_all(p, c.text)
+                                             : feed_chunks(p, {c.text.substr(0, cut), c.text.substr(cut)});
+            CHECK(st == parse_status::error);
+            CHECK(p.error_status() == c.status);
+            CHECK(p.request_is_head() == c.head);
+        }
+        test_sink s;
+        request_parser p{s, {}};
+        std::vector<std::string_view> singles;
+        for (std::size_t i = 0; i < c.text.size(); ++i) {
+            singles.push_back(c.text.substr(i, 1));
+        }
+        CHECK(feed_chunks(p, singles) == parse_status::error);
+        CHECK(p.error_status() == c.status);
+        CHECK(p.request_is_head() == c.head);
+    }
+}
+
 // A sink that, like the worker at max_requests_per_connection, decides during the
 // second head that the connection ends after that request.
 struct ending_sink final : request_sink {
