@@ -119,6 +119,8 @@ file_variant open_variant(int root_fd, const std::string& name, bool follow, int
     f->device = st.st_dev;
     f->fd = std::move(fd);
     v.etag = proto::make_etag(f->inode, f->size, st.st_mtim.tv_sec, static_cast<std::uint32_t>(st.st_mtim.tv_nsec));
+    v.last_modified = st.st_mtim.tv_sec;
+    v.last_modified_text = proto::format_http_date(v.last_modified);
     if (f->size <= inline_file_max) {
         v.bytes = read_whole(*f);
     }
@@ -181,9 +183,6 @@ lookup_outcome look_up_file(int root_fd, const std::string& relative, bool trail
         }
         auto e = std::make_shared<file_entry>();
         e->content_type = mime.content_type(name);
-        const std::int64_t ns = v.file->mtime_ns;
-        e->last_modified = static_cast<std::time_t>(ns / 1'000'000'000LL);
-        e->last_modified_text = proto::format_http_date(e->last_modified);
         e->identity = std::move(v);
         if (settings.precompressed) {
             int ignored = 0;

@@ -29,6 +29,10 @@ struct file_variant {
     std::shared_ptr<const open_file> file;     // null: there is no such variant
     std::shared_ptr<const std::string> bytes;  // the whole file, if it is small
     proto::etag_text etag;
+    // Its own (RFC 9110 8.8.2: the selected representation's): a sibling rewritten
+    // alone has changed, whatever the original's stamp says.
+    std::time_t last_modified = 0;
+    std::array<char, proto::http_date_size> last_modified_text{};
     [[nodiscard]] explicit operator bool() const noexcept { return file != nullptr; }
     [[nodiscard]] std::uint64_t size() const noexcept { return file->size; }
 };
@@ -39,8 +43,6 @@ struct file_entry {
     file_variant br;
     file_variant gzip;
     std::string_view content_type;   // from the route's mime_types
-    std::time_t last_modified = 0;
-    std::array<char, proto::http_date_size> last_modified_text{};
     std::uint64_t checked_ms = 0;    // when it was last found as it is (monotonic)
 
     [[nodiscard]] bool has_siblings() const noexcept { return br || gzip; }

@@ -8,6 +8,7 @@
 
 #include "handlers/error_pages.hpp"
 #include "handlers/handler.hpp"
+#include "handlers/method_policy.hpp"
 
 namespace pfd::handlers {
 
@@ -20,13 +21,13 @@ public:
     // Answered at the head: the body, if any, is discarded as it passes.
 
 private:
-    // Out of line, and out of the common request's way (its registers and stack too).
-    [[gnu::cold, gnu::noinline]] void answer_conditionally(exchange& ex, const proto::request_head& head) noexcept;
+    // OPTIONS, 405, and requests with preconditions. Out of line, and out of the common
+    // request's way (its registers and stack too).
+    [[gnu::cold, gnu::noinline]] void answer_otherwise(exchange& ex, const proto::request_head& head) noexcept;
 
     proto::prepared_response content_;
     proto::prepared_response not_modified_{304, {}, {}};
-    const proto::prepared_response* options_;
-    const error_pages* errors_;
+    validatorless_answers answers_;
 };
 
 // The answer to a path no route has: 404, whatever the method (RFC 9110 15.5.6: a 405

@@ -63,11 +63,8 @@ static_files::static_files(const route_spec& spec, const mime_types& mime, offlo
 
 void static_files::on_head(exchange& ex, const proto::request_head& head) noexcept {
     accept_body(ex, head);
-    switch (answer_for(head.method)) {
-        case get_like_answer::content: break;
-        case get_like_answer::options: ex.respond(*options_); return;
-        case get_like_answer::not_allowed: ex.respond(errors_->get(405)); return;
-    }
+    // Every method looks the file up: a name that is not there is 404 whatever the method
+    // (RFC 9110 15.5.6: 405 and OPTIONS's Allow are for a resource that exists).
     try {
         // A field sent on several lines is read as one (RFC 9110 5.3); joined only then.
         std::array<std::string, 7> joined;
@@ -182,6 +179,13 @@ void static_files::answer_status(exchange& ex, const request_view& req, int stat
 }
 
 void static_files::answer(exchange& ex, const request_view& req, const file_entry& e) {
+    // Neither evaluates preconditions (13.2.1: OPTIONS selects no representation, and a
+    // 405 is not 2xx).
+    switch (answer_for(req.method)) {
+        case get_like_answer::content: break;
+        case get_like_answer::options: ex.respond(*options_); return;
+        case get_like_answer::not_allowed: ex.respond(errors_->get(405)); return;
+    }
     const file_variant* v = &e.identity;
     std::string_view coding;
     const bool vary = settings_.precompressed && e.has_siblings();
@@ -196,8 +200,8 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
     const std::time_t now = unix_seconds_coarse();
     // RFC 9110 8.8.2.1: a Last-Modified later than the Date (a file stamped in the future)
     // MUST be sent, and compared, as the Date instead.
-    std::time_t modified = e.last_modified;
-    std::string_view last_modified{e.last_modified_text.data(), e.last_modified_text.size()};
+    std::time_t modified = v->last_modified;
+    std::string_view last_modified{v->last_modified_text.data(), v->last_modified_text.size()};
     std::array<char, proto::http_date_size> now_text{};
     if (modified > now) [[unlikely]] {
         modified = now;
@@ -224,7 +228,7 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
             ex.finish();
             return;
         }
-        case proto::precondition::failed: ex.respond(errors_->get(412)); return;
+        case proto::precondition::failed: ex.respond(vary ? precondition_failed_vary_ : errors_->get(412)); return;
     }
     const std::uint64_t size = v->size();
     proto::range_set ranges;
@@ -232,10 +236,19 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
     if (!req.range.empty() && req.method == proto::method::get &&
         proto::if_range_allows(req.if_range, etag, modified, now)) {
         ranges = proto::parse_range(req.range, size);
+        // Several ranges of a coded variant would be a multipart/byteranges whose parts are
+        // gzip or br: no Content-Encoding can say that (RFC 9110 8.4 names the codings of
+        // the whole content), so they get the whole 200, which 14.2 allows.
+        if (!coding.empty() && ranges.outcome == proto::range_outcome::satisfiable && ranges.count > 1) {
+            ranges = {};
+        }
     }
     if (ranges.outcome == proto::range_outcome::unsatisfiable) {
         proto::response_head& h = ex.start(416);
         h.add("Content-Range", proto::format_unsatisfied_range(size).view());
+        if (vary) {
+            h.add("Vary", "Accept-Encoding");   // the size, and so the status, depend on it
+        }
         h.add("Content-Type", "text/plain");
         constexpr std::string_view body = "Range Not Satisfiable\n";
         h.add_content_length(body.size());

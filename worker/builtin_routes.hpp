@@ -21,21 +21,32 @@ struct builtin_context {
     const serve_context* serve = nullptr;  // this worker's state (draining)
 };
 
-// The worker's prepared answers a builtin route gives besides its own: errors (405, 500)
-// and OPTIONS's (Allow: GET, HEAD, OPTIONS, RFC 9110 9.3.7).
+// The worker's prepared answers a builtin route gives besides its own: errors (405, 412,
+// 500) and OPTIONS's (Allow: GET, HEAD, OPTIONS, RFC 9110 9.3.7).
 struct shared_answers {
     const handlers::error_pages* errors;
     const proto::prepared_response* options;
+};
 
-    // The prepared answer for a method other than GET and HEAD; null for those two.
-    [[nodiscard]] const proto::prepared_response* for_method(proto::method m) const noexcept {
-        switch (handlers::answer_for(m)) {
-            case handlers::get_like_answer::content: return nullptr;
-            case handlers::get_like_answer::options: return options;
-            case handlers::get_like_answer::not_allowed: return &errors->get(405);
-        }
-        return nullptr;
+// A builtin's answers besides its 200, for a resource without validators that is never
+// stored (handlers::validatorless_answers): the shared ones, and its own 304.
+class builtin_answers {
+public:
+    explicit builtin_answers(shared_answers shared) noexcept
+        : errors_{shared.errors}, answers_{shared.errors, shared.options, &not_modified_} {}
+    builtin_answers(const builtin_answers&) = delete;   // answers_ points at not_modified_
+    builtin_answers& operator=(const builtin_answers&) = delete;
+
+    // Null: the route's own 200.
+    [[nodiscard]] const proto::prepared_response* instead_of_content(const proto::request_head& head) const noexcept {
+        return answers_.instead_of_content(head);
     }
+    [[nodiscard]] const handlers::error_pages& errors() const noexcept { return *errors_; }
+
+private:
+    const handlers::error_pages* errors_;
+    proto::prepared_response not_modified_{304, {}, {}, "Cache-Control: no-store\r\n"};
+    handlers::validatorless_answers answers_;
 };
 
 // The handler of a builtin route; null for a name this build does not know (the

@@ -15,14 +15,14 @@ public:
     explicit livez(shared_answers answers) : answers_{answers} {}
 
     void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
-        const proto::prepared_response* other = answers_.for_method(head.method);
+        const proto::prepared_response* other = answers_.instead_of_content(head);
         ex.respond(other != nullptr ? *other : alive_);
         handlers::accept_body(ex, head);
     }
 
 private:
     proto::prepared_response alive_{200, "text/plain", "ok\n", "Cache-Control: no-store\r\n"};
-    shared_answers answers_;
+    builtin_answers answers_;
 };
 
 // 200 only while the current generation is ready and nothing is draining: a balancer
@@ -32,10 +32,13 @@ public:
     readyz(const builtin_context& ctx, shared_answers answers) : ctx_{ctx}, answers_{answers} {}
 
     void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
-        if (const proto::prepared_response* other = answers_.for_method(head.method)) {
+        // Not ready: 503 to GET and HEAD, whatever their preconditions (RFC 9110 13.2.1).
+        if (handlers::answer_for(head.method) == handlers::get_like_answer::content && !ready()) {
+            ex.respond(draining() ? draining_ : starting_);
+        } else if (const proto::prepared_response* other = answers_.instead_of_content(head)) {
             ex.respond(*other);
         } else {
-            ex.respond(ready() ? ready_ : draining() ? draining_ : starting_);
+            ex.respond(ready_);
         }
         handlers::accept_body(ex, head);
     }
@@ -56,7 +59,7 @@ private:
     proto::prepared_response ready_{200, "text/plain", "ready\n", "Cache-Control: no-store\r\n"};
     proto::prepared_response starting_{503, "text/plain", "not ready: starting\n", "Cache-Control: no-store\r\n"};
     proto::prepared_response draining_{503, "text/plain", "not ready: draining\n", "Cache-Control: no-store\r\n"};
-    shared_answers answers_;
+    builtin_answers answers_;
 };
 
 }  // namespace

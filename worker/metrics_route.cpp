@@ -17,7 +17,7 @@ public:
 
     void on_head(handlers::exchange& ex, const proto::request_head& head) noexcept override {
         handlers::accept_body(ex, head);
-        if (const proto::prepared_response* other = answers_.for_method(head.method)) {
+        if (const proto::prepared_response* other = answers_.instead_of_content(head)) {
             ex.respond(*other);
             return;
         }
@@ -31,13 +31,13 @@ public:
             ex.write(body);
             ex.finish();
         } catch (...) {
-            ex.respond(answers_.errors->get(500));   // out of memory
+            ex.respond(answers_.errors().get(500));   // out of memory
         }
     }
 
 private:
     const scoreboard* board_;
-    shared_answers answers_;
+    builtin_answers answers_;
 };
 
 }  // namespace

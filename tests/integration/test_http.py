@@ -231,6 +231,34 @@ def test_builtin_routes_answer_options_with_allow_and_no_body(server_factory, pa
         assert c.read_response().status in ((200, 503) if path == "/readyz" else (200,))   # 503: still starting
 
 
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/metrics"])
+def test_builtin_routes_evaluate_preconditions(server_factory, path):
+    """Like a fixed route, they have no validators (RFC 9110 13.1.1, 13.1.2): only "*"
+    matches; the 304 keeps the 200's Cache-Control; OPTIONS ignores them (13.2.1)."""
+    s = server_factory(routes=BUILTIN_ROUTES)
+    with Client(s.port) as c:
+        deadline = time.monotonic() + 10
+        while True:   # readyz is 503 until the server is ready; then preconditions apply
+            c.send(request(path=path, headers={"Host": "x"}))
+            r = c.read_response()
+            if r.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert r.status == 200, r
+        cases = [("GET", {"If-Match": '"x"'}, 412), ("HEAD", {"If-Match": '"x"'}, 412),
+                 ("GET", {"If-None-Match": "*"}, 304), ("HEAD", {"If-None-Match": "*"}, 304),
+                 ("GET", {"If-Match": "*"}, 200), ("GET", {"If-None-Match": '"x"'}, 200),
+                 ("GET", {"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}, 200),
+                 ("OPTIONS", {"If-Match": '"x"'}, 200), ("DELETE", {"If-None-Match": "*"}, 405)]
+        for method, fields, status in cases:
+            c.send(request(method=method, path=path, headers={"Host": "x", **fields}) + request(path="/a"))
+            r = c.read_response(head_only=method == "HEAD" or status == 304)
+            assert r.status == status, (method, fields, r)
+            if status == 304:
+                assert r.header("Cache-Control") == "no-store" and r.header("Content-Length") is None, r
+            assert c.read_response().body == b"route a body", (method, fields)
+
+
 def test_connection_close_is_honoured(srv):
     with Client(srv.port) as c:
         c.send(request(headers={"Host": "x", "Connection": "close"}))

@@ -510,6 +510,15 @@ def test_methods_post_405_and_options(server_factory, tree):
         assert {m.strip() for m in r.header("Allow").split(",")} == {"GET", "HEAD", "OPTIONS"}, r
         r = get_on(c, "/static/inside.txt")
         assert r.status == 200 and r.body == INSIDE, r
+    # A name that is not there is 404 whatever the method (RFC 9110 15.5.6): 405 and
+    # OPTIONS's Allow are for a resource that exists.
+    with Client(s.port) as c:
+        for method in ["POST", "PUT", "OPTIONS", "GET"]:
+            r = get_on(c, "/static/nope.txt", method, {"Content-Length": "0"})
+            assert r.status == 404 and r.header("Allow") is None, (method, r)
+        # OPTIONS selects no representation: its preconditions are ignored (13.2.1).
+        r = get_on(c, "/static/inside.txt", "OPTIONS", {"If-Match": '"x"', "If-None-Match": "*"})
+        assert r.status == 200 and r.header("Allow"), r
     # A POST on a path that would be a traversal is 405 or refused, never the file.
     r = fetch(s.port, "/static/../secret.txt", method="POST")
     assert r.status in (403, 405) and SECRET_MARK not in r.data, r
@@ -868,6 +877,52 @@ def test_precompressed_siblings(server_factory, tree):
         # The siblings themselves are files too.
         r = get_on(c, "/static/style.css.br")
         assert r.status == 200 and r.body == br and r.header("Content-Encoding") is None, r
+
+
+def test_precompressed_variants_ranges_errors_and_dates(server_factory, tree):
+    """A coded variant's ranges, 412, 416 and Last-Modified."""
+    _, root, _ = tree
+    identity = b"0123456789" * 100
+    gz = bytes(range(256)) * 2
+    (root / "page.txt").write_bytes(identity)
+    (root / "page.txt.gz").write_bytes(gz)
+    old = time.time() - 3600
+    os.utime(root / "page.txt", (old, old))
+    s = start(server_factory, root, precompressed=True)
+    with Client(s.port) as c:
+        gzip = {"Accept-Encoding": "gzip"}
+        # Several ranges of gzip bytes would be a multipart body no Content-Encoding can
+        # describe (RFC 9110 8.4): the whole variant instead (14.2 lets Range be ignored).
+        r = get_on(c, "/static/page.txt", headers={**gzip, "Range": "bytes=0-9,100-109"})
+        assert r.status == 200 and r.body == gz and r.header("Content-Encoding") == "gzip", r
+        assert r.header("Content-Range") is None, r
+        # One range of them is fine, and identity keeps its multipart.
+        r = get_on(c, "/static/page.txt", headers={**gzip, "Range": "bytes=10-19"})
+        assert r.status == 206 and r.body == gz[10:20], r
+        r = get_on(c, "/static/page.txt", headers={"Range": "bytes=0-9,100-109"})
+        assert r.status == 206 and r.header("Content-Type").startswith("multipart/byteranges"), r
+        # 412 and 416 depend on Accept-Encoding too (12.5.5): Vary on them as on the 200.
+        for hdrs, status in [({**gzip, "If-Match": '"nope"'}, 412), ({"If-Match": '"nope"'}, 412),
+                             ({**gzip, "Range": f"bytes={len(gz)}-"}, 416),
+                             ({"Range": f"bytes={len(identity)}-"}, 416)]:
+            r = get_on(c, "/static/page.txt", headers=hdrs)
+            assert r.status == status and r.header("Vary") == "Accept-Encoding", (hdrs, r)
+        # Each variant is Last-Modified at its own mtime (8.8.2): the sibling is newer.
+        plain = get_on(c, "/static/page.txt")
+        coded = get_on(c, "/static/page.txt", headers=gzip)
+        lm_plain = email.utils.parsedate_to_datetime(plain.header("Last-Modified")).timestamp()
+        lm_coded = email.utils.parsedate_to_datetime(coded.header("Last-Modified")).timestamp()
+        assert lm_plain == int(old) and lm_coded > lm_plain + 3000, (plain, coded)
+        # So a date the identity would match does not make the rewritten sibling a 304.
+        r = get_on(c, "/static/page.txt", headers={**gzip, "If-Modified-Since": plain.header("Last-Modified")})
+        assert r.status == 200 and r.body == gz, r
+        r = get_on(c, "/static/page.txt", headers={"If-Modified-Since": plain.header("Last-Modified")})
+        assert r.status == 304, r
+    # Without siblings, no Vary on the errors either.
+    (root / "alone.txt").write_bytes(b"alone\n")
+    with Client(s.port) as c:
+        r = get_on(c, "/static/alone.txt", headers={"Range": "bytes=100-"})
+        assert r.status == 416 and r.header("Vary") is None, r
 
 
 def test_precompressed_off_ignores_siblings(server_factory, tree):
