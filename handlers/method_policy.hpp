@@ -1,7 +1,7 @@
 #pragma once
-// What a resource that only serves content (a fixed route; static files next) does with each
+// What a resource that only serves content (fixed, builtin and file routes) does with each
 // method: GET and HEAD get the content, OPTIONS the Allow list, the rest 405
-// (RFC 9110 9.3.7, 15.5.6).
+// (RFC 9110 9.3.7, 15.5.6); and the preconditions of one without validators.
 #include <cstdint>
 
 #include "handlers/error_pages.hpp"
