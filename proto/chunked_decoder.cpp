@@ -10,6 +10,7 @@ void chunked_decoder::start(chunked_limits limits) noexcept {
     limits_ = limits;
     state_ = state::size_first;
     chunk_left_ = 0;
+    size_overflows_ = false;
     body_bytes_ = 0;
     line_bytes_ = 0;
     trailer_bytes_ = 0;
@@ -61,10 +62,10 @@ bool chunked_decoder::step(char c) noexcept {
         case state::size_first:
         case state::size: {
             if (is_hex(c)) {
-                // Refused on the size line, before any of the chunk's data arrives.
-                const std::uint64_t room = limits_.max_body_bytes - body_bytes_;
-                if (chunk_left_ > room / 16 || chunk_left_ * 16 + hex_value(c) > room) {
-                    return fail(413, "request body too large");
+                // Read to its end (the line is bounded) to tell a number no 64 bits hold, a
+                // malformed size (400), from one over the body limit (413).
+                if (chunk_left_ > (UINT64_MAX >> 4)) {
+                    size_overflows_ = true;
                 }
                 chunk_left_ = chunk_left_ * 16 + hex_value(c);
                 state_ = state::size;
@@ -72,6 +73,13 @@ bool chunked_decoder::step(char c) noexcept {
             }
             if (state_ == state::size_first) {
                 return fail(400, "invalid chunk size");
+            }
+            // Refused on the size line, before any of the chunk's data arrives.
+            if (size_overflows_) {
+                return fail(400, "chunk size over 64 bits");
+            }
+            if (chunk_left_ > limits_.max_body_bytes - body_bytes_) {
+                return fail(413, "request body too large");
             }
             if (c == ';') {
                 state_ = state::ext_name_start;

@@ -79,6 +79,7 @@ private:
     chunked_limits limits_{};
     state state_ = state::size_first;
     std::uint64_t chunk_left_ = 0;   // data bytes of the current chunk still to come
+    bool size_overflows_ = false;    // the chunk-size being read does not fit in 64 bits
     std::uint64_t body_bytes_ = 0;
     std::size_t line_bytes_ = 0;     // of the current chunk-size line
     std::size_t trailer_bytes_ = 0;

@@ -105,11 +105,13 @@ bool valid_host(std::string_view v) noexcept {
     while (i < v.size() && is_reg_name_char(v[i])) {
         ++i;
     }
+    // RFC 9110 4.2.1: an http(s) URI with an empty host MUST be rejected, and an empty
+    // Host makes one ("http:///", "http://:80/").
     if (i == v.size()) {
-        return true;
+        return i != 0;
     }
     if (v[i] == ':') {
-        return all_digits(v.substr(i + 1));
+        return i != 0 && all_digits(v.substr(i + 1));
     }
     return valid_host_in_general(v);
 }

@@ -24,7 +24,8 @@ struct refusal {
 };
 
 // RFC 9110 7.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ], where uri-host is an
-// IP-literal in brackets or a reg-name (which covers IPv4 addresses, and may be empty).
+// IP-literal in brackets or a reg-name (which covers IPv4 addresses). The grammar lets a
+// reg-name be empty; RFC 9110 4.2.1 has an http URI with an empty host rejected, so it is.
 [[nodiscard]] bool valid_host(std::string_view v) noexcept;
 
 // RFC 9110 5.6.1: whether a comma-separated list has this element (OWS around each,

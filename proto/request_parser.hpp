@@ -87,6 +87,10 @@ public:
     // arrived: its answer, an error's too, has no content (RFC 9110 9.3.2). Valid while
     // its head is parsed or kept (during feed(), or between reads), and after an error.
     [[nodiscard]] bool request_is_head() const noexcept;
+    // During on_request_head of a head that asks for 100 Continue: whether its whole
+    // Content-Length body came in the same bytes (RFC 9110 10.1.1: the 100 may then be
+    // omitted). How the bytes were split, not what the head says: not in request_head.
+    [[nodiscard]] bool content_came_with_head() const noexcept { return content_with_head_; }
     [[nodiscard]] int error_status() const noexcept { return error_status_; }
     [[nodiscard]] const char* error_reason() const noexcept { return error_reason_; }
 
@@ -119,6 +123,7 @@ private:
     parse_status stop(parse_status why, const char* stopped_at, const char* end) noexcept;
     parse_status hold_at(const char* stopped_at, const char* end) noexcept;
     [[nodiscard]] bool bare_lf_ends_a_line() const noexcept;
+    [[nodiscard]] bool content_already_read(std::uint64_t length) const noexcept;
     [[nodiscard]] bool holds_after_message() const noexcept { return hold_ && head_.keep_alive && !last_request_; }
     void keep_partial_head(const char* end) noexcept;
     void keep_from_head_start(const char* end) noexcept;
@@ -156,6 +161,7 @@ private:
     parse_status stopped_ = parse_status::need_more;
     int error_status_ = 0;
     const char* error_reason_ = "";
+    bool content_with_head_ = false;    // content_came_with_head()
     bool failed_on_head_ = false;       // request_is_head() when the error came
 };
 

@@ -255,6 +255,7 @@ int request_parser::on_headers_complete() noexcept {
         return -1;
     }
     head_.expect_continue = wants_continue(expect.continue_asked, head_.version_minor, head_.has_body);
+    content_with_head_ = head_.expect_continue && content_length && content_already_read(ll.content_length);
     in_head_ = false;
     sink_->on_request_head(head_);
     if (chunked) {
@@ -287,6 +288,19 @@ bool request_parser::bare_lf_ends_a_line() const noexcept {
     const auto* lf = static_cast<const char*>(
         std::memchr(last_line, '\n', static_cast<std::size_t>(parse_end_ - last_line)));
     return lf != nullptr && lf + 1 < parse_end_ && lf[1] != '\r';
+}
+
+// Whether `length` bytes follow the head in the bytes parsed. Runs at the end of the head
+// (contiguous up to parse_end_, with at least one field: Expect).
+bool request_parser::content_already_read(std::uint64_t length) const noexcept {
+    if (head_.header_count == 0) {
+        return false;
+    }
+    const char* last_line = head_.headers[head_.header_count - 1].name.data();
+    constexpr std::string_view end_of_head = "\r\n\r\n";
+    const auto* at = static_cast<const char*>(
+        ::memmem(last_line, static_cast<std::size_t>(parse_end_ - last_line), end_of_head.data(), end_of_head.size()));
+    return at != nullptr && static_cast<std::uint64_t>(parse_end_ - (at + end_of_head.size())) >= length;
 }
 
 bool request_parser::request_is_head() const noexcept {

@@ -97,7 +97,7 @@ bool starts_with(const char* p, const char* end, std::string_view w) noexcept {
 namespace {
 
 bool valid_host_remembered(std::string_view v, simple_head_memo& memo) noexcept {
-    if (bytes_equal(v, {memo.host.data(), memo.host_size})) {
+    if (memo.host_size != 0 && bytes_equal(v, {memo.host.data(), memo.host_size})) {   // "" is no Host
         return true;
     }
     if (!valid_host(v)) {

@@ -191,8 +191,9 @@ void session::on_request_head(const proto::request_head& head) noexcept {
     head_written_ = false;
     exchange_.begin(head.method == proto::method::head, head.version_minor >= 1 || head.version_major > 1, this);
     handler_->on_head(exchange_, head);
-    if (exchange_.take_continue()) {
-        // RFC 9110 10.1.1: the client waits for this before sending the body.
+    if (exchange_.take_continue() && !parser_.content_came_with_head()) {
+        // RFC 9110 10.1.1: the client waits for this before sending the body (unless it
+        // has sent it already).
         out_.append(continue_100);
     }
     const std::uint32_t served = requests_ != nullptr ? *requests_ + 1 : 1;

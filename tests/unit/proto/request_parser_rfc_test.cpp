@@ -344,13 +344,19 @@ TEST_CASE("RFC 9112 6: message framing (Content-Length, Transfer-Encoding)", "[p
             return c;
         }(),
         [] {
-            // Over any limit long before it would overflow 64 bits.
+            // A number no 64 bits hold is a malformed size, whatever the body limit.
             rfc_case c = bad_chunk("chunk size overflowing 64 bits",
                                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                   "1ffffffffffffffffff\r\n", 413);
+                                   "1ffffffffffffffffff\r\n", 400);
             c.limits = body_limit(UINT64_MAX);
             return c;
         }(),
+        bad_chunk("chunk size overflowing 64 bits, default limit",
+                  "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "FFFFFFFFFFFFFFFF0\r\nhello\r\n0\r\n\r\n", 400),
+        bad_chunk("chunk size of 2^64 - 1, over the limit",
+                  "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "0000FFFFFFFFFFFFFFFF;a=b\r\nhello\r\n0\r\n\r\n", 413),
     };
 
     cases.push_back({.name = "chunked with extensions and trailers, then a pipelined GET",
@@ -526,7 +532,10 @@ TEST_CASE("RFC 9112 5: header field syntax", "[proto][parser][rfc]") {
         bad("two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400),
         {.name = "HTTP/1.0 without Host", .bytes = "GET /old HTTP/1.0\r\n\r\n", .status = parse_status::closed,
          .path = "/old", .keep_alive = false},
-        {.name = "empty Host value is allowed", .bytes = "GET / HTTP/1.1\r\nHost:\r\n\r\n"},
+        // RFC 9110 4.2.1: the target URI would be "http:///": an empty host MUST be rejected.
+        bad("empty Host value", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+        bad("empty Host value with a port", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400),
+        bad("empty Host value in HTTP/1.0", "GET / HTTP/1.0\r\nHost: \r\n\r\n", 400),
         bad("Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
         bad("Host with a slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
         bad("Host with userinfo", "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400),
