@@ -1,8 +1,9 @@
 #pragma once
-// A resource whose answer the configuration fixes (`body`, `content_type`). It has no
-// validators (no ETag, no Last-Modified), so of the preconditions (RFC 9110 13.2.2) only
-// If-Match and If-None-Match apply, and only their "*" can match: `If-None-Match: *`
-// gets 304, an If-Match other than "*" 412, and the date fields are ignored (13.1.3).
+// A resource whose answer the configuration fixes (`body`, `content_type`). Its strong
+// ETag is a hash of the two, the same in every worker and across reloads that keep them;
+// it has no Last-Modified. So of the preconditions (RFC 9110 13.2.2) only If-Match and
+// If-None-Match apply: a matching If-None-Match (or "*") gets 304, an If-Match that does
+// not match 412, and the date fields are ignored (13.1.3).
 #include <string>
 #include <string_view>
 
@@ -21,13 +22,15 @@ public:
     // Answered at the head: the body, if any, is discarded as it passes.
 
 private:
+    [[nodiscard]] std::string_view etag() const noexcept;   // "\"...\"", within etag_line_
     // OPTIONS, 405, and requests with preconditions. Out of line, and out of the common
     // request's way (its registers and stack too).
     [[gnu::cold, gnu::noinline]] void answer_otherwise(exchange& ex, const proto::request_head& head) noexcept;
 
+    std::string etag_line_;   // "ETag: \"...\"\r\n"
     proto::prepared_response content_;
-    proto::prepared_response not_modified_{304, {}, {}};
-    validatorless_answers answers_;
+    proto::prepared_response not_modified_;
+    fixed_answers answers_;
 };
 
 // The answer to a path no route has: 404, whatever the method (RFC 9110 15.5.6: a 405

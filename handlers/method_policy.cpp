@@ -16,7 +16,7 @@ bool may_name_a_precondition(const proto::request_head& head) noexcept {
     return false;
 }
 
-const proto::prepared_response* validatorless_answers::instead_of_content(const proto::request_head& head) const noexcept {
+const proto::prepared_response* fixed_answers::instead_of_content(const proto::request_head& head) const noexcept {
     switch (answer_for(head.method)) {
         case get_like_answer::content: break;
         case get_like_answer::options: return options;
@@ -29,7 +29,7 @@ const proto::prepared_response* validatorless_answers::instead_of_content(const 
             fields.method = head.method;
             fields.if_match = head.combined_field("If-Match", joined_match);
             fields.if_none_match = head.combined_field("If-None-Match", joined_none_match);
-            switch (proto::evaluate_preconditions(fields, {}, 0)) {
+            switch (proto::evaluate_preconditions(fields, etag, 0)) {
                 case proto::precondition::pass: break;
                 case proto::precondition::not_modified: return not_modified;
                 case proto::precondition::failed: return &errors->get(412);

@@ -29,11 +29,11 @@ struct shared_answers {
 };
 
 // A builtin's answers besides its 200, for a resource without validators that is never
-// stored (handlers::validatorless_answers): the shared ones, and its own 304.
+// stored (handlers::fixed_answers, no ETag): the shared ones, and its own 304.
 class builtin_answers {
 public:
     explicit builtin_answers(shared_answers shared) noexcept
-        : errors_{shared.errors}, answers_{shared.errors, shared.options, &not_modified_} {}
+        : errors_{shared.errors}, answers_{shared.errors, shared.options, &not_modified_, {}} {}
     builtin_answers(const builtin_answers&) = delete;   // answers_ points at not_modified_
     builtin_answers& operator=(const builtin_answers&) = delete;
 
@@ -46,7 +46,7 @@ public:
 private:
     const handlers::error_pages* errors_;
     proto::prepared_response not_modified_{304, {}, {}, "Cache-Control: no-store\r\n"};
-    handlers::validatorless_answers answers_;
+    handlers::fixed_answers answers_;
 };
 
 // The handler of a builtin route; null for a name this build does not know (the

@@ -160,10 +160,17 @@ def test_head_has_length_and_no_body(srv):
         assert c.buf == b""
 
 
+ROOT_ETAG = '"61a54b2d1c6a9133"'   # FNV-1a of "text/plain", NUL, "hello word": every worker, every reload
+
+
 @pytest.mark.parametrize("fields, status", [
     ({"If-None-Match": "*"}, 304),            # "*" matches the route's content (RFC 9110 13.1.2)
     ({"if-none-match": " * "}, 304),
-    ({"If-None-Match": '"x"'}, 200),          # no ETag: no tag matches
+    ({"If-None-Match": '"x"'}, 200),          # another tag
+    ({"If-None-Match": ROOT_ETAG}, 304),      # its own (the hash of its content type and body)
+    ({"If-None-Match": f'"x", W/{ROOT_ETAG}'}, 304),   # If-None-Match compares weakly
+    ({"If-Match": ROOT_ETAG}, 200),
+    ({"If-Match": f"W/{ROOT_ETAG}"}, 412),    # If-Match compares strongly
     ({"If-Match": '"x"'}, 412),               # 13.1.1: MUST NOT perform the method
     ({"If-Match": "*"}, 200),
     ({"If-Match": "*", "If-None-Match": "*"}, 304),
@@ -180,6 +187,7 @@ def test_a_fixed_route_evaluates_preconditions(srv, fields, status, method):
         c.send(request(method=method, path="/", headers={"Host": "x", **fields}) + request(path="/a"))
         r = c.read_response(head_only=method == "HEAD" or status == 304)
         assert r.status == status, r
+        assert r.header("ETag") == (ROOT_ETAG if status in (200, 304) else None), r
         if status == 304:
             assert r.header("Content-Length") is None and r.header("Content-Type") is None
             assert r.header("Date") is not None

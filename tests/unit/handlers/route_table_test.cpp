@@ -49,9 +49,11 @@ TEST_CASE("route table: exact path, 404 otherwise", "[handlers][routes]") {
     route_table t{{route_spec::fixed("/", "hello word", "text/plain"), route_spec::fixed("/a", "A", "text/html")}};
     auto root = ask(t, head_of(method::get, "/"));
     CHECK(root.status == 200);
-    CHECK(root.bytes.ends_with("Content-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello word"));
+    // The ETag hashes the content type and the body (FNV-1a): the same in every worker and
+    // across reloads that keep them.
+    CHECK(root.bytes.ends_with("Content-Type: text/plain\r\nContent-Length: 10\r\nETag: \"61a54b2d1c6a9133\"\r\n\r\nhello word"));
     auto a = ask(t, head_of(method::get, "/a"));
-    CHECK(a.bytes.ends_with("Content-Type: text/html\r\nContent-Length: 1\r\n\r\nA"));
+    CHECK(a.bytes.ends_with("Content-Type: text/html\r\nContent-Length: 1\r\nETag: \"4cd2710c7b382df1\"\r\n\r\nA"));
     CHECK(ask(t, head_of(method::get, "/b")).status == 404);
     CHECK(ask(t, head_of(method::get, "/a/")).status == 404);
 }
@@ -60,7 +62,7 @@ TEST_CASE("route table: HEAD has the headers of GET and no body", "[handlers][ro
     route_table t{{route_spec::fixed("/", "hello word", "text/plain")}};
     auto h = ask(t, head_of(method::head, "/"));
     CHECK(h.status == 200);
-    CHECK(h.bytes.ends_with("Content-Length: 10\r\n\r\n"));
+    CHECK(h.bytes.ends_with("Content-Length: 10\r\nETag: \"61a54b2d1c6a9133\"\r\n\r\n"));
 }
 
 TEST_CASE("route table: method dispatch, OPTIONS and 405 with Allow", "[handlers][routes]") {

@@ -87,7 +87,7 @@ TEST_CASE("session: a GET gets the route's exact answer", "[worker][session]") {
     feed(*s, get_root);
     const std::string date{f.date.view()};
     CHECK(output(*s) == "HTTP/1.1 200 OK\r\nServer: preforkd\r\nDate: " + date +
-                            "\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello word");
+                            "\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nETag: \"61a54b2d1c6a9133\"\r\n\r\nhello word");
     CHECK(f.served == 1);
     CHECK(f.stats.requests.load() == 1);
     CHECK_FALSE(s->closing());
