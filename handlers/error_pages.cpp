@@ -12,10 +12,14 @@ constexpr int statuses[] = {400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 43
 error_pages::error_pages() {
     pages_.reserve(std::size(statuses));
     for (int status : statuses) {
-        std::string body{proto::reason_phrase(status)};
-        body += '\n';
-        pages_.emplace_back(status, "text/plain", std::move(body), status == 405 ? allow_get_head_options : "");
+        pages_.push_back(with_fields(status, status == 405 ? allow_get_head_options : ""));
     }
+}
+
+proto::prepared_response error_pages::with_fields(int status, std::string_view extra_headers) {
+    std::string body{proto::reason_phrase(status)};
+    body += '\n';
+    return {status, "text/plain", std::move(body), extra_headers};
 }
 
 const proto::prepared_response& error_pages::get(int status) const noexcept {

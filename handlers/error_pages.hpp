@@ -15,6 +15,9 @@ public:
     error_pages();
     // The page for `status`; 500's for a status without one.
     [[nodiscard]] const proto::prepared_response& get(int status) const noexcept;
+    // The same page with more fields (whole lines, each ending in CRLF), for a resource
+    // whose answer has them too (a Vary).
+    [[nodiscard]] static proto::prepared_response with_fields(int status, std::string_view extra_headers);
 
 private:
     std::vector<proto::prepared_response> pages_;

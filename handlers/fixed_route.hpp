@@ -9,7 +9,7 @@
 
 #include "handlers/error_pages.hpp"
 #include "handlers/handler.hpp"
-#include "handlers/method_policy.hpp"
+#include "handlers/fixed_answers.hpp"
 
 namespace pfd::handlers {
 

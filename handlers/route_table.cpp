@@ -59,6 +59,11 @@ handler& route_table::find(const proto::request_head& head) noexcept {
             return *r.answer;
         }
     }
+    // CONNECT's authority-form names no path, and "" would pass a "/" prefix's test below:
+    // no route holds it (not_found answers 405).
+    if (head.path.empty()) {
+        return not_found_;
+    }
     for (const auto& p : prefix_routes_) {
         const std::string_view prefix = p.prefix;
         if (head.path.starts_with(prefix) || head.path == prefix.substr(0, prefix.size() - 1)) {

@@ -208,6 +208,12 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
         now_text = proto::format_http_date(now);
         last_modified = {now_text.data(), now_text.size()};
     }
+    // Which sibling answers, and so the status and size, depend on Accept-Encoding.
+    auto add_vary = [vary](proto::response_head& h) {
+        if (vary) {
+            h.add("Vary", "Accept-Encoding");
+        }
+    };
     // Fields of every answer about this representation (a 304 has them as the 200 would).
     auto validators = [&](proto::response_head& h) {
         h.add("ETag", etag);
@@ -215,9 +221,7 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
         if (!settings_.cache_control.empty()) {
             h.add("Cache-Control", settings_.cache_control);
         }
-        if (vary) {
-            h.add("Vary", "Accept-Encoding");
-        }
+        add_vary(h);
     };
     const proto::conditional_request cond{req.method, req.if_match, req.if_none_match, req.if_modified_since,
                                           req.if_unmodified_since, now};
@@ -246,11 +250,9 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
     if (ranges.outcome == proto::range_outcome::unsatisfiable) {
         proto::response_head& h = ex.start(416);
         h.add("Content-Range", proto::format_unsatisfied_range(size).view());
-        if (vary) {
-            h.add("Vary", "Accept-Encoding");   // the size, and so the status, depend on it
-        }
+        add_vary(h);
         h.add("Content-Type", "text/plain");
-        constexpr std::string_view body = "Range Not Satisfiable\n";
+        const std::string_view body = errors_->get(416).body();
         h.add_content_length(body.size());
         ex.write(body);
         ex.finish();

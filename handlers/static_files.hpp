@@ -56,8 +56,7 @@ private:
     const error_pages* errors_;
     const proto::prepared_response* options_;
     // The 412 of a file with precompressed siblings: it depends on Accept-Encoding too.
-    proto::prepared_response precondition_failed_vary_{412, "text/plain", "Precondition Failed\n",
-                                                       "Vary: Accept-Encoding\r\n"};
+    proto::prepared_response precondition_failed_vary_{error_pages::with_fields(412, "Vary: Accept-Encoding\r\n")};
     unique_fd root_;
     file_cache cache_;
     std::unordered_map<const exchange*, std::shared_ptr<pending>> pending_;

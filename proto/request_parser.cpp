@@ -130,6 +130,7 @@ void request_parser::reset() noexcept {
     error_status_ = 0;
     error_reason_ = "";
     failed_on_head_ = false;
+    content_with_head_ = false;
 }
 
 parse_status request_parser::feed(std::span<const char> bytes) noexcept {

@@ -34,6 +34,7 @@ method to_method(std::uint8_t m) noexcept {
 int request_parser::on_message_begin() noexcept {
     in_message_ = true;
     in_head_ = true;
+    content_with_head_ = false;
     head_start_ = nullptr;
     header_bytes_ = 0;
     body_bytes_ = 0;

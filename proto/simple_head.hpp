@@ -24,7 +24,7 @@ namespace pfd::proto {
 // every request, so it is compared, not checked again.
 struct simple_head_memo {
     std::array<char, 64> host{};
-    std::size_t host_size = 0;   // none yet (and an empty Host is valid)
+    std::size_t host_size = 0;   // 0: none yet (an empty Host is refused, so never remembered)
 };
 
 // The length of the head at the start of `bytes` (through its empty line), with `head`

@@ -7,7 +7,7 @@
 
 #include "handlers/error_pages.hpp"
 #include "handlers/handler.hpp"
-#include "handlers/method_policy.hpp"
+#include "handlers/fixed_answers.hpp"
 #include "handlers/route_spec.hpp"
 #include "worker/scoreboard.hpp"
 
@@ -33,7 +33,7 @@ struct shared_answers {
 class builtin_answers {
 public:
     explicit builtin_answers(shared_answers shared) noexcept
-        : errors_{shared.errors}, answers_{shared.errors, shared.options, &not_modified_, {}} {}
+        : answers_{shared.errors, shared.options, &not_modified_, {}} {}
     builtin_answers(const builtin_answers&) = delete;   // answers_ points at not_modified_
     builtin_answers& operator=(const builtin_answers&) = delete;
 
@@ -41,10 +41,9 @@ public:
     [[nodiscard]] const proto::prepared_response* instead_of_content(const proto::request_head& head) const noexcept {
         return answers_.instead_of_content(head);
     }
-    [[nodiscard]] const handlers::error_pages& errors() const noexcept { return *errors_; }
+    [[nodiscard]] const handlers::error_pages& errors() const noexcept { return *answers_.errors; }
 
 private:
-    const handlers::error_pages* errors_;
     proto::prepared_response not_modified_{304, {}, {}, "Cache-Control: no-store\r\n"};
     handlers::fixed_answers answers_;
 };

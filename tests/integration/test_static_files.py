@@ -29,7 +29,7 @@ import pytest
 
 import conftest
 from conftest import Client, request
-from static_tree import (INSIDE_MARK, SECRET_MARK, build_tree, fetch, file_route, make_big_file,
+from static_tree import (INSIDE_MARK, SECRET_MARK, build_tree, exchange, fetch, file_route, make_big_file,
                          parse_byteranges, raw_request, sanitized)
 
 STATIC_TREE = str(Path(__file__).with_name("static_tree.py"))
@@ -519,9 +519,20 @@ def test_methods_post_405_and_options(server_factory, tree):
         # OPTIONS selects no representation: its preconditions are ignored (13.2.1).
         r = get_on(c, "/static/inside.txt", "OPTIONS", {"If-Match": '"x"', "If-None-Match": "*"})
         assert r.status == 200 and r.header("Allow"), r
-    # A POST on a path that would be a traversal is 405 or refused, never the file.
+    # Every method looks the name up first: a traversal is refused whatever the method.
     r = fetch(s.port, "/static/../secret.txt", method="POST")
-    assert r.status in (403, 405) and SECRET_MARK not in r.data, r
+    assert r.status == 403 and SECRET_MARK not in r.data, r
+
+
+def test_connect_is_405_under_a_root_file_route(server_factory, tree):
+    # CONNECT's authority-form target has no path: no route takes it, not even a file
+    # route at "/" (RFC 9110 9.3.6; a 404 would say a resource is missing).
+    _, root, _ = tree
+    s = start(server_factory, root, prefix="/")
+    r = exchange(s.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    assert r.status == 405 and r.header("Allow"), r
+    r = fetch(s.port, "/inside.txt")
+    assert r.status == 200 and r.body == INSIDE, r
 
 
 # --------------------------------------------------------------------------- ranges

@@ -661,6 +661,90 @@ TEST_CASE("an error is known to answer HEAD whatever the split", "[proto][parser
     }
 }
 
+// Between reads too (a 408 may answer a head cut short): the kept bytes move as the
+// spill buffer grows, and what request_is_head() reads must move with them.
+TEST_CASE("a head cut short is known to be HEAD between reads", "[proto][parser][split]") {
+    const std::string long_target = "/" + std::string(3000, 'a');
+    const std::string head = "HEAD " + long_target + " HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(5000, 'b');
+    const std::size_t sp = 4;   // the byte that makes the method HEAD
+    for (std::size_t piece : {1U, 5U, 7U, 640U}) {   // 5: the first read ends right after the SP
+        CAPTURE(piece);
+        test_sink s;
+        request_parser p{s, {}};
+        std::vector<char> buf;
+        for (std::size_t at = 0; at < head.size(); at += piece) {
+            const std::string_view part = std::string_view{head}.substr(at, piece);
+            buf.assign(part.begin(), part.end());
+            REQUIRE(p.feed(std::span<const char>{buf.data(), buf.size()}) == parse_status::need_more);
+            std::fill(buf.begin(), buf.end(), '#');   // the read is given back
+            CAPTURE(at);
+            CHECK(p.request_is_head() == (at + part.size() > sp));
+        }
+        CHECK(s.heads.empty());
+    }
+    for (std::string_view not_head : {"HEADX ", "GET ", "HEA", "HEAD"}) {
+        CAPTURE(not_head);
+        test_sink s;
+        request_parser p{s, {}};
+        feed_chunks(p, {not_head.substr(0, 2), not_head.substr(2)});   // "HEADX " may be refused at once
+        CHECK_FALSE(p.request_is_head());
+    }
+}
+
+// What content_came_with_head() said at each head, read during on_request_head.
+struct continue_sink final : request_sink {
+    request_parser* parser = nullptr;
+    std::vector<bool> came_with_head;
+    void on_request_head(const request_head& h) noexcept override {
+        if (h.expect_continue) {
+            came_with_head.push_back(parser->content_came_with_head());
+        }
+    }
+    void on_request_complete() noexcept override {}
+};
+
+// RFC 9110 10.1.1: the 100 may be left out once the whole body is here. Whether it is
+// depends on what came in the read that ended the head, however the bytes were split.
+TEST_CASE("content_came_with_head: the whole Content-Length body in the read that ended the head",
+          "[proto][parser][split]") {
+    const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    const std::string whole = head + "hello";
+    for (std::size_t cut = 0; cut < whole.size(); ++cut) {
+        CAPTURE(cut);
+        continue_sink s;
+        request_parser p{s, {}};
+        s.parser = &p;
+        const std::string_view w{whole};
+        const parse_status st = cut == 0 ? feed_all(p, w) : feed_chunks(p, {w.substr(0, cut), w.substr(cut)});
+        CHECK(st == parse_status::need_more);
+        REQUIRE(s.came_with_head.size() == 1);
+        // The head ends in the first read when the cut is past it; the body is whole there
+        // only when nothing was cut.
+        CHECK(s.came_with_head[0] == (cut == 0 || cut < head.size()));
+    }
+    for (std::string_view text : {
+             "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\nhello",
+             "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n0\r\n\r\n",
+         }) {
+        CAPTURE(text);
+        continue_sink s;
+        request_parser p{s, {}};
+        s.parser = &p;
+        feed_all(p, text);
+        REQUIRE(s.came_with_head.size() == 1);
+        CHECK_FALSE(s.came_with_head[0]);
+    }
+    // The next head on the connection starts from false.
+    continue_sink s;
+    request_parser p{s, {}};
+    s.parser = &p;
+    feed_all(p, whole + "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhel");
+    REQUIRE(s.came_with_head.size() == 2);
+    CHECK(s.came_with_head[0]);
+    CHECK_FALSE(s.came_with_head[1]);
+}
+
 // A sink that, like the worker at max_requests_per_connection, decides during the
 // second head that the connection ends after that request.
 struct ending_sink final : request_sink {

@@ -126,6 +126,22 @@ TEST_CASE("session: 100 Continue before the answer, for a body the client waits 
     CHECK(output(*s).find("HTTP/1.1 405 Method Not Allowed\r\n") == std::strlen("HTTP/1.1 100 Continue\r\n\r\n"));
 }
 
+TEST_CASE("session: no 100 Continue for a body that came with its head", "[worker][session]") {
+    fixture f;
+    auto s = f.make();
+    feed(*s, "POST /rec HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc");
+    const std::string out = output(*s);
+    CHECK(out.find("100 Continue") == std::string::npos);
+    CHECK(out.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(f.recorder->body == "abc");
+    SECTION("part of it is not enough") {
+        feed(*s, "POST /rec HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nab");
+        CHECK(output(*s).ends_with("HTTP/1.1 100 Continue\r\n\r\n"));
+        feed(*s, "c");
+        CHECK(f.recorder->body == "abcabc");
+    }
+}
+
 TEST_CASE("session: persistence: limit, graceful stop, HTTP/1.0", "[worker][session]") {
     SECTION("the request limit makes the last answer close, and what follows is not parsed") {
         fixture f{2};

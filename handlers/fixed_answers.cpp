@@ -1,4 +1,4 @@
-#include "handlers/method_policy.hpp"
+#include "handlers/fixed_answers.hpp"
 
 #include <string>
 
