@@ -8,7 +8,7 @@ namespace pfd::handlers {
 
 route_table::route_table(const std::vector<route_spec>& routes, const mime_overrides& mime, offload* helpers,
                          unsigned worker_slot, message_sender* messages, std::atomic<std::uint32_t>* in_module,
-                         const builtin_factory& builtins)
+                         const builtin_factory& builtins, const proto::date_cache* date)
     : options_{200, "", "", allow_get_head_options}, mime_{mime}, not_found_{errors_}, server_options_{options_} {
     routes_.reserve(routes.size());
     for (std::size_t i = 0; i < routes.size(); ++i) {
@@ -30,7 +30,7 @@ route_table::route_table(const std::vector<route_spec>& routes, const mime_overr
                 prefix_routes_.push_back({r.prefix, std::move(h)});
             }
         } else if (r.files.has_value()) {
-            prefix_routes_.push_back({r.prefix, std::make_unique<static_files>(r, mime_, helpers, errors_, options_)});
+            prefix_routes_.push_back({r.prefix, std::make_unique<static_files>(r, mime_, helpers, errors_, options_, date)});
         } else {
             routes_.push_back({r.path, std::make_unique<fixed_route>(r.content_type, r.body, options_, errors_)});
         }

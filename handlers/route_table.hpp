@@ -28,10 +28,12 @@ using builtin_factory = std::function<std::unique_ptr<handler>(const route_spec&
 class route_table {
 public:
     // `helpers`: where file routes look files up (may be null in tests: they answer 503).
-    // `messages`: where module routes' send_message goes (null: PFD_EINVAL).
+    // `messages`: where module routes' send_message goes (null: PFD_EINVAL). `date`: the
+    // Date the worker's answers carry (null: the clock's).
     explicit route_table(const std::vector<route_spec>& routes, const mime_overrides& mime = {},
                          offload* helpers = nullptr, unsigned worker_slot = 0, message_sender* messages = nullptr,
-                         std::atomic<std::uint32_t>* in_module = nullptr, const builtin_factory& builtins = {});
+                         std::atomic<std::uint32_t>* in_module = nullptr, const builtin_factory& builtins = {},
+                         const proto::date_cache* date = nullptr);
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 

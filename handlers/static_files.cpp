@@ -47,13 +47,15 @@ struct static_files::pending {
 };
 
 static_files::static_files(const route_spec& spec, const mime_types& mime, offload* helpers,
-                           const error_pages& errors, const proto::prepared_response& options)
+                           const error_pages& errors, const proto::prepared_response& options,
+                           const proto::date_cache* date)
     : prefix_{spec.prefix},
       settings_{spec.files.value_or(file_route_settings{})},
       mime_{&mime},
       helpers_{helpers},
       errors_{&errors},
       options_{&options},
+      date_{date},
       root_{open_root(settings_.root)},
       cache_{cache_entries, cache_bytes} {
     if (::getrandom(&boundary_seed_, sizeof boundary_seed_, GRND_NONBLOCK) != sizeof boundary_seed_) {
@@ -197,9 +199,10 @@ void static_files::answer(exchange& ex, const request_view& req, const file_entr
         }
     }
     const std::string_view etag = v->etag.view();
-    const std::time_t now = unix_seconds_coarse();
-    // RFC 9110 8.8.2.1: a Last-Modified later than the Date (a file stamped in the future)
-    // MUST be sent, and compared, as the Date instead.
+    // The second of the Date this answer gets: the worker's, which trails the clock by up to
+    // a tick. RFC 9110 8.8.2.1: a Last-Modified later than the Date (a file stamped in the
+    // future, or changed since the tick) MUST be sent, and compared, as the Date instead.
+    const std::time_t now = date_ != nullptr ? date_->second() : unix_seconds_coarse();
     std::time_t modified = v->last_modified;
     std::string_view last_modified{v->last_modified_text.data(), v->last_modified_text.size()};
     std::array<char, proto::http_date_size> now_text{};

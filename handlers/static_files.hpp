@@ -18,13 +18,15 @@
 #include "handlers/offload.hpp"
 #include "handlers/route_spec.hpp"
 #include "proto/byte_buffer.hpp"
+#include "proto/http_date.hpp"
 
 namespace pfd::handlers {
 
 class static_files final : public handler {
 public:
+    // `date`: the Date answers carry (null: the clock's second, in tests).
     static_files(const route_spec& spec, const mime_types& mime, offload* helpers, const error_pages& errors,
-                 const proto::prepared_response& options);
+                 const proto::prepared_response& options, const proto::date_cache* date);
 
     void on_head(exchange& ex, const proto::request_head& head) noexcept override;
     void on_abort(exchange& ex) noexcept override;
@@ -55,6 +57,7 @@ private:
     offload* helpers_;
     const error_pages* errors_;
     const proto::prepared_response* options_;
+    const proto::date_cache* date_;
     // The 412 of a file with precompressed siblings: it depends on Accept-Encoding too.
     proto::prepared_response precondition_failed_vary_{error_pages::with_fields(412, "Vary: Accept-Encoding\r\n")};
     unique_fd root_;

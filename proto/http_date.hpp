@@ -22,6 +22,7 @@ public:
         }
     }
     [[nodiscard]] std::string_view view() const noexcept { return {text_.data(), text_.size()}; }
+    [[nodiscard]] std::time_t second() const noexcept { return second_; }
 
 private:
     std::time_t second_ = -1;

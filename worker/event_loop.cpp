@@ -49,7 +49,8 @@ event_loop::event_loop(const settings& cfg, int listen_fd, ring r, unique_fd sig
               [this, &board](const handlers::route_spec& spec, const handlers::error_pages& errors,
                              const proto::prepared_response& options) {
                   return make_builtin_route(spec, builtin_context{&board, stats_, &ctx_}, {&errors, &options});
-              }},
+              },
+              &date_},
       sessions_{ctx_, cfg.parser_limits, keep_buffer_capacity},
       conns_(cfg.max_connections),
       wheel_{cfg.max_connections, wheel_slots},

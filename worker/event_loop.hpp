@@ -208,8 +208,8 @@ private:
     timer_wheel::tick_t send_ticks_;        // timeouts_.send in ticks
     timer_wheel::tick_t keepalive_ticks_;   // timeouts_.keepalive in ticks
     std::unique_ptr<access_log> access_;   // [log] access; nullptr: off
+    proto::date_cache date_;         // before routes_: file routes read it
     handlers::route_table routes_;   // its file routes use offload_ (only once the loop runs)
-    proto::date_cache date_;
     serve_context ctx_;
     session_pool sessions_;
 

@@ -29,6 +29,7 @@ void write_file(const std::string& path, std::string_view bytes) {
 struct fixture {
     test::temp_dir dir;
     queued_offload helpers;
+    proto::date_cache date;   // the Date "the worker" sends
     std::unique_ptr<route_table> table;
 
     fixture() {
@@ -43,7 +44,8 @@ struct fixture {
         files.files = file_route_settings{};
         files.files->root = dir.path;
         routes.push_back(files);
-        table = std::make_unique<route_table>(routes, mime_overrides{}, &helpers);
+        table = std::make_unique<route_table>(routes, mime_overrides{}, &helpers, 0, nullptr, nullptr,
+                                              builtin_factory{}, &date);
     }
     ~fixture() { ::unlink((dir.path + "-secret").c_str()); }
 };
@@ -149,4 +151,28 @@ TEST_CASE("static files: helpers that far behind answer 503 at once", "[handlers
     exchange ex;
     const outcome o = ask(f, ex, "/static/a.txt", false);
     CHECK(o.status == 503);
+}
+
+// RFC 9110 8.8.2.1: never a Last-Modified later than the Date. The worker's Date trails the
+// clock by up to a tick, so a file changed since then is Last-Modified at the Date's second.
+TEST_CASE("static files: Last-Modified is never later than the Date the answer gets", "[handlers][static]") {
+    fixture f;
+    const std::time_t an_hour_ago = std::time(nullptr) - 3600;
+    f.date.refresh(an_hour_ago);
+    exchange ex;
+    const outcome o = ask(f, ex, "/static/a.txt");
+    REQUIRE(o.status == 200);
+    const std::string date = "Last-Modified: " + std::string{f.date.view()} + "\r\n";
+    CHECK(test::contains(o.head, date));
+    // A validator taken from that answer still matches it.
+    proto::request_head h = get("/static/a.txt");
+    const std::string since{f.date.view()};
+    h.headers[0] = {"If-Modified-Since", since};
+    h.header_count = 1;
+    ex.begin(false, true, nullptr);
+    handler& hd = f.table->find(h);
+    hd.on_head(ex, h);
+    hd.on_complete(ex);
+    REQUIRE(ex.finished());
+    CHECK(ex.head().status() == 304);
 }
