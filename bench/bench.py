@@ -125,7 +125,7 @@ class Preforkd(Server):
         super().__init__(args)
         self.balance = balance
         self.name = f"preforkd-{balance}"
-        self.port_offset = 0 if balance == "shared" else 1
+        self.port_offset = {"shared": 0, "reuseport": 1, "cpu": 8}[balance]
         self.binary = Path(args.preforkd)
 
     def config_text(self, port, workers, docroot=None, limits=None):
@@ -319,6 +319,7 @@ def make_servers(args):
     table = {
         "preforkd-shared": lambda: Preforkd(args, "shared"),
         "preforkd-reuseport": lambda: Preforkd(args, "reuseport"),
+        "preforkd-cpu": lambda: Preforkd(args, "cpu"),
         "nginx": lambda: Nginx(args),
         "h2o": lambda: H2o(args),
         "node-cluster": lambda: NodeCluster(args),
@@ -1306,7 +1307,7 @@ def main():
     ap.add_argument("-d", "--duration", type=int, default=5, help="seconds per measured run (default 5)")
     ap.add_argument("-r", "--runs", type=int, default=3, help="runs per server and workload (default 3)")
     ap.add_argument("-w", "--warmup", type=int, default=1, help="warm-up seconds after each start (default 1)")
-    ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,nginx,h2o,node-cluster,ceiling,ceiling-reuseport",
+    ap.add_argument("-s", "--servers", default="preforkd-shared,preforkd-reuseport,preforkd-cpu,nginx,h2o,node-cluster,ceiling,ceiling-reuseport",
                     help="comma list, alternated in this order")
     ap.add_argument("-l", "--workloads",
                     default="keepalive,keepalive1,pipelined,close,idle10k,idle100k,pinned,static4k,static1m",

@@ -124,10 +124,11 @@ void read_server(validator& v, const toml::table& t, config& cfg) {
     if (const toml::node* n = v.string(t, "balance", "server.balance", balance)) {
         if (balance == "shared") {
             cfg.balance = balance_mode::shared;
-        } else if (balance == "reuseport") {
+        } else if (balance == "reuseport" || balance == "cpu") {
             cfg.balance = balance_mode::reuseport;
+            cfg.steer_by_cpu = balance == "cpu";
         } else {
-            v.error(n->source(), "server.balance must be \"shared\" or \"reuseport\", got " + describe(*n));
+            v.error(n->source(), "server.balance must be \"shared\", \"reuseport\" or \"cpu\", got " + describe(*n));
         }
     }
 
@@ -184,6 +185,10 @@ const char* to_string(balance_mode b) noexcept {
         case balance_mode::reuseport: return "reuseport";
     }
     return "?";
+}
+
+const char* balance_name(const config& cfg) noexcept {
+    return cfg.balance == balance_mode::reuseport && cfg.steer_by_cpu ? "cpu" : to_string(cfg.balance);
 }
 
 tl::expected<listen_address, std::string> parse_listen_address(std::string_view text) {

@@ -55,6 +55,9 @@ struct config {
     unsigned workers = 1;      // resolved: "auto" becomes the usable CPU count
     bool workers_auto = true;
     balance_mode balance = balance_mode::shared;
+    // balance = "cpu": reuseport, each connection to the worker numbered as the CPU that
+    // took it in (listeners.hpp, spread_over_first_sockets).
+    bool steer_by_cpu = false;
     int backlog = 4096;
     // As written, made absolute: a relative path is taken from the file's directory.
     std::string pid_file;        // default: default_runtime_path(port, "pid")
@@ -93,5 +96,7 @@ config_result parse_config(std::string_view text, const std::string& source_name
 tl::expected<listen_address, std::string> parse_listen_address(std::string_view text);
 
 const char* to_string(balance_mode b) noexcept;
+// The balance as written: "shared", "reuseport" or "cpu".
+const char* balance_name(const config& cfg) noexcept;
 
 }  // namespace pfd::server

@@ -126,13 +126,18 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
             for (const auto& fd : set.fds_) {
                 log_line("listening on %s (from systemd)", address_of(fd.get()).text.c_str());
             }
+            set.by_cpu_ = cfg.steer_by_cpu;
+            set.steer_by_cpu_now();
             return set;
         }
         std::vector<unique_fd> fds;
         if (auto r = bind_up_to(fds, wanted, cfg.listen, cfg.backlog, reuseport); !r) {
             return tl::unexpected(bind_failure(cfg.listen, r.error()));
         }
-        return listener_set{std::move(fds)};
+        listener_set set{std::move(fds)};
+        set.by_cpu_ = cfg.steer_by_cpu;
+        set.steer_by_cpu_now();
+        return set;
     }
     if (std::getenv(activated_env) != nullptr) {
         // systemd's sockets, through a binary upgrade: kept as they are, and nothing bound.
@@ -144,6 +149,8 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
         }
         log_line("adopted %zu listening socket(s) from the previous master (from systemd): %s", set.size(),
                  set.address().text.c_str());
+        set.by_cpu_ = cfg.steer_by_cpu;
+        set.steer_by_cpu_now();
         return set;
     }
     // A binary upgrade: nothing queued on the adopted sockets is lost.
@@ -166,9 +173,13 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
         // Its steering (if it had scaled) counts the old number of slots, and the old
         // master's sockets beyond ours close when its workers exit: spread new
         // connections over exactly ours, now, while the old workers still serve theirs.
-        steer_new_connections(adopted[0].get(), wanted);
+        steer_new_connections(adopted[0].get(), wanted, cfg.steer_by_cpu);
     }
-    return listener_set{std::move(adopted)};
+    listener_set set{std::move(adopted)};
+    set.by_cpu_ = cfg.steer_by_cpu;
+    set.attached_by_cpu_ = cfg.steer_by_cpu && (was_group || set.size() > 1);
+    set.steer_by_cpu_now();
+    return set;
 }
 
 listen_address listener_set::address() const {
@@ -235,11 +246,15 @@ tl::expected<carried_sockets, std::string> listener_set::carry_over(const config
     // spread over the sockets that stay (reuseport -> shared: socket 0 alone;
     // SO_REUSEPORT is harmless on it). Any other set is a new group, or none.
     out.shares_group = same && (to_shared || reuseport);
+    out.sockets.by_cpu_ = reuseport && next.steer_by_cpu;
     if (out.shares_group) {
+        // steer() attaches the new kind of program when it differs from the group's.
         out.sockets.steered_over_ = steered_over_;
         out.sockets.steer_pending_ = steer_pending_;
+        out.sockets.attached_by_cpu_ = attached_by_cpu_;
     } else {
         out.sockets.steered_over_ = static_cast<unsigned>(fds.size());
+        out.sockets.steer_by_cpu_now();
     }
     return out;
 }
@@ -293,16 +308,25 @@ void listener_set::steer(bool removed_socket_held) noexcept {
         log_line("new sockets get connections once the removed slots' workers let go of theirs");
     }
     steer_pending_ = n < all;
-    if (n != steered_over_) {
-        steer_new_connections(fds_[0].get(), n);
+    if (n != steered_over_ || attached_by_cpu_ != by_cpu_) {
+        steer_new_connections(fds_[0].get(), n, by_cpu_);
         steered_over_ = n;
+        attached_by_cpu_ = by_cpu_;
     }
 }
 
 void listener_set::steer_over_all_again() noexcept {
     if (fds_.size() > 1) {
-        steer_new_connections(fds_[0].get(), static_cast<unsigned>(fds_.size()));
+        steer_new_connections(fds_[0].get(), static_cast<unsigned>(fds_.size()), by_cpu_);
         steered_over_ = static_cast<unsigned>(fds_.size());
+        attached_by_cpu_ = by_cpu_;
+    }
+}
+
+void listener_set::steer_by_cpu_now() noexcept {
+    if (by_cpu_ && !attached_by_cpu_ && fds_.size() > 1) {
+        steer_new_connections(fds_[0].get(), steered_over_, true);
+        attached_by_cpu_ = true;
     }
 }
 

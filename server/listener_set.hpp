@@ -81,12 +81,16 @@ public:
 private:
     explicit listener_set(std::vector<unique_fd> fds, bool activated = false) noexcept
         : fds_{std::move(fds)}, steered_over_{static_cast<unsigned>(fds_.size())}, activated_{activated} {}
+    // balance = "cpu" from the start: the group's program chooses by CPU.
+    void steer_by_cpu_now() noexcept;
 
     std::vector<unique_fd> fds_;
     // Reuseport: new connections go to the first steered_over_ sockets of the group (at
     // first, with no program attached, to all of them).
     unsigned steered_over_ = 0;
     bool steer_pending_ = false;   // steered_over_ < size() until removed sockets close
+    bool by_cpu_ = false;          // balance = "cpu": every program the set attaches chooses by CPU
+    bool attached_by_cpu_ = false;   // the group's program does (a set sharing the group inherits it)
     bool activated_ = false;
 };
 

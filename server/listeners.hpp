@@ -18,11 +18,13 @@ result<unique_fd> open_listener(const listen_address& where, int backlog, bool r
 result<bool> allow_reuseport(int fd) noexcept;
 // New connections to fd's reuseport group go only to its first n sockets (the slots
 // that stay), so the sockets of removed slots are never handed a connection they would
-// reset when they close.
-result<bool> spread_over_first_sockets(int fd, unsigned n) noexcept;
+// reset when they close. Among them at random, or by_cpu: to socket k when CPU k took the
+// connection in (its SYN), with several sockets per CPU (n above the CPUs) one of those
+// at random, and at random when the CPU has none below n.
+result<bool> spread_over_first_sockets(int fd, unsigned n, bool by_cpu) noexcept;
 // spread_over_first_sockets, and a log line if the kernel refuses: serving goes on, only
 // connections queued on removed sockets may be reset as they close.
-void steer_new_connections(int fd, unsigned n) noexcept;
+void steer_new_connections(int fd, unsigned n, bool by_cpu) noexcept;
 
 // server.rlimit_nofile = wanted: this process's soft open-file limit becomes `wanted`, and
 // its hard limit too where it is lower (that takes root: CAP_SYS_RESOURCE). A hard limit

@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
     }
     if (opts->action == cli_action::test_config) {
         std::printf("preforkd: configuration file %s is valid (%u workers, balance %s, %zu routes)\n",
-                    opts->config_path.c_str(), cfg->workers, to_string(cfg->balance), cfg->worker.routes.size());
+                    opts->config_path.c_str(), cfg->workers, balance_name(*cfg), cfg->worker.routes.size());
         return 0;
     }
     // Before anything is bound or written: a master that cannot start its workers as

@@ -606,7 +606,7 @@ int run_master(const config& cfg, const std::vector<std::string>& argv, const st
         }
     }
     log_line("listening on %s (balance %s, %zu socket%s%s), starting %u worker%s", effective.listen.text.c_str(),
-             to_string(cfg.balance), listeners->size(), listeners->size() == 1 ? "" : "s",
+             balance_name(cfg), listeners->size(), listeners->size() == 1 ? "" : "s",
              listeners->activated() ? ", from systemd" : "", cfg.workers, cfg.workers == 1 ? "" : "s");
     auto metrics = metrics_listener::open(cfg, from_upgrade);
     if (!metrics) {

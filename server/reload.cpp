@@ -206,7 +206,7 @@ void reload_state::reload(generation& current, worker_pool& pool) noexcept {
     }
     log_line("reload: %s is valid; starting generation %u: %u worker(s) (was %u), listening on %s (balance %s)",
              current.cfg.path.c_str(), current.number, current.cfg.workers, old_workers,
-             current.cfg.listen.text.c_str(), to_string(current.cfg.balance));
+             current.cfg.listen.text.c_str(), balance_name(current.cfg));
     deadline_ = steady_clock::now() + current.cfg.supervisor.worker_timeout;
     for (unsigned i = 0; i < current.cfg.workers; ++i) {
         pool.start(current, i, current.listeners);

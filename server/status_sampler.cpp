@@ -35,7 +35,7 @@ master_status status_sampler::status(worker_pool& pool, const generation& curren
     s.pid = ::getpid();
     s.uptime_s = to_seconds(steady_clock::now() - started_);
     s.listen = current.cfg.listen.text;
-    s.balance = to_string(current.cfg.balance);
+    s.balance = balance_name(current.cfg);
     const auto now = steady_clock::now();
     for (const auto& w : pool.procs()) {
         const worker::worker_stats& st = pool.stats(w);

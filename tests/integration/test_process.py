@@ -2,12 +2,14 @@
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
 from conftest import (Client, ConnectionClosed, absent, alive, children, get, proc_stat, ps, request, wait_until)
-from helpers import finish_last_request, kill_slot_and_wait_respawn, tcp_queues, worker_uptime
+from helpers import finish_last_request, kill_slot_and_wait_respawn, status_workers, tcp_queues, worker_uptime
 
 
 def no_zombies(master_pid):
@@ -75,7 +77,7 @@ def test_workers_auto(server_factory):
     assert f"starting {want} worker" in s.log_text()
 
 
-@pytest.mark.parametrize("balance", ["shared", "reuseport"])
+@pytest.mark.parametrize("balance", ["shared", "reuseport", "cpu"])
 def test_balance_modes_serve_fresh_connections(server_factory, balance):
     s = server_factory(workers=2, balance=balance)
     for i in range(50):
@@ -84,6 +86,48 @@ def test_balance_modes_serve_fresh_connections(server_factory, balance):
         if i % 5:
             assert r.body == b"hello word"
     assert len(s.worker_slots()) == 2
+
+
+# Connects `count` times from a process pinned to `cpu` (on loopback the SYN is taken in on
+# the connecting CPU), one GET / each, all held open until the last has its answer.
+PINNED_CLIENT = r"""
+import os, socket, sys
+cpu, port, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+os.sched_setaffinity(0, {cpu})
+held = []
+for _ in range(count):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    got = b""
+    while not got.endswith(b"hello word"):
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    held.append(s)
+"""
+
+
+def accepted_by_slot(s):
+    return {w["slot"]: w["accepted_connections"] for w in status_workers(s) if w["state"] == "ready"}
+
+
+def test_balance_cpu_sends_a_connection_to_the_worker_of_its_cpu(server_factory):
+    cpus = os.sched_getaffinity(0)
+    if not {0, 1} <= cpus:
+        pytest.skip(f"needs CPUs 0 and 1 to connect from (this process may use {sorted(cpus)})")
+    s = server_factory(workers=2, balance="cpu")
+    wait_until(lambda: len(accepted_by_slot(s)) == 2, 5.0, what="2 ready workers")
+    assert "balance cpu" in s.log_text()
+    for cpu in (0, 1, 0):
+        before = accepted_by_slot(s)
+        r = subprocess.run([sys.executable, "-c", PINNED_CLIENT, str(cpu), str(s.port), "20"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: sum(accepted_by_slot(s).values()) - sum(before.values()) == 20, 5.0,
+                   what="20 connections counted")
+        after = accepted_by_slot(s)
+        gained = {slot: after[slot] - before[slot] for slot in after}
+        assert gained == {cpu: 20, 1 - cpu: 0}, (cpu, gained)
 
 
 # --------------------------------------------------------------------------- respawn

@@ -145,6 +145,16 @@ TEST_CASE("balance = \"reuseport\" selects SO_REUSEPORT balancing", "[config]") 
     CHECK(r->balance == balance_mode::reuseport);
     CHECK(std::string_view{to_string(r->balance)} == "reuseport");
     CHECK(std::string_view{to_string(balance_mode::shared)} == "shared");
+    CHECK_FALSE(r->steer_by_cpu);
+    CHECK(std::string_view{balance_name(*r)} == "reuseport");
+}
+
+TEST_CASE("balance = \"cpu\" is reuseport steered by the CPU a connection came in on", "[config]") {
+    auto r = parse("[server]\nbalance = \"cpu\"\n");
+    REQUIRE(r.has_value());
+    CHECK(r->balance == balance_mode::reuseport);
+    CHECK(r->steer_by_cpu);
+    CHECK(std::string_view{balance_name(*r)} == "cpu");
 }
 
 TEST_CASE("an empty file gives the built-in defaults", "[config]") {
