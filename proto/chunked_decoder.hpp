@@ -7,8 +7,8 @@
 // was given (only data: never a size, an extension, a CRLF or a trailer). What is
 // checked is the framing, since a body misread here is a request smuggled into the next one:
 //   chunk-size = 1*HEXDIG, never over the body limit (413 at the end of its digits,
-//   before any data arrives; 400 for digits no 64 bits hold); chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ),
-//   value a token or quoted-string; every line ends in CRLF (a bare CR or LF is a 400);
+//   before any data arrives; 400 for digits no 64 bits hold);
+//   chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), value a token or quoted-string; every line ends in CRLF (a bare CR or LF is a 400);
 //   chunk data is followed by CRLF; trailer fields are "name:value" lines with a token
 //   name and no CTL but HTAB in the value, counted against the header limits (431).
 #include <cstddef>

@@ -126,8 +126,7 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
             for (const auto& fd : set.fds_) {
                 log_line("listening on %s (from systemd)", address_of(fd.get()).text.c_str());
             }
-            set.by_cpu_ = cfg.steer_by_cpu;
-            set.steer_by_cpu_now();
+            set.steer_by_cpu_from_start(cfg.steer_by_cpu);
             return set;
         }
         std::vector<unique_fd> fds;
@@ -135,8 +134,7 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
             return tl::unexpected(bind_failure(cfg.listen, r.error()));
         }
         listener_set set{std::move(fds)};
-        set.by_cpu_ = cfg.steer_by_cpu;
-        set.steer_by_cpu_now();
+        set.steer_by_cpu_from_start(cfg.steer_by_cpu);
         return set;
     }
     if (std::getenv(activated_env) != nullptr) {
@@ -149,8 +147,7 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
         }
         log_line("adopted %zu listening socket(s) from the previous master (from systemd): %s", set.size(),
                  set.address().text.c_str());
-        set.by_cpu_ = cfg.steer_by_cpu;
-        set.steer_by_cpu_now();
+        set.steer_by_cpu_from_start(cfg.steer_by_cpu);
         return set;
     }
     // A binary upgrade: nothing queued on the adopted sockets is lost.
@@ -168,17 +165,15 @@ tl::expected<listener_set, std::string> listener_set::open(const config& cfg) no
     if (auto r = bind_up_to(adopted, wanted, cfg.listen, cfg.backlog, reuseport); !r) {
         return tl::unexpected(bind_failure(cfg.listen, r.error()));
     }
-    if (was_group || adopted.size() > 1) {
+    listener_set set{std::move(adopted)};
+    set.by_cpu_ = cfg.steer_by_cpu;
+    if (was_group || set.size() > 1) {
         // The group is in slot order: the old master's sockets, then any opened here.
         // Its steering (if it had scaled) counts the old number of slots, and the old
         // master's sockets beyond ours close when its workers exit: spread new
         // connections over exactly ours, now, while the old workers still serve theirs.
-        steer_new_connections(adopted[0].get(), wanted, cfg.steer_by_cpu);
+        set.attach(wanted);
     }
-    listener_set set{std::move(adopted)};
-    set.by_cpu_ = cfg.steer_by_cpu;
-    set.attached_by_cpu_ = cfg.steer_by_cpu && (was_group || set.size() > 1);
-    set.steer_by_cpu_now();
     return set;
 }
 
@@ -254,7 +249,7 @@ tl::expected<carried_sockets, std::string> listener_set::carry_over(const config
         out.sockets.attached_by_cpu_ = attached_by_cpu_;
     } else {
         out.sockets.steered_over_ = static_cast<unsigned>(fds.size());
-        out.sockets.steer_by_cpu_now();
+        out.sockets.steer_by_cpu_from_start(out.sockets.by_cpu_);
     }
     return out;
 }
@@ -309,25 +304,27 @@ void listener_set::steer(bool removed_socket_held) noexcept {
     }
     steer_pending_ = n < all;
     if (n != steered_over_ || attached_by_cpu_ != by_cpu_) {
-        steer_new_connections(fds_[0].get(), n, by_cpu_);
-        steered_over_ = n;
-        attached_by_cpu_ = by_cpu_;
+        attach(n);
     }
 }
 
 void listener_set::steer_over_all_again() noexcept {
     if (fds_.size() > 1) {
-        steer_new_connections(fds_[0].get(), static_cast<unsigned>(fds_.size()), by_cpu_);
-        steered_over_ = static_cast<unsigned>(fds_.size());
-        attached_by_cpu_ = by_cpu_;
+        attach(static_cast<unsigned>(fds_.size()));
     }
 }
 
-void listener_set::steer_by_cpu_now() noexcept {
-    if (by_cpu_ && !attached_by_cpu_ && fds_.size() > 1) {
-        steer_new_connections(fds_[0].get(), steered_over_, true);
-        attached_by_cpu_ = true;
+void listener_set::steer_by_cpu_from_start(bool by_cpu) noexcept {
+    by_cpu_ = by_cpu;
+    if (by_cpu_ && fds_.size() > 1) {
+        attach(steered_over_);
     }
+}
+
+void listener_set::attach(unsigned n) noexcept {
+    steer_new_connections(fds_[0].get(), n, by_cpu_);
+    steered_over_ = n;
+    attached_by_cpu_ = by_cpu_;
 }
 
 }  // namespace pfd::server

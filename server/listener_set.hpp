@@ -81,8 +81,11 @@ public:
 private:
     explicit listener_set(std::vector<unique_fd> fds, bool activated = false) noexcept
         : fds_{std::move(fds)}, steered_over_{static_cast<unsigned>(fds_.size())}, activated_{activated} {}
-    // balance = "cpu" from the start: the group's program chooses by CPU.
-    void steer_by_cpu_now() noexcept;
+    // A set that starts a group (or is the first to steer it): with by_cpu, its program
+    // chooses by CPU from now on.
+    void steer_by_cpu_from_start(bool by_cpu) noexcept;
+    // Attaches the program that sends new connections to the first n sockets.
+    void attach(unsigned n) noexcept;
 
     std::vector<unique_fd> fds_;
     // Reuseport: new connections go to the first steered_over_ sockets of the group (at

@@ -111,23 +111,30 @@ def accepted_by_slot(s):
     return {w["slot"]: w["accepted_connections"] for w in status_workers(s) if w["state"] == "ready"}
 
 
-def test_balance_cpu_sends_a_connection_to_the_worker_of_its_cpu(server_factory):
+@pytest.mark.parametrize("workers", [2, 4])
+def test_balance_cpu_sends_a_connection_to_the_worker_of_its_cpu(server_factory, workers):
+    # With more workers than CPUs, CPU k's connections go to workers k, k + CPUs, ... (of
+    # which, on a 2-CPU machine with 4 workers, k and k + 2 both get some).
     cpus = os.sched_getaffinity(0)
-    if not {0, 1} <= cpus:
-        pytest.skip(f"needs CPUs 0 and 1 to connect from (this process may use {sorted(cpus)})")
-    s = server_factory(workers=2, balance="cpu")
-    wait_until(lambda: len(accepted_by_slot(s)) == 2, 5.0, what="2 ready workers")
+    if not {0, 1} <= cpus or os.cpu_count() != 2:
+        pytest.skip(f"needs exactly 2 CPUs, 0 and 1, to connect from (this machine: {os.cpu_count()}, "
+                    f"this process may use {sorted(cpus)})")
+    s = server_factory(workers=workers, balance="cpu")
+    wait_until(lambda: len(accepted_by_slot(s)) == workers, 5.0, what=f"{workers} ready workers")
     assert "balance cpu" in s.log_text()
+    count = 40
     for cpu in (0, 1, 0):
         before = accepted_by_slot(s)
-        r = subprocess.run([sys.executable, "-c", PINNED_CLIENT, str(cpu), str(s.port), "20"],
+        r = subprocess.run([sys.executable, "-c", PINNED_CLIENT, str(cpu), str(s.port), str(count)],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
-        wait_until(lambda: sum(accepted_by_slot(s).values()) - sum(before.values()) == 20, 5.0,
-                   what="20 connections counted")
+        wait_until(lambda: sum(accepted_by_slot(s).values()) - sum(before.values()) == count, 5.0,
+                   what=f"{count} connections counted")
         after = accepted_by_slot(s)
         gained = {slot: after[slot] - before[slot] for slot in after}
-        assert gained == {cpu: 20, 1 - cpu: 0}, (cpu, gained)
+        mine = set(range(cpu, workers, 2))
+        assert sum(gained[w] for w in mine) == count, (cpu, gained)
+        assert all(gained[w] > 0 for w in mine), (cpu, gained)   # 2**-39 to fail by chance with 4
 
 
 # --------------------------------------------------------------------------- respawn
