@@ -247,6 +247,7 @@ tl::expected<carried_sockets, std::string> listener_set::carry_over(const config
         out.sockets.steered_over_ = steered_over_;
         out.sockets.steer_pending_ = steer_pending_;
         out.sockets.attached_by_cpu_ = attached_by_cpu_;
+        out.sockets.skipped_ = skipped_;
     } else {
         out.sockets.steered_over_ = static_cast<unsigned>(fds.size());
         out.sockets.steer_by_cpu_from_start(out.sockets.by_cpu_);
@@ -321,8 +322,18 @@ void listener_set::steer_by_cpu_from_start(bool by_cpu) noexcept {
     }
 }
 
+void listener_set::skip(std::vector<unsigned> sockets) noexcept {
+    std::erase_if(sockets, [this](unsigned k) { return k >= steered_over_; });
+    if (fds_.size() > 1 && sockets != skipped_) {
+        skipped_ = std::move(sockets);
+        attach(steered_over_);
+    }
+}
+
 void listener_set::attach(unsigned n) noexcept {
-    steer_new_connections(fds_[0].get(), n, by_cpu_);
+    // Only the sockets new connections may go to can be skipped.
+    std::erase_if(skipped_, [n](unsigned k) { return k >= n; });
+    steer_new_connections(fds_[0].get(), n, by_cpu_, skipped_);
     steered_over_ = n;
     attached_by_cpu_ = by_cpu_;
 }

@@ -77,6 +77,10 @@ public:
     [[nodiscard]] bool steer_pending() const noexcept { return steer_pending_; }
     // The new master of an upgrade steered the group over its own number of sockets.
     void steer_over_all_again() noexcept;
+    // Reuseport: new connections skip these sockets (sorted; their workers take no more)
+    // while any other is open. Re-attaches the program only when the set changes.
+    void skip(std::vector<unsigned> sockets) noexcept;
+    [[nodiscard]] const std::vector<unsigned>& skipped() const noexcept { return skipped_; }
 
 private:
     explicit listener_set(std::vector<unique_fd> fds, bool activated = false) noexcept
@@ -94,6 +98,7 @@ private:
     bool steer_pending_ = false;   // steered_over_ < size() until removed sockets close
     bool by_cpu_ = false;          // balance = "cpu": every program the set attaches chooses by CPU
     bool attached_by_cpu_ = false;   // the group's program does (a set sharing the group inherits it)
+    std::vector<unsigned> skipped_;  // the sockets the group's program skips
     bool activated_ = false;
 };
 

@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <iterator>
+#include <new>
 #include <string>
+#include <vector>
 
 #include "base/log.hpp"
 #include "base/small_file.hpp"
 #include "server/privileges.hpp"
+#include "server/steering_program.hpp"
 
 namespace pfd::server {
 
@@ -57,54 +59,25 @@ result<bool> allow_reuseport(int fd) noexcept {
     return true;
 }
 
-result<bool> spread_over_first_sockets(int fd, unsigned n, bool by_cpu) noexcept {
-    // A classic BPF program for fd's reuseport group: it returns the index of the socket
-    // (the kernel keeps the group in join order, which is slot order here: sockets are
-    // bound in slot order and the highest slots are removed first).
-    constexpr auto random = static_cast<__u32>(SKF_AD_OFF + SKF_AD_RANDOM);
-    constexpr auto cpu = static_cast<__u32>(SKF_AD_OFF + SKF_AD_CPU);
-    sock_filter random_below_n[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, random),
-        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
-        BPF_STMT(BPF_RET | BPF_A, 0),
-    };
-    // index = cpu + cpus * (random % rounds), rounds = ceil(n / cpus); cpu when that is
-    // n or more; random below n when cpu is too.
+result<bool> spread_over_first_sockets(int fd, unsigned n, bool by_cpu, std::span<const unsigned> skipped) noexcept {
+    // The kernel keeps the group in join order, which is slot order here: sockets are
+    // bound in slot order and the highest slots are removed first.
     const auto cpus = static_cast<unsigned>(std::max(1, ::get_nprocs_conf()));
-    const unsigned rounds = (n + cpus - 1) / cpus;
-    sock_filter cpu_below_n[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, random),
-        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, rounds),
-        BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, cpus),
-        BPF_STMT(BPF_MISC | BPF_TAX, 0),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, cpu),
-        BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, n, 1, 0),
-        BPF_STMT(BPF_RET | BPF_A, 0),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, cpu),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, n, 1, 0),
-        BPF_STMT(BPF_RET | BPF_A, 0),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, random),
-        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
-        BPF_STMT(BPF_RET | BPF_A, 0),
-    };
-    sock_filter first[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-    sock_fprog prog{};
-    if (n <= 1) {
-        prog = {.len = 1, .filter = first};
-    } else if (by_cpu) {
-        prog = {.len = static_cast<unsigned short>(std::size(cpu_below_n)), .filter = cpu_below_n};
-    } else {
-        prog = {.len = 3, .filter = random_below_n};
+    std::vector<sock_filter> code;
+    try {
+        code = steering_program({.sockets = n, .by_cpu = by_cpu, .cpus = cpus, .skipped = skipped});
+    } catch (const std::bad_alloc&) {
+        return fail(ENOMEM, "steering program");
     }
+    sock_fprog prog{.len = static_cast<unsigned short>(code.size()), .filter = code.data()};
     if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
         return fail(errno, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
     }
     return true;
 }
 
-void steer_new_connections(int fd, unsigned n, bool by_cpu) noexcept {
-    if (auto r = spread_over_first_sockets(fd, n, by_cpu); !r) {
+void steer_new_connections(int fd, unsigned n, bool by_cpu, std::span<const unsigned> skipped) noexcept {
+    if (auto r = spread_over_first_sockets(fd, n, by_cpu, skipped); !r) {
         log_line("%s: %s; connections queued on removed sockets may be reset as they close", r.error().call,
                  std::strerror(r.error().code));
     }

@@ -1,6 +1,7 @@
 #pragma once
 // Listening sockets, bound by the master before it forks.
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include <tl/expected.hpp>
@@ -20,11 +21,12 @@ result<bool> allow_reuseport(int fd) noexcept;
 // that stay), so the sockets of removed slots are never handed a connection they would
 // reset when they close. Among them at random, or by_cpu: to socket k when CPU k took the
 // connection in (its SYN), with several sockets per CPU (n above the CPUs) one of those
-// at random, and at random when the CPU has none below n.
-result<bool> spread_over_first_sockets(int fd, unsigned n, bool by_cpu) noexcept;
+// at random, and at random when the CPU has none below n. A connection that would go to
+// a `skipped` socket (sorted; its worker is full) goes to one of the others at random.
+result<bool> spread_over_first_sockets(int fd, unsigned n, bool by_cpu, std::span<const unsigned> skipped) noexcept;
 // spread_over_first_sockets, and a log line if the kernel refuses: serving goes on, only
 // connections queued on removed sockets may be reset as they close.
-void steer_new_connections(int fd, unsigned n, bool by_cpu) noexcept;
+void steer_new_connections(int fd, unsigned n, bool by_cpu, std::span<const unsigned> skipped) noexcept;
 
 // server.rlimit_nofile = wanted: this process's soft open-file limit becomes `wanted`, and
 // its hard limit too where it is lower (that takes root: CAP_SYS_RESOURCE). A hard limit

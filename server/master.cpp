@@ -19,6 +19,7 @@
 #include "base/unique_fd.hpp"
 #include "server/control.hpp"
 #include "server/control_clients.hpp"
+#include "server/full_workers.hpp"
 #include "server/generation.hpp"
 #include "server/listener_set.hpp"
 #include "server/listeners.hpp"
@@ -102,6 +103,7 @@ private:
     unsigned pending_scale_ = 0;     // from the control socket, applied once the client is answered
     worker_pool pool_;
     status_sampler sampler_;
+    full_workers full_;
     run_state state_ = run_state::serving;
     steady_clock::time_point stop_deadline_{};
     steady_clock::time_point next_supervise_{};
@@ -172,6 +174,10 @@ int master::run() noexcept {
             respawn_due(pool_, current_, current_.listeners);
             if (generation* previous = reload_.previous()) {
                 respawn_due(pool_, *previous, sockets_of(*previous, current_));
+            }
+            // Steady only: a reload or an upgrade steers the group itself for a while.
+            if (reload_.idle() && !upgrade_.running()) {
+                full_.look(pool_, current_);
             }
         } else if (!killed_stragglers_ && steady_clock::now() >= stop_deadline_) {
             log_line("%zu worker(s) still running after the stop timeout; sending SIGKILL", pool_.procs().size());
@@ -530,6 +536,9 @@ int master::poll_timeout_ms() const noexcept {
         sooner(stop_deadline_);
     }
     sooner(stop_at_);
+    if (const auto soon = full_.next_look()) {
+        sooner(now + *soon);
+    }
     sooner(notifier_.next_ping());
     sooner(clients_.next_deadline());
     sooner(metrics_.next_deadline());

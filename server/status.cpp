@@ -59,7 +59,8 @@ std::string render_table(const master_status& s) {
     }
     appendf(out, " %9s %6s\n", "RSS_KIB", "CPU%");
     for (const auto& w : s.workers) {
-        appendf(out, "%4u %8d %4u %-9s %8.0fs %8u", w.slot, w.pid, w.generation, w.state, w.uptime_s, w.restarts);
+        appendf(out, "%4u %8d %4u %-9s %8.0fs %8u", w.slot, w.pid, w.generation, w.full ? "full" : w.state,
+                w.uptime_s, w.restarts);
         const auto values = w.counters.values();
         for (const auto& col : table_counters) {
             appendf(out, " %*llu", col.width, static_cast<unsigned long long>(values[worker::index(col.id)]));
@@ -90,8 +91,8 @@ std::string render_json(const master_status& s) {
                 appendf(out, ",\"%s_per_s\":%.2f", c.json, w.per_s[i]);
             }
         }
-        appendf(out, ",\"rss_bytes\":%llu,\"cpu_percent\":%.2f}", static_cast<unsigned long long>(w.rss_bytes),
-                w.cpu_percent);
+        appendf(out, ",\"rss_bytes\":%llu,\"cpu_percent\":%.2f,\"full\":%s}",
+                static_cast<unsigned long long>(w.rss_bytes), w.cpu_percent, w.full ? "true" : "false");
         first = false;
     }
     out += "]}\n";

@@ -22,6 +22,9 @@ struct worker_status {
     std::array<double, worker::counter_count> per_s{};
     std::uint64_t rss_bytes = 0;
     double cpu_percent = 0;      // over the last 10 s
+    // Reuseport: ready, but so near limits.max_connections that new connections are
+    // steered to the other workers' sockets (server/full_workers.hpp).
+    bool full = false;
 };
 
 struct master_status {

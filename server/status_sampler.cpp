@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
 
 #include "base/proc_stats.hpp"
 #include "worker/metrics_text.hpp"
@@ -52,6 +53,9 @@ master_status status_sampler::status(worker_pool& pool, const generation& curren
             case worker::worker_state::exiting: ws.state = "exiting"; break;
         }
         ws.uptime_s = to_seconds(now - w.started);
+        const std::vector<unsigned>& skipped = current.listeners.skipped();
+        ws.full = std::string_view{ws.state} == "ready" && w.config_gen == current.number &&
+                  std::binary_search(skipped.begin(), skipped.end(), w.slot);
         const std::vector<slot_state>& slots =
             previous != nullptr && w.config_gen == previous->number ? previous->slots : current.slots;
         ws.restarts = w.slot < slots.size() ? slots[w.slot].restarts : 0;

@@ -137,6 +137,78 @@ def test_balance_cpu_sends_a_connection_to_the_worker_of_its_cpu(server_factory,
         assert all(gained[w] > 0 for w in mine), (cpu, gained)   # 2**-39 to fail by chance with 4
 
 
+def open_answered(port, timeout=2.0):
+    """A new connection with GET / answered on it (held open for the caller)."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    got = b""
+    while not got.endswith(b"hello word"):
+        chunk = c.recv(4096)   # socket.timeout if no worker takes it in time
+        assert chunk, got
+        got += chunk
+    return c
+
+
+def active_by_slot(s):
+    return {w["slot"]: w["active_connections"] for w in status_workers(s) if w["state"] == "ready"}
+
+
+@pytest.mark.parametrize("balance", ["reuseport", "cpu"])
+def test_a_full_worker_gets_no_new_connections_while_another_has_room(server_factory, balance):
+    # A worker at limits.max_connections accepts no more, so a connection the kernel
+    # queued on its socket would wait there until one of its own closes. The master sees
+    # it full and steers new connections to the other socket; once two of the full
+    # worker's connections close, it takes new ones again.
+    limit = 8
+    s = server_factory(workers=2, balance=balance, extra=f"[limits]\nmax_connections = {limit}\n")
+    wait_until(lambda: len(active_by_slot(s)) == 2, 5.0, what="2 ready workers")
+    mine = os.sched_getaffinity(0)
+    held = []
+    try:
+        if balance == "cpu":
+            os.sched_setaffinity(0, {min(mine)})   # every SYN from one CPU: one worker's
+        # Fill one worker, each connection answered (no worker is full before it).
+        while limit not in active_by_slot(s).values():
+            assert len(held) < 2 * limit - 1, active_by_slot(s)
+            held.append(open_answered(s.port))
+        full = next(slot for slot, n in active_by_slot(s).items() if n == limit)
+        other = 1 - full
+        wait_until(lambda: f"worker {full} has 0 of its {limit} connections free" in s.log_text(), 5.0,
+                   what="the master to steer around the full worker")
+        assert {w["slot"]: w["full"] for w in status_workers(s)} == {full: True, other: False}
+        # Until the other worker is full too, every new connection is answered at once,
+        # by it (without the steering, a connection from this CPU, or one in two by
+        # hash, would wait on the full worker's socket).
+        while active_by_slot(s)[other] < limit:
+            held.append(open_answered(s.port, timeout=2.0))
+        assert active_by_slot(s) == {full: limit, other: limit}, active_by_slot(s)
+    finally:
+        os.sched_setaffinity(0, mine)
+    # Its connections close: it has room again.
+    for c in held:
+        c.close()
+    wait_until(lambda: f"worker {full} takes new connections again" in s.log_text(), 5.0,
+               what="the full worker taken back")
+    assert not any(w["full"] for w in status_workers(s))
+    assert get(s.port).status == 200
+
+def test_a_slot_waiting_out_its_respawn_back_off_gets_no_new_connections(server_factory):
+    # Killed soon after each start, slot 0 is respawned later each time (0, 0.1, 0.2, 0.4,
+    # 0.8, then 1.6 s). Meanwhile a connection queued on its reuseport socket would wait
+    # for the respawn; the master steers new ones to the other socket instead.
+    s = server_factory(workers=2, balance="reuseport")
+    for _ in range(6):
+        kill_slot_and_wait_respawn(s, 0, within=3.0)
+    os.kill(s.worker_slots()[0], signal.SIGKILL)
+    wait_until(lambda: "worker 0 is not running: new connections go to the other workers" in s.log_text(), 1.0,
+               interval=0.01, what="the master to steer around the dead slot")
+    t0 = time.monotonic()
+    for _ in range(10):
+        open_answered(s.port, timeout=1.0).close()   # one in two by hash would wait for the respawn
+    assert 0 not in s.worker_slots(), f"the respawn came before the check was done ({time.monotonic() - t0:.2f} s)"
+    wait_until(lambda: "worker 0 takes new connections again" in s.log_text(), 5.0,
+               what="the respawned worker taken back")
+
 # --------------------------------------------------------------------------- respawn
 
 def test_killed_worker_is_respawned_in_same_slot(server_factory):

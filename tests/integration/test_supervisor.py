@@ -27,7 +27,7 @@ STATUS_COLUMNS = ["SLOT", "PID", "GEN", "STATE", "UPTIME", "RESTARTS", "REQUESTS
                   "RSS_KIB", "CPU%"]
 WORKER_JSON_KEYS = {"slot", "pid", "generation", "spawn", "state", "uptime_s", "restarts", "requests", "requests_per_s",
                     "active_connections", "accepted_connections", "bytes_in", "bytes_out", "status_1xx",
-                    "status_2xx", "status_3xx", "status_4xx", "status_5xx", "rss_bytes", "cpu_percent"}
+                    "status_2xx", "status_3xx", "status_4xx", "status_5xx", "rss_bytes", "cpu_percent", "full"}
 
 BIG_BODY_SIZE = 8 * 1024 * 1024   # more than the kernel's largest send buffer here (4 MiB)
 _PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"   # 64 bytes
@@ -448,9 +448,10 @@ def test_status_table_and_json(server_factory, ctl_dir):
     assert len(ws) == 3, ws
     for w in ws:
         assert set(w) == WORKER_JSON_KEYS, w
-        for k in WORKER_JSON_KEYS - {"state", "uptime_s", "requests_per_s", "cpu_percent"}:
+        for k in WORKER_JSON_KEYS - {"state", "uptime_s", "requests_per_s", "cpu_percent", "full"}:
             assert isinstance(w[k], int) and w[k] >= 0, (k, w)
         assert w["state"] == "ready", w
+        assert w["full"] is False, w
         assert w["rss_bytes"] > 0, w
     assert {w["slot"]: w["pid"] for w in ws} == slots
     assert {w["generation"] for w in ws} == {1}, ws

@@ -45,6 +45,7 @@ pfd::server::master_status sample_status() {
     a.counters.bytes_out = 555;
     a.rss_bytes = 10485760;
     a.cpu_percent = 12.345;
+    a.full = true;
     const pfd::server::worker_status b{.slot = 1, .pid = 102, .generation = 2, .spawn = 1, .state = "draining",
                                        .counters = {}};
     s.workers = {a, b};
@@ -135,7 +136,7 @@ TEST_CASE("the status table and JSON are unchanged", "[worker][scoreboard][statu
     CHECK(pfd::server::render_table(s) ==
         "master pid 4242, up 12 s, listening on 127.0.0.1:8080 (balance reuseport), 2 workers\n"
         "SLOT      PID  GEN STATE        UPTIME RESTARTS     REQUESTS     REQ/S  ACTIVE   RSS_KIB   CPU%\n"
-        "   0      101    1 ready            7s        3 123456789012     987.7      17     10240   12.3\n"
+        "   0      101    1 full             7s        3 123456789012     987.7      17     10240   12.3\n"
         "   1      102    2 draining         0s        0            0       0.0       0         0    0.0\n");
     CHECK(pfd::server::render_json(s) ==
         "{\"master\":{\"pid\":4242,\"uptime_s\":12.346,\"listen\":\"127.0.0.1:8080\","
@@ -144,10 +145,12 @@ TEST_CASE("the status table and JSON are unchanged", "[worker][scoreboard][statu
         ",\"requests\":123456789012,\"requests_per_s\":987.65,\"active_connections\":17"
         ",\"accepted_connections\":4000000000"
         ",\"bytes_in\":18446744073709551615,\"bytes_out\":555"
-        ",\"status_1xx\":0,\"status_2xx\":0,\"status_3xx\":0,\"status_4xx\":0,\"status_5xx\":0,\"rss_bytes\":10485760,\"cpu_percent\":12.35},"
+        ",\"status_1xx\":0,\"status_2xx\":0,\"status_3xx\":0,\"status_4xx\":0,\"status_5xx\":0,\"rss_bytes\":10485760,\"cpu_percent\":12.35"
+        ",\"full\":true},"
         "{\"slot\":1,\"pid\":102,\"generation\":2,\"spawn\":1,\"state\":\"draining\",\"uptime_s\":0.000,\"restarts\":0"
         ",\"requests\":0,\"requests_per_s\":0.00,\"active_connections\":0,\"accepted_connections\":0"
-        ",\"bytes_in\":0,\"bytes_out\":0,\"status_1xx\":0,\"status_2xx\":0,\"status_3xx\":0,\"status_4xx\":0,\"status_5xx\":0,\"rss_bytes\":0,\"cpu_percent\":0.00}]}\n");
+        ",\"bytes_in\":0,\"bytes_out\":0,\"status_1xx\":0,\"status_2xx\":0,\"status_3xx\":0,\"status_4xx\":0,\"status_5xx\":0,\"rss_bytes\":0,\"cpu_percent\":0.00"
+        ",\"full\":false}]}\n");
 }
 
 // ------------------------------------------------------------------ slot totals (issue 15)
